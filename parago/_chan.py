@@ -1,0 +1,606 @@
+"""Channels and select: Go's chan in the shared arena (shm/chan.c).
+
+A Chan is a handle: passing it to pg.go, sending it on a channel or
+pickling it refers to the *same* channel, on every P.  Values are copies:
+encoded in the sender (pickle, or msgspec for typed channels, where the
+strict type check also happens in the sender, before anything is
+enqueued) and decoded in the receiver.  One foreign call per operation on
+the fast path; the batched forms move many values per call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import pickle
+import random
+import struct
+from typing import Any, Iterable, Iterator
+
+import greenlet
+import msgspec
+
+from ._errors import (
+    ChanTypeError,
+    ClosedChannelError,
+    DecodeError,
+    EndOfChannel,
+    EncodeError,
+    OutOfSharedMemory,
+)
+from ._runtime import codec
+from ._runtime.g import WR
+from ._runtime.handles import Handle, HandleMixin
+from ._runtime.sched import need_rt
+from ._shim import BIG, CLOSED, NOMEM, OK, PARKED, WOULDBLOCK, Wake, lib, offset
+
+_CAP = offset("pg_chan", "cap")
+_QCOUNT = offset("pg_chan", "qcount")
+_CLOSED = offset("pg_chan", "closed")
+_TYPE_OFF = offset("pg_chan", "type_off")
+_TYPE_LEN = offset("pg_chan", "type_len")
+_MAXCAP = (1 << 32) - 1
+
+_SCALARS = (int, float, str, bytes, type(None), bool)
+_dumps = pickle.dumps
+_loads = pickle.loads
+_rand = random.getrandbits
+
+
+def _g(rt: Any, op: str) -> Any:
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if gs is None:
+        gs = rt.slow_current(op)
+    return gs
+
+
+def _typename(t: Any) -> str:
+    if isinstance(t, _TypedChan):
+        return repr(t)
+    return getattr(t, "__name__", None) or repr(t)
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, HandleMixin):
+        return msgspec.msgpack.Ext(1, codec.dumps(obj))
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == 1:
+        return codec.loads(data)
+    return msgspec.msgpack.Ext(code, bytes(data))
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+
+
+class _TypedChan:
+    """``pg.Chan[T]``: a factory for channels of element type T (also usable
+    as an element type: ``pg.Chan[pg.Chan[int]]``)."""
+
+    __slots__ = ("T",)
+
+    def __init__(self, T: Any) -> None:
+        self.T = T
+
+    def __call__(self, cap: int = 0) -> "Chan":
+        return Chan(cap, type=self.T)
+
+    def __repr__(self) -> str:
+        return f"pg.Chan[{_typename(self.T)}]"
+
+    def __eq__(self, o: object) -> bool:
+        return isinstance(o, _TypedChan) and o.T == self.T
+
+    def __hash__(self) -> int:
+        return hash(("Chan", self.T))
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, Chan) and obj.type == self.T
+
+
+class _Codec:
+    """How one element type is encoded, checked and decoded."""
+
+    __slots__ = ("T", "check", "dec", "name")
+
+    def __init__(self, T: Any) -> None:
+        self.T = T
+        self.name = _typename(T)
+        if isinstance(T, _TypedChan) or (isinstance(T, type) and issubclass(T, HandleMixin)):
+            self.check = self._check_instance
+            self.dec = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+        else:
+            try:
+                self.dec = msgspec.msgpack.Decoder(T, ext_hook=_ext_hook)
+            except TypeError as e:
+                raise TypeError(f"pg.Chan: msgspec cannot handle element type {self.name}: {e}") from None
+            self.check = self._check_strict
+
+    def _check_instance(self, v: Any) -> None:
+        if not isinstance(v, self.T):
+            raise ChanTypeError(f"send on pg.Chan[{self.name}]: expected {self.name}, got {type(v).__name__}")
+
+    def _check_strict(self, v: Any) -> None:
+        T = self.T
+        if type(v) is T and T in _SCALARS:
+            return
+        try:
+            msgspec.convert(v, T, strict=True, from_attributes=True)
+        except (msgspec.ValidationError, TypeError) as e:
+            raise ChanTypeError(
+                f"send on pg.Chan[{self.name}]: expected {self.name}, got {type(v).__name__} ({e})"
+            ) from None
+
+    def encode(self, v: Any) -> bytes:
+        self.check(v)
+        try:
+            return _encoder.encode(v)
+        except (TypeError, NotImplementedError) as e:
+            raise EncodeError(f"cannot encode {type(v).__name__} for pg.Chan[{self.name}]: {e}") from e
+
+
+_codecs: dict[Any, _Codec] = {}
+
+
+class Chan(Handle):
+    """A channel (Go's ``make(chan T, cap)``), shared by every P.
+
+    ``cap=0`` is unbuffered: a send blocks until a receiver takes the value
+    (synchronous hand-off).  With ``type``, values are validated strictly
+    in the sender and encoded with msgspec; without, pickled.  FIFO per
+    channel.  Blocked senders and receivers are served in arrival order.
+    ``close`` wakes every receiver (they drain, then see the end) and every
+    blocked sender (they raise).  ``len(ch)`` is a racy snapshot.
+    """
+
+    __slots__ = ("_cap", "_type", "_codec", "_iq", "_ic")
+    _kind = "channel"
+
+    def __new__(cls, cap: int = 0, type: Any = None) -> "Chan":
+        if isinstance(cap, bool) or not isinstance(cap, int):
+            raise TypeError(f"cap must be an int, got {_typename(cap.__class__)}")
+        if cap < 0:
+            raise ValueError(f"cap must be >= 0, got {cap}")
+        rt = need_rt("pg.Chan()")
+        if cap > _MAXCAP:
+            raise OutOfSharedMemory.for_size(cap * 64, rt.arena.size)
+        if type is not None:
+            _get_codec(type)  # reject unsupported types before allocating
+            tb = pickle.dumps(type)
+        else:
+            tb = b""
+        off = lib.pg_chan_new(rt.base, cap, tb, len(tb))
+        if off == NOMEM:
+            raise OutOfSharedMemory.for_size(cap * 64 + 128, rt.arena.size)
+        return cls._new(rt, off)
+
+    def __class_getitem__(cls, T: Any) -> _TypedChan:
+        return _TypedChan(T)
+
+    def _load(self, rt: Any) -> None:
+        a = rt.arena
+        off = self._off
+        self._cap = a.u32[(off + _CAP) // 4]
+        self._iq = (off + _QCOUNT) // 4
+        self._ic = (off + _CLOSED) // 4
+        toff = a.q[(off + _TYPE_OFF) // 8]
+        if toff:
+            self._type = pickle.loads(a.read(toff, a.q[(off + _TYPE_LEN) // 8]))
+            self._codec = _get_codec(self._type)
+        else:
+            self._type = None
+            self._codec = None
+
+    # ---- properties ----
+    @property
+    def cap(self) -> int:
+        return self._cap
+
+    @property
+    def type(self) -> Any:
+        """The element type, or None for an untyped channel."""
+        return self._type
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._live_rt().arena.u32[self._ic])
+
+    def __len__(self) -> int:
+        """Values buffered now (a racy snapshot, as Go's len(ch))."""
+        return self._live_rt().arena.u32[self._iq]
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        t = f"[{_typename(self._type)}]" if self._type is not None else ""
+        return f"<pg.Chan{t} cap={self._cap} at {self._off:#x}>"
+
+    # ---- encoding ----
+    def _encode(self, v: Any) -> bytes:
+        c = self._codec
+        if c is not None:
+            return c.encode(v)
+        if v.__class__ in _SCALARS:
+            return _dumps(v, 5)
+        return codec.dumps(v)
+
+    def _decode(self, data: Any) -> Any:
+        try:
+            c = self._codec
+            if c is None:
+                return _loads(data)
+            return c.dec.decode(data)
+        except Exception as e:
+            raise DecodeError(f"cannot decode a value received on {self!r}: {type(e).__name__}: {e}") from e
+
+    def _take(self, rt: Any, gs: Any, r: int) -> Any:
+        """Turn a recv status into the value (r >= 0 or BIG)."""
+        if r >= 0:
+            return self._decode(gs.obuf_mv[:r])
+        out = gs.out
+        data = rt.arena.read(out[0], out[1])
+        lib.pg_mfree(rt.base, out[0])
+        return self._decode(data)
+
+    # ---- send ----
+    def send(self, v: Any) -> None:
+        """Send v: blocks until a receiver takes it (unbuffered) or it is buffered.
+
+        Raises: ClosedChannelError("send on closed channel"); ChanTypeError
+        (typed channel, wrong type: nothing is enqueued); EncodeError;
+        OutOfSharedMemory.
+        """
+        rt = self._rt
+        if rt.closed:
+            self._live_rt()
+        data = self._encode(v)
+        gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.send()")
+        r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
+        if r == OK:
+            return
+        if r == PARKED:
+            gs.park()
+            if gs.wake_res() == Wake.OK:
+                return
+            raise ClosedChannelError("send on closed channel")
+        self._send_error(rt, r, len(data))
+
+    async def send_async(self, v: Any) -> None:
+        rt = self._live_rt()
+        data = self._encode(v)
+        gs = rt.task_g()
+        r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
+        if r == OK:
+            return
+        if r == PARKED:
+            await gs.park_async()
+            if gs.wake_res() == Wake.OK:
+                return
+            raise ClosedChannelError("send on closed channel")
+        self._send_error(rt, r, len(data))
+
+    def _send_error(self, rt: Any, r: int, n: int) -> None:
+        if r == CLOSED:
+            raise ClosedChannelError("send on closed channel")
+        if r == NOMEM:
+            raise OutOfSharedMemory.for_size(n, rt.arena.size)
+        raise RuntimeError(f"pg_chan_send: unexpected status {r}")  # pragma: no cover
+
+    def _try_send(self, v: Any) -> bool:
+        """Non-blocking send (for timers and pools): True if delivered."""
+        rt = self._live_rt()
+        data = self._encode(v)
+        r = lib.pg_chan_send(rt.base, self._off, 0, data, len(data), 0)
+        if r == NOMEM:
+            raise OutOfSharedMemory.for_size(len(data), rt.arena.size)
+        return r == OK
+
+    def _try_recv(self) -> tuple[Any, bool]:
+        rt = self._live_rt()
+        gs = _g(rt, "ch.recv()")
+        r = lib.pg_chan_recv(rt.base, self._off, 0, 0, gs.obuf, rt.OBUF, gs.out)
+        if r == WOULDBLOCK or r == CLOSED:
+            return None, False
+        return self._take(rt, gs, r), True
+
+    # ---- recv ----
+    def recv(self) -> Any:
+        """Receive a value; blocks until one is there.
+
+        Raises: EndOfChannel once the channel is closed and drained;
+        DecodeError if the value cannot be decoded in this P.
+        """
+        v, ok = self.recv_ok()
+        if not ok:
+            raise EndOfChannel(f"recv on closed channel {self!r}")
+        return v
+
+    def recv_ok(self) -> tuple[Any, bool]:
+        """Go's ``v, ok := <-ch``: (value, True), or (None, False) when closed and drained."""
+        rt = self._rt
+        if rt.closed:
+            self._live_rt()
+        gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.recv()")
+        r = lib.pg_chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
+        if r >= 0:
+            return self._decode(gs.obuf_mv[:r]), True
+        if r == PARKED:
+            gs.park()
+            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+        if r == CLOSED:
+            return None, False
+        return self._take(rt, gs, r), True
+
+    async def recv_async(self) -> Any:
+        v, ok = await self.recv_ok_async()
+        if not ok:
+            raise EndOfChannel(f"recv on closed channel {self!r}")
+        return v
+
+    async def recv_ok_async(self) -> tuple[Any, bool]:
+        rt = self._live_rt()
+        gs = rt.task_g()
+        r = lib.pg_chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
+        if r == PARKED:
+            await gs.park_async()
+            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+        if r == CLOSED:
+            return None, False
+        return self._take(rt, gs, r), True
+
+    def __iter__(self) -> Iterator[Any]:
+        """``for v in ch``: receive until closed and drained."""
+        while True:
+            v, ok = self.recv_ok()
+            if not ok:
+                return
+            yield v
+
+    def __aiter__(self) -> "Chan":
+        return self
+
+    async def __anext__(self) -> Any:
+        v, ok = await self.recv_ok_async()
+        if not ok:
+            raise StopAsyncIteration
+        return v
+
+    # ---- close ----
+    def close(self) -> None:
+        """Close: receivers drain what is buffered, then see the end; blocked
+        senders raise.  Raises ClosedChannelError("close of closed channel")."""
+        rt = self._live_rt()
+        if lib.pg_chan_close(rt.base, self._off) == CLOSED:
+            raise ClosedChannelError("close of closed channel")
+
+    # ---- batches ----
+    def send_many(self, values: Iterable[Any]) -> int:
+        """Send every value in order (one arena round trip per batch that fits).
+
+        Returns the number sent.  If it fails part-way, the exception
+        (ClosedChannelError, OutOfSharedMemory) carries ``.sent``, the number
+        delivered.  Values are all encoded first: an encoding error sends none.
+        """
+        rt = self._live_rt()
+        enc = self._encode
+        datas = [enc(v) for v in values]
+        n = len(datas)
+        if n == 0:
+            return 0
+        gs = _g(rt, "ch.send_many()")
+        blob = b"".join(datas)
+        lens = struct.pack(f"{n}I", *map(len, datas))
+        baddr = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value or 0
+        laddr = ctypes.cast(ctypes.c_char_p(lens), ctypes.c_void_p).value or 0
+        sent = pos = 0
+        out = gs.out
+        while sent < n:
+            r = lib.pg_chan_send_many(rt.base, self._off, gs.off, baddr + pos, laddr + 4 * sent, n - sent, 1, out)
+            k = out[0]
+            pos += sum(map(len, datas[sent : sent + k])) if k < n - sent else 0
+            sent += k
+            if r >= 0:
+                continue
+            if r == PARKED:
+                gs.park()
+                if gs.wake_res() != Wake.OK:
+                    e = ClosedChannelError("send on closed channel")
+                    e.sent = sent  # type: ignore[attr-defined]
+                    raise e
+                pos += len(datas[sent])
+                sent += 1
+                continue
+            if r == CLOSED:
+                e = ClosedChannelError("send on closed channel")
+            else:
+                e = OutOfSharedMemory.for_size(len(datas[sent]), rt.arena.size)
+            e.sent = sent  # type: ignore[attr-defined]
+            raise e
+        return sent
+
+    def recv_many(self, max_n: int) -> list[Any]:
+        """Receive between 1 and max_n values (blocks for at least one).
+
+        Raises EndOfChannel once the channel is closed and drained.
+        """
+        if isinstance(max_n, bool) or not isinstance(max_n, int):
+            raise TypeError(f"max_n must be an int, got {type(max_n).__name__}")
+        if max_n < 1:
+            raise ValueError(f"max_n must be >= 1, got {max_n}")
+        rt = self._live_rt()
+        gs = _g(rt, "ch.recv_many()")
+        r = lib.pg_chan_recv_many(rt.base, self._off, gs.off, max_n, 1, gs.obuf, 65536, gs.out)
+        if r > 0:
+            mv = gs.obuf_mv
+            dec = self._decode
+            res = []
+            pos = 0
+            unpack = struct.unpack_from
+            for _ in range(r):
+                (ln,) = unpack("I", mv, pos)
+                res.append(dec(mv[pos + 4 : pos + 4 + ln]))
+                pos += 4 + ln
+            return res
+        if r == PARKED:
+            gs.park()
+            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+        if r == CLOSED:
+            raise EndOfChannel(f"recv on closed channel {self!r}")
+        return [self._take(rt, gs, r)]
+
+
+def _get_codec(T: Any) -> _Codec:
+    c = _codecs.get(T)
+    if c is None:
+        c = _codecs[T] = _Codec(T)
+    return c
+
+
+# ----------------------------------------------------------------------
+# select
+
+
+class Recv:
+    """A select case receiving from ch (``None``: a nil channel, never ready)."""
+
+    __slots__ = ("ch",)
+
+    def __init__(self, ch: Chan | None) -> None:
+        if ch is not None and not isinstance(ch, Chan):
+            raise TypeError(f"pg.Recv: expected a pg.Chan or None, got {type(ch).__name__}")
+        self.ch = ch
+
+    def __repr__(self) -> str:
+        return f"pg.Recv({self.ch!r})"
+
+
+class Send:
+    """A select case sending value on ch (``None``: a nil channel, never ready)."""
+
+    __slots__ = ("ch", "value")
+
+    def __init__(self, ch: Chan | None, value: Any) -> None:
+        if ch is not None and not isinstance(ch, Chan):
+            raise TypeError(f"pg.Send: expected a pg.Chan or None, got {type(ch).__name__}")
+        self.ch = ch
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"pg.Send({self.ch!r}, {self.value!r})"
+
+
+_RES_VALUE, _RES_BLOCK, _RES_CLOSED, _RES_SENT, _RES_SENDCLOSED = range(5)
+
+
+def _prepare(cases: tuple) -> tuple[bytes, bytes, list, bool]:
+    flat: list[int] = []
+    blobs: list[bytes] = []
+    pos = 0
+    live = False
+    chans: list = []
+    for i, c in enumerate(cases):
+        if c is None:
+            flat += (0, 0, 0, 0)
+            chans.append(None)
+            continue
+        t = c.__class__
+        if t is Recv:
+            ch = c.ch
+            if ch is None:
+                flat += (0, 0, 0, 0)
+            else:
+                ch._live_rt()
+                flat += (ch._off, 1, 0, 0)
+                live = True
+            chans.append(ch)
+        elif t is Send:
+            ch = c.ch
+            if ch is None:
+                flat += (0, 0, 0, 0)
+            else:
+                ch._live_rt()
+                data = ch._encode(c.value)  # every Send value is encoded first
+                flat += (ch._off, 2, len(data), pos)
+                blobs.append(data)
+                pos += len(data)
+                live = True
+            chans.append(ch)
+        else:
+            raise TypeError(f"select: case {i} must be pg.Recv(ch), pg.Send(ch, v) or None, got {type(c).__name__}")
+    return struct.pack(f"<{len(cases) * 'QIIQ'}", *flat), b"".join(blobs), chans, live
+
+
+def _result(rt: Any, gs: Any, chans: list, r: int) -> tuple[int, Any, bool]:
+    out = gs.out
+    if r == WOULDBLOCK:
+        return -1, None, False
+    if r == NOMEM:
+        raise OutOfSharedMemory.for_size(0, rt.arena.size)
+    if r != OK:  # pragma: no cover
+        raise RuntimeError(f"pg_select: unexpected status {r}")
+    i, kind = out[0], out[1]
+    if kind == _RES_VALUE:
+        return i, chans[i]._decode(gs.obuf_mv[: out[2]]), True
+    if kind == _RES_BLOCK:
+        data = rt.arena.read(out[3], out[2])
+        lib.pg_mfree(rt.base, out[3])
+        return i, chans[i]._decode(data), True
+    if kind == _RES_CLOSED:
+        return i, None, False
+    if kind == _RES_SENT:
+        return i, None, True
+    raise ClosedChannelError("send on closed channel")
+
+
+def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
+    """Go's select: wait until one case can proceed; run it.
+
+    Cases are ``pg.Recv(ch)``, ``pg.Send(ch, v)`` or ``None`` (a nil
+    channel: never ready).  Among ready cases one is chosen uniformly at
+    random.  Returns ``(index, value, ok)``: value is the received value
+    (None for a send); ok is False only for a Recv on a closed, drained
+    channel (and for default).  ``default=True`` never blocks and returns
+    ``(-1, None, False)`` when nothing is ready.  No live case and no
+    default blocks forever (Go's ``select {}``).  A chosen Send on a closed
+    channel raises ClosedChannelError.
+    """
+    rt = need_rt("pg.select()")
+    packed, blob, chans, live = _prepare(cases)
+    gs = _g(rt, "pg.select()")
+    if not live:
+        if default:
+            return -1, None, False
+        lib.pg_park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
+        while True:
+            gs.park()
+    n = len(cases)
+    r = lib.pg_select(rt.base, gs.off, packed, n, blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out)
+    if r == PARKED:
+        try:
+            gs.park()
+        finally:
+            r = lib.pg_select_finish(rt.base, gs.off, packed, n, gs.obuf, 65536, gs.out)
+    return _result(rt, gs, chans, r)
+
+
+async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
+    """``await pg.select_async(...)``: select for async goroutines."""
+    rt = need_rt("pg.select_async()")
+    packed, blob, chans, live = _prepare(cases)
+    gs = rt.task_g()
+    if not live:
+        if default:
+            return -1, None, False
+        lib.pg_park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
+        while True:
+            await gs.park_async()
+    n = len(cases)
+    r = lib.pg_select(rt.base, gs.off, packed, n, blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out)
+    if r == PARKED:
+        try:
+            await gs.park_async()
+        finally:
+            r = lib.pg_select_finish(rt.base, gs.off, packed, n, gs.obuf, 65536, gs.out)
+    return _result(rt, gs, chans, r)

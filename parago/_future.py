@@ -1,0 +1,3 @@
+
+class Future: pass
+def future(): pass

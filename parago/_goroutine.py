@@ -1,0 +1,206 @@
+"""Goroutines: pg.go, pg.go_local and the calls about the running goroutine."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import Any, Awaitable, Callable, TypeVar
+
+from ._errors import ParagoError
+from ._runtime import state
+from ._runtime.g import GreenletG, TaskG, ThreadG
+from ._runtime.procs import run as _run
+from ._runtime.sched import cur, need_rt
+
+T = TypeVar("T")
+
+
+def run(main: Callable[..., Any], *args: Any, procs: int | None = None, start_method: str | None = None) -> Any:
+    """Run ``main(*args)`` as goroutine 1 with ``procs`` Ps and return its result.
+
+    Starts P1..Pn-1 as processes (this process is P0), runs main on P0's
+    hub, and when main returns unwinds every goroutine (``pg.Shutdown``),
+    stops every P and releases the arena.  An uncaught exception in any
+    goroutine ends the program: pg.run raises ``pg.Panic``.  Callable again
+    afterwards.  Main thread only; not nested; not inside a running loop.
+
+    Raises: ``Panic``, ``Deadlock``, ``WorkerLost``, ``SystemExit`` (a
+    goroutine's), whatever main raised, ``KeyboardInterrupt``;
+    ``TypeError``/``ValueError`` for bad ``procs``/``start_method``.
+    """
+    return _run(main, *args, procs=procs, start_method=start_method)
+
+
+def go(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+    """Start a goroutine running ``fn(*args, **kw)`` on copies of fn and its arguments.
+
+    Non-blocking.  The goroutine may run on any P.  ``fn`` may be a
+    module-level function, a lambda or a closure, or an ``async def``
+    function (it then runs as a task on its P's loop).  Raises
+    ``pg.EncodeError`` (a ``TypeError``) naming what cannot be copied, and
+    ``OutOfSharedMemory`` when the arena cannot hold it.
+    """
+    need_rt("pg.go").spawn(fn, args, kw)
+
+
+def go_local(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+    """Start a goroutine on the current P that is never stolen; nothing is copied.
+
+    For what cannot cross processes: sockets, connections, P-local caches.
+    """
+    need_rt("pg.go_local").spawn(fn, args, kw, local=True)
+
+
+def gomaxprocs() -> int:
+    """The number of Ps."""
+    return need_rt("pg.gomaxprocs").nprocs
+
+
+def numgoroutine() -> int:
+    """Live user goroutines, program-wide (a racy snapshot, as Go's)."""
+    rt = need_rt("pg.numgoroutine")
+    from ._shim import offset
+
+    return rt.arena.i[offset("pg_arena", "ngoroutines") // 8]
+
+
+def goid() -> int:
+    """The current goroutine's id (goroutine 1 is main)."""
+    rt = need_rt("pg.goid")
+    import greenlet
+
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if gs is not None:
+        return gs.goid
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    if task is not None and task in rt.task_gs:
+        return rt.task_gs[task].goid
+    return rt.slow_current("pg.goid()").goid
+
+
+def gosched() -> None:
+    """Yield the P: other runnable goroutines run before this one continues."""
+    rt, gs = cur("pg.gosched()")
+    if isinstance(gs, ThreadG):
+        import os
+
+        os.sched_yield()
+        return
+    rt.yielded.append(gs)
+    rt.arm()
+    gs.park()
+
+
+def sleep(seconds: float) -> None:
+    """Park the goroutine (not the P) for ``seconds``."""
+    rt, gs = cur("pg.sleep()")
+    if isinstance(gs, ThreadG):
+        import time
+
+        time.sleep(max(0.0, seconds))
+        return
+    if seconds <= 0:
+        gosched()
+        return
+    rt.n_timers += 1
+
+    def fire() -> None:
+        rt.n_timers -= 1
+        rt.wake_local(gs)
+
+    gs.local_wait = _TimerWait(rt, rt.loop.call_later(seconds, fire))
+    rt.park_local(gs, "sleep")
+
+
+class _TimerWait:
+    __slots__ = ("rt", "h")
+
+    def __init__(self, rt: Any, h: Any) -> None:
+        self.rt = rt
+        self.h = h
+
+    def cancel(self) -> None:
+        if not self.h.cancelled():
+            self.h.cancel()
+            self.rt.n_timers -= 1
+
+
+async def sleep_async(seconds: float) -> None:
+    """``await pg.sleep_async(s)``: pg.sleep for async goroutines."""
+    rt = need_rt("pg.sleep_async")
+    rt.n_timers += 1
+    try:
+        await asyncio.sleep(max(0.0, seconds))
+    finally:
+        rt.n_timers -= 1
+
+
+def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Run a blocking call off the hub thread; park the goroutine until it returns.
+
+    Go's syscall hand-off: other goroutines of this P keep running.  Returns
+    fn's result or raises its exception.  From a thread that is no
+    goroutine, fn simply runs in that thread.
+    """
+    rt, gs = cur("pg.blocking()")
+    if not isinstance(gs, GreenletG):
+        return fn(*args, **kw)
+    if rt.executor is None:
+        rt.executor = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"parago-P{rt.p}-blocking")
+    fut = rt.executor.submit(fn, *args, **kw)
+    rt.n_external += 1
+    rt.arena.q[rt.i_syscalltick] += 1
+
+    def done(_f: Any) -> None:
+        if not rt.closed:
+            rt.loop.call_soon_threadsafe(_done_local, rt, gs, fut)
+
+    gs.local_wait = fut
+    fut.add_done_callback(done)
+    try:
+        rt.park_local(gs, "syscall")
+    finally:
+        rt.n_external -= 1
+    return fut.result()
+
+
+def _done_local(rt: Any, gs: Any, fut: Any) -> None:
+    if gs.local_wait is fut:
+        rt.wake_local(gs)
+
+
+def await_(awaitable: Awaitable[T]) -> T:
+    """From a plain goroutine: run an awaitable on this P's loop and park until done."""
+    rt, gs = cur("pg.await_()")
+    if not isinstance(gs, GreenletG):
+        if isinstance(gs, ThreadG):
+            return asyncio.run_coroutine_threadsafe(_as_coro(awaitable), rt.loop).result()
+        raise ParagoError("pg.await_ is for plain goroutines; in async code just await it")
+    fut = asyncio.ensure_future(awaitable, loop=rt.loop)
+    if not fut.done():
+        rt.n_external += 1
+
+        def done(_f: Any) -> None:
+            if gs.local_wait is fut:
+                rt.wake_local(gs)
+
+        gs.local_wait = fut
+        fut.add_done_callback(done)
+        try:
+            rt.park_local(gs, "IO wait")
+        finally:
+            rt.n_external -= 1
+    return fut.result()
+
+
+async def _as_coro(aw: Awaitable[T]) -> T:
+    return await aw
+
+
+__all__ = [
+    "run", "go", "go_local", "gomaxprocs", "numgoroutine", "goid", "gosched",
+    "sleep", "sleep_async", "blocking", "await_", "TaskG",
+]

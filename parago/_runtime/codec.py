@@ -1,0 +1,154 @@
+"""Copying values between Ps: encode to bytes, decode in the receiver.
+
+DESIGN "Copies": goroutine functions, their arguments and every channel
+value cross Ps as bytes.  pickle (protocol 5) first -- functions and
+classes go *by reference*, which is fast and keeps ``isinstance`` working;
+cloudpickle only when pickle cannot (lambdas, closures, local
+definitions).  Shared-object handles pickle to (nonce, offset, generation)
+and take an arena reference that the decoder consumes (handles.py).
+
+    sender P                                  receiver P
+    dumps(v): pickle -> handle.__reduce__     loads(b): pickle -> _rebuild
+              (incref per handle inside)                (adopt or decref)
+"""
+
+from __future__ import annotations
+
+import dis
+import pickle
+import sys
+import types
+import warnings
+from typing import Any
+
+import cloudpickle
+
+from .._errors import EncodeError
+
+# arena offsets incref'd by handles during the encode in progress (undone
+# if the encode fails, so a failed send leaks no reference)
+enc_refs: list[int] | None = None
+
+
+def _undo(refs: list[int]) -> None:
+    from . import state
+    from .._shim import lib
+
+    rt = state.rt
+    if rt is not None and not rt.closed:
+        for off in refs:
+            lib.pg_obj_decref(rt.base, off)
+
+
+def dumps(obj: Any, what: str = "value") -> bytes:
+    """Encode obj for another P; raises EncodeError naming what failed."""
+    global enc_refs
+    outer = enc_refs
+    refs: list[int] = []
+    enc_refs = refs
+    try:
+        try:
+            return pickle.dumps(obj, 5)
+        except Exception:
+            _undo(refs)
+            refs.clear()
+        try:
+            return cloudpickle.dumps(obj, 5)
+        except Exception as e:
+            _undo(refs)
+            refs.clear()
+            raise EncodeError(f"cannot copy {what} to another P: {type(e).__name__}: {e}") from e
+    finally:
+        enc_refs = outer
+        if outer is not None:
+            outer.extend(refs)
+
+
+def dumps_fn(fn: Any, args: tuple, kw: dict) -> bytes:
+    """Encode a goroutine's (fn, args, kwargs), naming the culprit on failure."""
+    try:
+        return dumps((fn, args, kw), "goroutine")
+    except EncodeError as e:
+        culprit = _find_culprit(fn, args, kw)
+        raise EncodeError(
+            f"pg.go: cannot copy {culprit} to a goroutine ({e.__cause__}); "
+            f"goroutines get copies of their function and arguments -- pass a channel "
+            f"or another shared object instead, or use pg.go_local for what cannot be copied"
+        ) from e.__cause__
+
+
+def _find_culprit(fn: Any, args: tuple, kw: dict) -> str:
+    def ok(x: Any) -> bool:
+        try:
+            cloudpickle.dumps(x)
+            return True
+        except Exception:
+            return False
+
+    for i, a in enumerate(args):
+        if not ok(a):
+            return f"argument {i} ({_short(a)})"
+    for k, v in kw.items():
+        if not ok(v):
+            return f"keyword argument {k!r} ({_short(v)})"
+    cells = getattr(fn, "__closure__", None) or ()
+    names = getattr(getattr(fn, "__code__", None), "co_freevars", ())
+    for name, cell in zip(names, cells):
+        try:
+            val = cell.cell_contents
+        except ValueError:
+            continue
+        if not ok(val):
+            return f"captured variable {name!r} ({_short(val)})"
+    return f"the function {_short(fn)}"
+
+
+def _short(x: Any) -> str:
+    r = repr(x)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def loads(data: Any) -> Any:
+    return pickle.loads(data)
+
+
+# ---- the isolation warning (DESIGN "Copies") ----
+
+_writes_cache: dict[types.CodeType, tuple[str, ...]] = {}
+_warned_sites: set[tuple[str, int]] = set()
+
+
+def captured_writes(code: types.CodeType) -> tuple[str, ...]:
+    """Names of globals and captured variables the code assigns to."""
+    r = _writes_cache.get(code)
+    if r is None:
+        names = []
+        for ins in dis.get_instructions(code):
+            if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+                names.append(f"global {ins.argval}")
+            elif ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval in code.co_freevars:
+                names.append(f"captured variable {ins.argval}")
+        r = _writes_cache[code] = tuple(dict.fromkeys(names))
+    return r
+
+
+def warn_captured_writes(fn: Any) -> None:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return
+    names = captured_writes(code)
+    if not names:
+        return
+    f = sys._getframe(2)
+    site = (f.f_code.co_filename, f.f_lineno)
+    if site in _warned_sites:
+        return
+    _warned_sites.add(site)
+    warnings.warn_explicit(
+        f"goroutine {getattr(fn, '__qualname__', fn)!s} assigns to {', '.join(names)}: "
+        f"goroutines run on copies, so that write will never be seen by other goroutines "
+        f"(use a channel, pg.atomic or pg.Buffer)",
+        RuntimeWarning,
+        site[0],
+        site[1],
+    )

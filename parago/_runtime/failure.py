@@ -1,0 +1,84 @@
+"""How a program fails: the first failure recorded in the arena wins.
+
+Any P records a failure (an uncaught exception = Go's panic, SystemExit =
+os.Exit, a lost P, a deadlock) with one CAS on arena.panicking; the winner
+writes a pickled description and wakes P0, which interrupts main and, at
+teardown, raises the matching exception from pg.run.  An exception that
+cannot be rebuilt in P0 still arrives as its type name, message and the
+remote traceback text.
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from typing import Any
+
+from .._errors import Deadlock, Panic, WorkerLost
+from .._shim import lib, offset
+
+
+def _describe(e: BaseException) -> str:
+    t = type(e)
+    mod = t.__module__
+    return t.__qualname__ if mod in ("builtins", "__main__", "__mp_main__") else f"{mod}.{t.__qualname__}"
+
+
+def record(rt: Any, info: dict) -> bool:
+    if rt.closed:
+        return False
+    data = pickle.dumps(info)
+    won = bool(lib.pg_panic_record(rt.base, data, len(data)))
+    if won:
+        lib.pg_wakep_of(rt.base, 0)
+        if rt.p == 0:
+            rt.arm()
+    return won
+
+
+def record_failure(rt: Any, goid: int, e: BaseException) -> bool:
+    if isinstance(e, SystemExit):
+        return record(rt, {"kind": "exit", "code": e.code, "goid": goid})
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    try:
+        exc = pickle.dumps(e)
+    except Exception:
+        exc = None
+    return record(
+        rt,
+        {
+            "kind": "panic",
+            "goid": goid,
+            "type": _describe(e),
+            "msg": str(e),
+            "tb": f"goroutine {goid} (P{rt.p}):\n{tb}",
+            "exc": exc,
+        },
+    )
+
+
+def recorded(rt: Any) -> BaseException | None:
+    """The failure recorded in the arena, as the exception pg.run raises."""
+    a = rt.arena
+    if a.u32[offset("pg_arena", "panicking") // 4] != 2:
+        return None
+    off = a.q[offset("pg_arena", "panic_off") // 8]
+    n = a.q[offset("pg_arena", "panic_len") // 8]
+    try:
+        info = pickle.loads(a.read(off, n))
+    except Exception as e:  # pragma: no cover - our own payload
+        return Panic(0, type(e).__name__, str(e), "")
+    kind = info["kind"]
+    if kind == "exit":
+        return SystemExit(info["code"])
+    if kind == "lost":
+        return WorkerLost(info["p"], info["how"], info.get("goroutines", ""))
+    if kind == "deadlock":
+        return Deadlock(info.get("dump", ""))
+    p = Panic(info["goid"], info["type"], info["msg"], info["tb"])
+    if info.get("exc") is not None:
+        try:
+            p.__cause__ = pickle.loads(info["exc"])
+        except Exception:
+            pass
+    return p

@@ -1,0 +1,139 @@
+"""Goroutine state on the Python side of one P (the G record lives in the arena).
+
+A G is one of three kinds, which differ only in how it waits:
+
+  GreenletG  a plain function on a greenlet whose parent is the hub:
+             waiting = switch to the hub; the hub switches back when the G
+             comes off this P's ready list (or a local event fires).
+  TaskG      an ``async def`` goroutine (or any task on the P's loop that
+             uses the ``*_async`` forms): waiting = await a loop future
+             that the hub resolves.
+  ThreadG    a thread that is no goroutine (pg.blocking workers, user
+             threads): waiting = the futex in its G record.
+
+After a wait, the outcome is in the arena G record (wake_res, wake_case,
+wake_*), written by whoever claimed the wait.  ``pending`` is an exception
+the hub wants raised in the G when it resumes (Shutdown, a Panic or
+KeyboardInterrupt for main); ``stale`` counts ready-list entries to ignore
+(a claimed wake-up that arrives after its wait was abandoned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .._errors import Shutdown
+from .._shim import OK, blocking, lib, offset
+
+WAIT_REASONS = {
+    1: "chan receive",
+    2: "chan send",
+    3: "select",
+    4: "sync.WaitGroup.Wait",
+    5: "sync.Mutex.Lock",
+    6: "sync.RWMutex.RLock",
+    7: "sync.RWMutex.Lock",
+    8: "semacquire",
+    9: "sync.Cond.Wait",
+    10: "sync.Once.Do",
+    11: "sleep",
+    12: "select (no cases)",
+    13: "syscall",
+    14: "IO wait",
+    15: "GC assist wait",  # unused: keeps Go's numbering style
+    16: "chan receive (nil chan)",
+}
+WR = {v: k for k, v in WAIT_REASONS.items()}
+
+OFF_WAKE_RES = offset("pg_g", "wake_res")
+OFF_WAKE_CASE = offset("pg_g", "wake_case")
+OFF_GOID = offset("pg_g", "goid")
+
+
+class GState:
+    __slots__ = ("off", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name")
+
+    def __init__(self, rt: Any, off: int) -> None:
+        self.rt = rt
+        self.off = off
+        self.goid = rt.arena.q[(off + OFF_GOID) // 8]
+        self.pending: BaseException | None = None
+        self.stale = 0
+        self.local_wait: Any = None
+        self.obuf = rt.obuf
+        self.obuf_mv = rt.obuf_mv
+        self.out = rt.out
+
+    def wake_res(self) -> int:
+        return self.rt.arena.u32[(self.off + OFF_WAKE_RES) // 4]
+
+    def wake_case(self) -> int:
+        v = self.rt.arena.u32[(self.off + OFF_WAKE_CASE) // 4]
+        return v - (1 << 32) if v >= (1 << 31) else v
+
+    def raise_pending(self) -> None:
+        exc = self.pending
+        if exc is not None:
+            self.pending = None
+            raise exc
+
+
+class GreenletG(GState):
+    __slots__ = ("gr",)
+
+    def park(self) -> None:
+        """Wait for this G's ready (the C op already queued its sudog)."""
+        rt = self.rt
+        if rt.shutting_down and self.pending is None:
+            if lib.pg_park_cancel(rt.base, self.off):
+                raise Shutdown
+        rt.hub.switch(None)
+        if self.pending is not None:
+            self.raise_pending()
+
+
+class TaskG(GState):
+    __slots__ = ("fut", "task", "system")
+
+    async def park_async(self) -> None:
+        rt = self.rt
+        fut = rt.loop.create_future()
+        self.fut = fut
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if not (fut.done() and not fut.cancelled()):
+                if not lib.pg_park_cancel(rt.base, self.off):
+                    self.stale += 1  # claimed: its ready is on the way; ignore it
+            if rt.shutting_down:
+                raise Shutdown from None
+            raise
+        finally:
+            self.fut = None
+        if self.pending is not None:
+            self.raise_pending()
+
+    def park(self) -> None:  # pragma: no cover - guarded by cur()
+        raise RuntimeError("TaskG.park: use park_async")
+
+
+class ThreadG(GState):
+    __slots__ = ()
+
+    def __init__(self, rt: Any, off: int) -> None:
+        super().__init__(rt, off)
+        import ctypes
+
+        self.obuf = ctypes.create_string_buffer(rt.OBUF)
+        self.obuf_mv = memoryview(self.obuf).cast("B")
+        self.out = (ctypes.c_uint64 * 8)()
+
+    def park(self) -> None:
+        rt = self.rt
+        while True:
+            if blocking.pg_thread_park(rt.base, self.off, 50_000_000) == OK:
+                return
+            if rt.closed or rt.shutting_down:
+                if lib.pg_park_cancel(rt.base, self.off):
+                    raise Shutdown

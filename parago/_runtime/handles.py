@@ -1,0 +1,116 @@
+"""Handles: a P's Python object for a shared object in the arena.
+
+Owns the per-P intern table (offset -> the P's one handle) and the arena
+reference counting protocol (DESIGN "Lifetime"):
+
+  - each P holds one arena reference per object it has a handle for,
+    dropped when that handle dies (``__del__``);
+  - an encoded payload holds one reference per handle inside it, taken in
+    ``__reduce__`` and consumed by ``_rebuild`` in the receiver: adopted as
+    the receiver P's reference, or dropped if that P already has a handle.
+
+Handles compare equal and hash alike when they refer to the same object;
+``bool(h)`` is always True.  A handle from an earlier pg.run (or to an
+object freed since) is a clear NotInRuntime error, never a wild read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import DecodeError, not_in_runtime, stale_handle
+from .._shim import lib, offset
+from . import codec, state
+
+_GEN = offset("pg_objhdr", "gen")
+_KIND = offset("pg_objhdr", "kind")
+
+
+class HandleMixin:
+    """The handle protocol; concrete handles add storage (slots or a dict)."""
+
+    __slots__ = ()
+    _kind = "object"
+    _off: int
+    _gen: int
+    _rt: Any
+
+    def _bind(self, rt: Any, off: int, gen: int) -> None:
+        self._off = off
+        self._gen = gen
+        self._rt = rt
+        rt.handles[off] = self
+        self._load(rt)
+
+    def _load(self, rt: Any) -> None:
+        """Read the immutable fields of the object (subclasses)."""
+
+    @classmethod
+    def _new(cls, rt: Any, off: int) -> Any:
+        return cls._make(rt, off, rt.arena.u32[(off + _GEN) // 4])
+
+    @classmethod
+    def _make(cls, rt: Any, off: int, gen: int) -> Any:
+        h = object.__new__(cls)
+        h._bind(rt, off, gen)
+        return h
+
+    def _live_rt(self) -> Any:
+        rt = self._rt
+        if rt.closed:
+            raise stale_handle(self._kind)
+        return rt
+
+    def __reduce__(self) -> tuple:
+        rt = self._live_rt()
+        lib.pg_obj_incref(rt.base, self._off)
+        if codec.enc_refs is not None:
+            codec.enc_refs.append(self._off)
+        return (_rebuild, (type(self), rt.nonce, self._off, self._gen))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, HandleMixin)
+            and other._off == self._off
+            and other._gen == self._gen
+            and other._rt is self._rt
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._off, self._gen))
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        return self
+
+    def __del__(self) -> None:
+        rt = getattr(self, "_rt", None)
+        if rt is not None and not rt.closed:
+            try:
+                lib.pg_obj_decref(rt.base, self._off)
+            except Exception:
+                pass
+
+
+def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
+    rt = state.rt
+    if rt is None:
+        raise not_in_runtime(f"receiving a {cls.__name__}")
+    if rt.nonce != nonce:
+        raise stale_handle(cls.__name__)
+    h = rt.handles.get(off)
+    if h is not None and h._gen == gen:
+        lib.pg_obj_decref(rt.base, off)  # the payload's reference: we hold one already
+        return h
+    if rt.arena.u32[(off + _GEN) // 4] != gen or rt.arena.u32[(off + _KIND) // 4] == 0:
+        raise DecodeError(f"{cls.__name__} handle refers to an object that was freed")
+    return cls._make(rt, off, gen)  # adopts the payload's reference
+
+
+class Handle(HandleMixin):
+    __slots__ = ("_off", "_gen", "_rt", "__weakref__")

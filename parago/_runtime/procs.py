@@ -1,0 +1,496 @@
+"""Process lifecycle: pg.run, the P processes, teardown, death in both directions.
+
+    P0 (the caller of pg.run)                       P1 .. Pn-1
+    ------------------------------------------      -----------------------------
+    memfd arena, n eventfds, death pipe (r, w)
+    start Ps (fork | forkserver | spawn) ------->   attach arena, own loop, hub
+    main = goroutine 1 on P0's hub                  schedule() until shutdown
+    watch each P's sentinel (WorkerLost)            death pipe EOF -> os._exit
+    main returns / fails:
+      arena.shutdown = 1, wake every P  -------->   unwind goroutines (Shutdown),
+      unwind P0's goroutines                        flush stdio, os._exit(0)
+      join Ps (grace, then SIGKILL)
+      close loop, arena, fds; raise or return
+
+Nothing is named in /dev/shm; every fd is closed by the time pg.run returns.
+The arena's memfd and the eventfds travel to spawned/forkserver Ps through
+multiprocessing's own fd passing (DupFd), and are inherited on fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.reduction
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import greenlet
+
+from .._errors import Deadlock, ParagoError, WorkerLost
+from .._shim import MAXP, Pstate, lib, offset
+from .._shim.arena import Arena, default_size
+from . import failure, state
+from .sched import Runtime
+
+GRACE = 1.0
+START_METHODS = ("fork", "forkserver", "spawn")
+
+
+class _Fd:
+    """An fd handed to a P: inherited on fork, passed by multiprocessing otherwise."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple:
+        return (_Fd._rebuild, (multiprocessing.reduction.DupFd(self.fd),))
+
+    @staticmethod
+    def _rebuild(dup: Any) -> "_Fd":
+        return _Fd(dup.detach())
+
+
+def usable_cpus() -> int:
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    # cgroup v2 CPU quota
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(-(-int(quota) // int(period)))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def default_procs() -> int:
+    env = os.environ.get("PARAGO_MAXPROCS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"PARAGO_MAXPROCS must be an int >= 1, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"PARAGO_MAXPROCS must be >= 1, got {n}")
+        return min(n, MAXP)
+    return min(usable_cpus(), MAXP)
+
+
+# ----------------------------------------------------------------------
+# a P's entry point (P1 .. Pn-1)
+
+
+def p_main(p: int, nprocs: int, arena_fd: _Fd, wakefds: list[_Fd], death: _Fd, close_fds: list[int], nonce: int, settings: dict) -> None:
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+        for s in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(s, signal.SIG_DFL)
+        try:
+            signal.set_wakeup_fd(-1)
+        except ValueError:
+            pass
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _watch_death(death.fd)
+        arena = Arena.attach(arena_fd.fd)
+        rt = Runtime(arena, p, nprocs, nonce, [w.fd for w in wakefds], settings)
+        state.rt = rt
+        rt.arm()
+        rt.loop.run_forever()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _watch_death(fd: int) -> None:
+    """Exit when P0 is gone, whatever killed it (EOF on the death pipe)."""
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(3)
+
+    t = threading.Thread(target=watch, name="parago-death-watch", daemon=True)
+    t._parago_runtime = True  # type: ignore[attr-defined]
+    t.start()
+
+
+# ----------------------------------------------------------------------
+# P0
+
+
+class P0Runtime(Runtime):
+    def __init__(self, *a: Any, procs: list, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.procs = procs
+        self.main_result: Any = None
+        self.main_exc: BaseException | None = None
+        self.main_done = False
+        self.dl_handle: Any = None
+        self.failure_seen = False
+        self.on_main_done = self._main_done
+        for i, proc in enumerate(procs, start=1):
+            self.loop.add_reader(proc.sentinel, self._p_exited, i, proc)
+
+    def _main_done(self, result: Any, exc: BaseException | None) -> None:
+        if self.main_done:
+            return
+        self.main_done = True
+        self.main_result = result
+        self.main_exc = exc
+        self.loop.stop()
+
+    # ---- failures reaching main ----
+    def on_flags(self) -> None:
+        super().on_flags()
+        if not self.failure_seen and self.arena.u32[self.i_panicking] == 2:
+            self.failure_seen = True
+            exc = failure.recorded(self)
+            if exc is not None:
+                self.interrupt_main(exc)
+
+    def interrupt_main(self, exc: BaseException) -> None:
+        gs = self.main_gs
+        if gs is None or self.main_done:
+            return
+        self.interrupt(gs, exc)
+
+    def _p_exited(self, i: int, proc: Any) -> None:
+        try:
+            self.loop.remove_reader(proc.sentinel)
+        except Exception:
+            pass
+        if self.shutting_down or self.main_done:
+            return
+        proc.join(0.5)
+        code = proc.exitcode
+        if code is None:
+            how = "exit status unknown"
+        elif code < 0:
+            try:
+                how = f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit status {code}"
+        failure.record(self, {"kind": "lost", "p": i, "how": how, "goroutines": "unknown (its memory is gone)"})
+        self.arm()
+
+    # ---- deadlock ----
+    def went_idle(self) -> None:
+        if self.dl_handle is None and not self.main_done:
+            self.dl_handle = self.loop.call_later(0.01, self._check_deadlock, None)
+
+    def _snapshot(self) -> Any:
+        a = self.arena
+        q, i64, u32 = a.q, a.i, a.u32
+        o = lambda f: offset("pg_arena", f)  # noqa: E731
+        live = i64[o("ngoroutines") // 8] + i64[o("nsystem") // 8]
+        if live != i64[o("nparked") // 8] or u32[o("gq_size") // 4] or self.local_ready or self.yielded:
+            return None
+        if self.n_timers or self.n_external or threading.active_count() - 1 - self.runtime_threads() > 0:
+            return None
+        for p in range(self.nprocs):
+            f = lambda name: a.p_field(p, name)  # noqa: E731
+            if p and u32[f("state") // 4] != Pstate.SLEEPING:
+                return None
+            if q[f("readyq") // 8] or q[f("privhead") // 8] or q[f("runnext") // 8]:
+                return None
+            if u32[f("runqhead") // 4] != u32[f("runqtail") // 4]:
+                return None
+            if p and (q[f("ntimers") // 8] or q[f("nexternal") // 8]):
+                return None
+        return q[o("epoch") // 8]
+
+    def _check_deadlock(self, prev: Any) -> None:
+        self.dl_handle = None
+        if self.main_done or self.shutting_down or self.closed:
+            return
+        snap = self._snapshot()
+        if snap is None:
+            self.dl_handle = self.loop.call_later(0.02, self._check_deadlock, None)
+            return
+        if prev is None or snap != prev:
+            self.dl_handle = self.loop.call_later(0.005, self._check_deadlock, snap)
+            return
+        dump = self.collect_dump()
+        if failure.record(self, {"kind": "deadlock", "dump": dump}):
+            self.failure_seen = True
+            self.interrupt_main(Deadlock(dump))
+
+    # ---- dumps ----
+    def collect_dump(self, timeout: float = 1.0) -> str:
+        parts = [self.dump_text()]
+        a = self.arena
+        waiting = {}
+        for p in range(1, self.nprocs):
+            i = a.p_field(p, "dumpreq") // 4
+            v = (a.u32[i] + 1) & 0xFFFFFFFF
+            a.u32[i] = v
+            waiting[p] = v
+            lib.pg_wakep_of(self.base, p)
+        deadline = time.monotonic() + timeout
+        got = {}
+        while waiting and time.monotonic() < deadline:
+            for p, v in list(waiting.items()):
+                if a.u32[a.p_field(p, "dumpack") // 4] == v:
+                    off = a.q[a.p_field(p, "dump_off") // 8]
+                    n = a.q[a.p_field(p, "dump_len") // 8]
+                    got[p] = a.read(off, n).decode(errors="replace") if off else ""
+                    if off:
+                        lib.pg_mfree(self.base, off)
+                    del waiting[p]
+            if waiting:
+                time.sleep(0.002)
+        for p in range(1, self.nprocs):
+            if p in got:
+                parts.append(got[p])
+            else:
+                parts.append(f"P{p}: unresponsive after {timeout:.0f} s (busy in a goroutine or in C code)\n")
+        return "\n".join(x for x in parts if x)
+
+
+# ----------------------------------------------------------------------
+# pg.run
+
+
+def _check_procs(procs: Any) -> int:
+    if procs is None:
+        return default_procs()
+    if isinstance(procs, bool) or not isinstance(procs, int):
+        raise TypeError(f"procs must be an int, got {type(procs).__name__}")
+    if procs < 1:
+        raise ValueError(f"procs must be >= 1, got {procs}")
+    if procs > MAXP:
+        raise ValueError(f"procs must be <= {MAXP}, got {procs}")
+    return procs
+
+
+def run(main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None) -> Any:
+    if os.environ.get("_PARAGO_IN_P") == "1" and multiprocessing.parent_process() is not None:
+        raise RuntimeError(
+            "pg.run was called while a P process imported the main module: put the call "
+            "under `if __name__ == '__main__':` (spawned Ps re-import the script, as with multiprocessing)"
+        )
+    if not callable(main):
+        raise TypeError(f"pg.run: main must be callable, got {type(main).__name__}")
+    if not sys.platform.startswith("linux"):
+        raise ParagoError("parago needs Linux (memfd, futex, eventfd)")
+    if threading.current_thread() is not threading.main_thread():
+        raise ParagoError("pg.run must be called from the main thread")
+    if state.rt is not None:
+        raise ParagoError("pg.run cannot be nested: this process is already running a parago program")
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise ParagoError("pg.run cannot be called inside a running event loop")
+    nprocs = _check_procs(procs)
+    if start_method is None:
+        start_method = os.environ.get("PARAGO_START_METHOD") or (
+            "fork" if threading.active_count() == 1 else "forkserver"
+        )
+    if start_method not in START_METHODS:
+        raise ValueError(f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}")
+    settings = {"start_method": start_method}
+    nonce = random.getrandbits(63) | 1
+    arena = Arena.create(default_size(), nprocs, nonce)
+    fds: list[int] = []
+    procs_started: list[Any] = []
+    rt = None
+    old_handlers: dict = {}
+    try:
+        wakefds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) for _ in range(nprocs)]
+        fds.extend(wakefds)
+        death_r, death_w = os.pipe2(os.O_CLOEXEC)
+        fds.extend((death_r, death_w))
+        ctx = multiprocessing.get_context(start_method)
+        os.environ["_PARAGO_IN_P"] = "1"
+        try:
+            for p in range(1, nprocs):
+                proc = ctx.Process(
+                    target=p_main,
+                    args=(p, nprocs, _Fd(arena.fd), [_Fd(w) for w in wakefds], _Fd(death_r), [death_w] if start_method == "fork" else [], nonce, settings),
+                    name=f"parago-P{p}",
+                    daemon=False,
+                )
+                proc.start()
+                procs_started.append(proc)
+        finally:
+            os.environ.pop("_PARAGO_IN_P", None)
+        rt = P0Runtime(arena, 0, nprocs, nonce, wakefds, settings, procs=procs_started)
+        state.rt = rt
+        old_handlers = _install_signals(rt)
+        off = lib.pg_go(rt.base, 0, None, 0, 1, 0, b"pg.run", 0)
+        rt.main_off = off
+        rt.local_fns[off] = (main, args, {})
+        rt.arm()
+        rt.loop.run_forever()
+        _teardown(rt)
+        exc = failure.recorded(rt)
+        if exc is None:
+            exc = rt.main_exc
+        if exc is not None:
+            raise exc
+        return rt.main_result
+    finally:
+        _restore_signals(old_handlers)
+        _release(rt, arena, procs_started, fds)
+
+
+def _teardown(rt: P0Runtime) -> None:
+    """Unwind every goroutine on every P; Ps get GRACE seconds to exit."""
+    if rt.dl_handle is not None:
+        rt.dl_handle.cancel()
+        rt.dl_handle = None
+    a = rt.arena
+    a.u32[rt.i_shutdown] = 1
+    lib.pg_wake_all(rt.base)
+    deadline = time.monotonic() + GRACE
+    rt.begin_shutdown()
+
+    async def drain() -> None:
+        while time.monotonic() < deadline:
+            live = [g for g in rt.gtable.values() if g is not rt.main_gs]
+            if not live and not rt.local_ready:
+                return
+            rt.arm()
+            await asyncio.sleep(0.001)
+
+    try:
+        rt.loop.run_until_complete(drain())
+    except BaseException:
+        pass
+    for proc in rt.procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in rt.procs:
+        if proc.is_alive():
+            proc.kill()
+    for proc in rt.procs:
+        proc.join(2.0)
+
+
+def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(2.0)
+        try:
+            proc.close()
+        except Exception:
+            pass
+    if rt is not None:
+        rt.closed = True
+        for gs in list(rt.gtable.values()):
+            gr = getattr(gs, "gr", None)
+            if gr is not None and not gr.dead:
+                try:
+                    gr.throw(greenlet.GreenletExit)
+                except BaseException:
+                    pass
+        rt.gtable.clear()
+        rt.pool.clear()
+        try:
+            for task in asyncio.all_tasks(rt.loop):
+                task.cancel()
+            rt.loop.run_until_complete(asyncio.sleep(0))
+        except BaseException:
+            pass
+        try:
+            rt.loop.remove_reader(rt.evfd)
+            rt.loop.close()
+        except BaseException:
+            pass
+        if rt.executor is not None:
+            rt.executor.shutdown(wait=False, cancel_futures=True)
+    state.rt = None
+    arena.close()
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------------
+# signals (P0)
+
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGUSR1")
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    rt = state.rt
+    if rt is None or rt.main_gs is None or rt.main_done:
+        raise KeyboardInterrupt
+    if getattr(greenlet.getcurrent(), "gs", None) is rt.main_gs:
+        raise KeyboardInterrupt
+    rt.interrupt_main(KeyboardInterrupt())
+
+
+def _on_dump(signum: int, frame: Any) -> None:
+    rt = state.rt
+    if rt is None:
+        return
+    text = rt.collect_dump()
+    sys.stderr.write(f"SIGQUIT: goroutine dump\n\n{text}\n" if signum == signal.SIGQUIT else f"{text}\n")
+    sys.stderr.flush()
+    if signum == signal.SIGQUIT:
+        for proc in rt.procs:
+            try:
+                proc.kill()
+            except Exception:
+                pass
+        sys.stdout.flush()
+        os._exit(2)
+
+
+def _install_signals(rt: P0Runtime) -> dict:
+    old = {}
+    for name in _SIGNALS:
+        sig = getattr(signal, name)
+        try:
+            old[sig] = signal.signal(sig, _on_interrupt if name in ("SIGINT", "SIGTERM") else _on_dump)
+        except (ValueError, OSError):
+            pass
+    return old
+
+
+def _restore_signals(old: dict) -> None:
+    for sig, h in old.items():
+        try:
+            signal.signal(sig, h)
+        except (ValueError, OSError, TypeError):
+            pass

@@ -1,0 +1,622 @@
+"""One P: its hub loop, the scheduler, starting and parking goroutines.
+
+Each P process runs exactly one Runtime.  Its main thread (the M) runs a
+uvloop loop -- the hub -- whose callback ``schedule`` is Go's schedule():
+
+    schedule()  (a uvloop callback, re-armed with call_soon)
+      1. local_ready: Gs readied by this P's own events (timers, pg.blocking,
+         await_, interrupts) -- Python-only, no arena round trip
+      2. pg_findrunnable: this P's ready list (started Gs readied by anyone),
+         runnext/ring, global queue, stealing  -- one foreign call
+      3. yielded: Gs that called pg.gosched (Go: the global queue)
+      4. nothing: pg_p_idle spins briefly, then publishes SLEEPING; the loop
+         blocks in epoll until the P's eventfd, a timer or I/O wakes it.
+
+It runs up to 2 ms of goroutines, then re-arms itself so the loop polls I/O
+(letting the loop iterate *is* the netpoll check: uvloop has no run-once).
+
+Goroutine greenlets are children of the hub greenlet, and are reused
+(Go reuses g's): a finished worker switches back with _DONE and waits for
+its next goroutine.  No preemption: a goroutine keeps the P until it
+blocks or calls pg.gosched (Go before 1.14).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ctypes
+import inspect
+import os
+import sys
+import threading
+import time
+import traceback
+import weakref
+from typing import Any, Callable
+
+import greenlet
+
+from .._errors import (
+    DecodeError,
+    OutOfSharedMemory,
+    ParagoError,
+    Shutdown,
+    not_in_runtime,
+)
+from .._shim import BIG, CONST, NOMEM, GKind, Pstate, lib, blocking, offset
+from . import codec, state
+from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
+
+_DONE = object()
+SPIN_NS = 50_000
+
+OFF_SITE = offset("pg_g", "site")
+OFF_STATUS = offset("pg_g", "status")
+OFF_WAITREASON = offset("pg_g", "waitreason")
+OFF_WAITSINCE = offset("pg_g", "waitsince")
+OFF_PARENT = offset("pg_g", "parent")
+
+
+class _Worker(greenlet.greenlet):
+    """A reusable goroutine greenlet (parent: the hub)."""
+
+    gs: Any = None
+
+
+def _worker_main(task: tuple) -> None:
+    rt = state.rt
+    me = greenlet.getcurrent()
+    while task is not None:
+        gs, fn, args, kw = task
+        me.gs = gs
+        rt.run_goroutine(gs, fn, args, kw)
+        me.gs = None
+        task = rt.hub.switch(_DONE)
+
+
+class Runtime:
+    OBUF = 1 << 16
+
+    def __init__(self, arena: Any, p: int, nprocs: int, nonce: int, wakefds: list[int], settings: dict) -> None:
+        self.arena = arena
+        self.base = arena.base
+        self.p = p
+        self.nprocs = nprocs
+        self.nonce = nonce
+        self.settings = settings
+        self.closed = False
+        self.shutting_down = False
+        self.failed = False
+        self.wakefds = wakefds
+        self.evfd = wakefds[p]
+        for i, fd in enumerate(wakefds):
+            lib.pg_set_wakefd(i, fd)
+        lib.pg_seed(int.from_bytes(os.urandom(8), "little") ^ (p + 1))
+        self.obuf = ctypes.create_string_buffer(self.OBUF)
+        self.obuf_mv = memoryview(self.obuf).cast("B")
+        self.out = (ctypes.c_uint64 * 8)()
+        self.handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.gtable: dict[int, GState] = {}
+        self.local_fns: dict[int, tuple] = {}
+        self.local_ready: collections.deque = collections.deque()
+        self.yielded: collections.deque = collections.deque()
+        self.task_gs: dict[Any, TaskG] = {}
+        self.pool: list[_Worker] = []
+        self.tick = 1
+        self.scheduled = False
+        self.current: GState | None = None
+        self.hub_tid = threading.get_ident()
+        self.tls = threading.local()
+        self.site_cache: dict[tuple, bytes] = {}
+        self.executor: Any = None
+        self.spin_ns = SPIN_NS if nprocs <= (os.cpu_count() or 1) and nprocs > 1 else 0
+        self.main_gs: GState | None = None
+        self.main_off = 0
+        self.on_main_done: Callable[[Any, BaseException | None], None] | None = None
+        self.dump_seen = 0
+        # indices into the arena views
+        u4 = lambda f: arena.p_field(p, f) // 4  # noqa: E731
+        u8 = lambda f: arena.p_field(p, f) // 8  # noqa: E731
+        self.i_state = u4("state")
+        self.i_pid = u4("pid")
+        self.i_dumpreq = u4("dumpreq")
+        self.i_ntimers = u8("ntimers")
+        self.i_nexternal = u8("nexternal")
+        self.i_schedtick = u8("schedtick")
+        self.i_syscalltick = u8("syscalltick")
+        self.i_shutdown = offset("pg_arena", "shutdown") // 4
+        self.i_panicking = offset("pg_arena", "panicking") // 4
+        arena.u32[self.i_pid] = os.getpid() & 0x7FFFFFFF
+        self.n_external = 0
+        self.n_timers = 0
+        self.loop = self._new_loop()
+        self.hub = greenlet.getcurrent()
+
+    # ------------------------------------------------------------------
+    # the loop
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+        loop.set_exception_handler(self._loop_exception)
+        loop.add_reader(self.evfd, self._on_wake)
+        return loop
+
+    def _loop_exception(self, loop: Any, context: dict) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, (Shutdown, asyncio.CancelledError)) or self.shutting_down:
+            return
+        msg = context.get("message", "")
+        tb = "".join(traceback.format_exception(exc)) if exc else ""
+        sys.stderr.write(f"parago: P{self.p} hub: {msg}\n{tb}")
+
+    def _on_wake(self) -> None:
+        try:
+            os.read(self.evfd, 8)
+        except (BlockingIOError, OSError):
+            pass
+        self.arm()
+
+    def arm(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.schedule)
+
+    def flags(self) -> bool:
+        u32 = self.arena.u32
+        return bool(
+            u32[self.i_shutdown]
+            or (self.p == 0 and u32[self.i_panicking] == 2)
+            or u32[self.i_dumpreq] != self.dump_seen
+        )
+
+    def on_flags(self) -> None:
+        """Act on the arena's flags: shutdown, a recorded panic (P0), dumps."""
+        u32 = self.arena.u32
+        if u32[self.i_dumpreq] != self.dump_seen:
+            self.answer_dump()
+        if u32[self.i_shutdown] and not self.shutting_down:
+            self.begin_shutdown()
+
+    def schedule(self) -> None:
+        self.scheduled = False
+        if self.closed:
+            return
+        arena = self.arena
+        arena.u32[self.i_state] = Pstate.RUNNING
+        if self.flags():
+            self.on_flags()
+            if self.closed:
+                return
+        base, p = self.base, self.p
+        find = lib.pg_findrunnable
+        local = self.local_ready
+        deadline = time.perf_counter() + 0.002
+        n = 0
+        while True:
+            if local:
+                self.resume(local.popleft())
+            else:
+                if self.tick % 61 == 0 and self.yielded:
+                    self.resume(self.yielded.popleft())
+                else:
+                    g = find(base, p, self.tick)
+                    self.tick += 1
+                    if g:
+                        self.run_g(g)
+                    elif self.yielded:
+                        self.resume(self.yielded.popleft())
+                    else:
+                        break
+            n += 1
+            if (n & 15) == 0 and (time.perf_counter() > deadline or self.flags()):
+                arena.q[self.i_schedtick] += n
+                self.arm()
+                return
+            if self.closed:
+                return
+        arena.q[self.i_schedtick] += n
+        if self.shutting_down:
+            self.shutdown_progress()
+            return
+        self.publish_idle()
+        g = blocking.pg_p_idle(base, p, self.tick, self.spin_ns)
+        if g:
+            self.run_g(g)
+            self.arm()
+            return
+        # SLEEPING: the eventfd, a timer or I/O wakes the loop
+        if local or self.yielded:
+            self.arm()
+        self.went_idle()
+
+    def went_idle(self) -> None:
+        """Hook: P0 checks for deadlock."""
+
+    def publish_idle(self) -> None:
+        # external waiters: pg.blocking calls, await_, user threads
+        threads = threading.active_count() - 1 - self.runtime_threads()
+        ext = self.n_external + max(0, threads)
+        self.arena.q[self.i_nexternal] = ext
+        self.arena.q[self.i_ntimers] = self.n_timers
+
+    def runtime_threads(self) -> int:
+        n = 0
+        for t in threading.enumerate():
+            if getattr(t, "_parago_runtime", False):
+                n += 1
+        return n
+
+    # ------------------------------------------------------------------
+    # starting and resuming goroutines
+
+    def run_g(self, off: int) -> None:
+        gs = self.gtable.get(off)
+        if gs is not None:
+            self.resume(gs)
+        else:
+            self.start_g(off)
+
+    def start_g(self, off: int) -> None:
+        local = self.local_fns.pop(off, None)
+        if self.shutting_down:
+            # main has returned: like Go, goroutines not yet started never run
+            lib.pg_gstart(self.base, self.p, off, self.obuf, self.OBUF, self.out)
+            lib.pg_gexit(self.base, off)
+            return
+        out = self.out
+        n = lib.pg_gstart(self.base, self.p, off, self.obuf, self.OBUF, out)
+        if local is not None:
+            fn, args, kw = local
+        else:
+            try:
+                if n == BIG:
+                    data = self.arena.read(out[0], out[1])
+                    lib.pg_mfree(self.base, out[0])
+                else:
+                    data = self.obuf_mv[:n]
+                fn, args, kw = codec.loads(data)
+            except BaseException as e:
+                gs = GreenletG(self, off)
+                self.gtable[off] = gs
+                err = DecodeError(f"goroutine {gs.goid}: cannot decode its function and arguments in P{self.p}: {type(e).__name__}: {e}")
+                self.goroutine_failed(gs, err)
+                self.gexit(gs)
+                return
+        if inspect.iscoroutinefunction(fn):
+            self.start_task(off, fn, args, kw)
+            return
+        gs = GreenletG(self, off)
+        self.gtable[off] = gs
+        if off == self.main_off:
+            self.main_gs = gs
+        w = self.pool.pop() if self.pool else _Worker(_worker_main, parent=self.hub)
+        gs.gr = w
+        self.switch(gs, (gs, fn, args, kw))
+
+    def switch(self, gs: GreenletG, value: Any) -> None:
+        self.current = gs
+        r = gs.gr.switch(value)
+        self.current = None
+        if r is _DONE:
+            if len(self.pool) < 128 and not self.shutting_down:
+                self.pool.append(gs.gr)
+            gs.gr = None
+
+    def resume(self, gs: GState) -> None:
+        if gs.stale:
+            gs.stale -= 1
+            return
+        if isinstance(gs, GreenletG):
+            if gs.gr is not None:
+                self.switch(gs, None)
+        elif isinstance(gs, TaskG):
+            fut = gs.fut
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def run_goroutine(self, gs: GState, fn: Callable, args: tuple, kw: dict) -> None:
+        """Body of a goroutine greenlet: run fn, then retire the G."""
+        is_main = gs is self.main_gs
+        try:
+            result = fn(*args, **kw)
+        except (Shutdown, greenlet.GreenletExit) as e:
+            if is_main:
+                self.main_finished(None, e)
+        except BaseException as e:
+            if is_main:
+                self.main_finished(None, e)
+            elif not self.closed:
+                self.goroutine_failed(gs, e)
+        else:
+            if is_main:
+                self.main_finished(result, None)
+        self.gexit(gs)
+
+    def main_finished(self, result: Any, exc: BaseException | None) -> None:
+        if self.on_main_done is not None:
+            self.on_main_done(result, exc)
+
+    def start_task(self, off: int, fn: Callable, args: tuple, kw: dict) -> None:
+        gs = TaskG(self, off)
+        gs.fut = None
+        gs.system = False
+        self.gtable[off] = gs
+        if off == self.main_off:
+            self.main_gs = gs
+        task = self.loop.create_task(self._run_task(gs, fn, args, kw))
+        gs.task = task
+        self.task_gs[task] = gs
+
+    async def _run_task(self, gs: TaskG, fn: Callable, args: tuple, kw: dict) -> None:
+        result = None
+        try:
+            result = await fn(*args, **kw)
+        except (Shutdown, asyncio.CancelledError):
+            if gs is self.main_gs and not self.shutting_down:
+                self.main_finished(None, KeyboardInterrupt())
+        except BaseException as e:
+            if gs is self.main_gs:
+                self.main_finished(None, e)
+            else:
+                self.goroutine_failed(gs, e)
+        else:
+            if gs is self.main_gs:
+                self.main_finished(result, None)
+        finally:
+            self.task_gs.pop(asyncio.current_task(), None)
+            self.gexit(gs)
+
+    def gexit(self, gs: GState) -> None:
+        if self.closed:
+            return
+        if self.gtable.pop(gs.off, None) is not None or isinstance(gs, (ThreadG,)):
+            lib.pg_gexit(self.base, gs.off)
+
+    def goroutine_failed(self, gs: GState, e: BaseException) -> None:
+        """An uncaught exception: the whole program ends (Go's panic)."""
+        if self.closed or (self.shutting_down and isinstance(e, (Shutdown, asyncio.CancelledError))):
+            return
+        from .failure import record_failure
+
+        record_failure(self, gs.goid, e)
+
+    # ------------------------------------------------------------------
+    # who is running?
+
+    def slow_current(self, op: str) -> GState:
+        if threading.get_ident() != self.hub_tid:
+            tg = getattr(self.tls, "g", None)
+            if tg is None:
+                tg = self.new_thread_g()
+            return tg
+        try:
+            task = asyncio.current_task(self.loop)
+        except RuntimeError:
+            task = None
+        if task is not None:
+            alt = op.replace("(", "_async(", 1) if "(" in op else op + "_async"
+            raise ParagoError(
+                f"{op} blocks, and this is an async goroutine: use `await {alt}` "
+                f"(a blocking call would stall every goroutine of this P)"
+            )
+        raise ParagoError(f"{op} blocks: call it from a goroutine, not from the P's event loop")
+
+    def new_thread_g(self) -> ThreadG:
+        site = f"thread {threading.current_thread().name}".encode()
+        off = lib.pg_gnew_running(self.base, -1, GKind.THREAD, site)
+        if off == NOMEM:
+            raise OutOfSharedMemory.for_size(400, self.arena.size)
+        tg = ThreadG(self, off)
+        self.tls.g = tg
+        self.tls.slot = _ThreadSlot(self, off)
+        return tg
+
+    def task_g(self) -> TaskG:
+        """The G of the running task (an async goroutine or an adopted task)."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        if task is None or threading.get_ident() != self.hub_tid:
+            raise ParagoError("the *_async forms must be awaited in a task on a parago P's loop")
+        gs = self.task_gs.get(task)
+        if gs is None:
+            off = lib.pg_gnew_running(self.base, self.p, GKind.TASK | GKind.SYSTEM, b"adopted task")
+            if off == NOMEM:
+                raise OutOfSharedMemory.for_size(400, self.arena.size)
+            gs = TaskG(self, off)
+            gs.fut = None
+            gs.task = task
+            gs.system = True
+            self.gtable[off] = gs
+            self.task_gs[task] = gs
+
+            def _done(t: Any, gs: TaskG = gs) -> None:
+                self.task_gs.pop(t, None)
+                self.gexit(gs)
+
+            task.add_done_callback(_done)
+        return gs
+
+    # ------------------------------------------------------------------
+    # spawning
+
+    def site_of(self, depth: int) -> bytes:
+        f = sys._getframe(depth)
+        key = (f.f_code, f.f_lineno)
+        s = self.site_cache.get(key)
+        if s is None:
+            s = f"{f.f_code.co_filename}:{f.f_lineno}".encode()[-(CONST['PG_SITE'] - 1):]
+            self.site_cache[key] = s
+        return s
+
+    def spawn(self, fn: Callable, args: tuple, kw: dict, local: bool = False, system: bool = False, depth: int = 3) -> None:
+        if not callable(fn):
+            raise TypeError(f"pg.go: fn must be callable, got {type(fn).__name__}")
+        in_hub = threading.get_ident() == self.hub_tid
+        cur = getattr(greenlet.getcurrent(), "gs", None) if in_hub else None
+        parent = cur.goid if cur is not None else 0
+        kind = GKind.SYSTEM if system else 0
+        if local:
+            if not in_hub:
+                raise ParagoError("pg.go_local: call it from a goroutine of this P, not from a thread")
+            off = lib.pg_go(self.base, self.p, None, 0, 1, kind, self.site_of(depth), parent)
+            if off == NOMEM:
+                raise OutOfSharedMemory.for_size(400, self.arena.size)
+            self.local_fns[off] = (fn, args, kw)
+            self.arm()
+            return
+        if not system:
+            codec.warn_captured_writes(fn)
+        payload = codec.dumps_fn(fn, args, kw)
+        off = lib.pg_go(self.base, self.p if in_hub else -1, payload, len(payload), 0, kind, self.site_of(depth), parent)
+        if off == NOMEM:
+            raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
+        if not in_hub:
+            self.loop.call_soon_threadsafe(self.arm)
+
+    # ------------------------------------------------------------------
+    # local waits: timers, pg.blocking, await_ (no arena waiter)
+
+    def park_local(self, gs: GState, reason: str) -> None:
+        lib.pg_park_plain(self.base, gs.off, WR[reason], 0)
+        gs.park()
+
+    def wake_local(self, gs: GState) -> None:
+        if gs.local_wait is None:
+            return
+        gs.local_wait = None
+        lib.pg_unpark_local(self.base, gs.off, 0)
+        self.local_ready.append(gs)
+        self.arm()
+
+    def interrupt(self, gs: GState, exc: BaseException) -> None:
+        """Raise exc in a G at its current or next wait (teardown, signals)."""
+        gs.pending = exc
+        if isinstance(gs, TaskG):
+            if gs.task is not None and not gs.task.done():
+                gs.task.cancel()
+            return
+        if gs.local_wait is not None:
+            lw = gs.local_wait
+            gs.local_wait = None
+            try:
+                lw.cancel()
+            except Exception:
+                pass
+            lib.pg_unpark_local(self.base, gs.off, 0)
+            self.local_ready.append(gs)
+        elif gs is not self.current and lib.pg_park_cancel(self.base, gs.off):
+            self.local_ready.append(gs)
+        self.arm()
+
+    # ------------------------------------------------------------------
+    # teardown (each P)
+
+    def begin_shutdown(self) -> None:
+        self.shutting_down = True
+        for gs in list(self.gtable.values()):
+            if gs is self.current:
+                continue
+            self.interrupt(gs, Shutdown())
+        self.arm()
+
+    def shutdown_progress(self) -> None:
+        """Called when a shutdown round found nothing more to run."""
+        if self.p != 0:
+            pending = [t for t in self.task_gs if not t.done()]
+            if pending and time.monotonic() - self.shutdown_started() < 0.5:
+                self.loop.call_later(0.005, self.arm)
+                return
+            self.loop.stop()
+
+    _sd_start = 0.0
+
+    def shutdown_started(self) -> float:
+        if not self._sd_start:
+            self._sd_start = time.monotonic()
+        return self._sd_start
+
+    # ------------------------------------------------------------------
+    # goroutine dumps
+
+    def dump_text(self) -> str:
+        lines = []
+        now = time.monotonic_ns()
+        q, u32 = self.arena.q, self.arena.u32
+        for off, gs in sorted(self.gtable.items(), key=lambda kv: kv[1].goid):
+            status = u32[(off + OFF_STATUS) // 4]
+            reason = u32[(off + OFF_WAITREASON) // 4]
+            since = q[(off + OFF_WAITSINCE) // 8]
+            if gs is self.current:
+                what = "running"
+            elif status == 4:
+                what = WAIT_REASONS.get(reason, "waiting")
+                secs = (now - since) / 1e9 if since else 0
+                if secs >= 1:
+                    what += f", {int(secs)} seconds" if secs >= 60 else f", {secs:.0f} s"
+            else:
+                what = "runnable"
+            lines.append(f"goroutine {gs.goid} [{what}] (P{self.p}, pid {os.getpid()}):")
+            frame = None
+            if isinstance(gs, GreenletG) and gs.gr is not None:
+                frame = gs.gr.gr_frame
+            elif isinstance(gs, TaskG) and gs.task is not None:
+                st = gs.task.get_stack()
+                frame = st[-1] if st else None
+            if frame is not None:
+                for entry in traceback.format_stack(frame):
+                    lines.append("  " + entry.rstrip().replace("\n", "\n  "))
+            site = bytes(self.arena.mv[off + OFF_SITE : off + OFF_SITE + CONST["PG_SITE"]]).split(b"\0", 1)[0].decode(errors="replace")
+            parent = q[(off + OFF_PARENT) // 8]
+            if site:
+                lines.append(f"created by {site}" + (f" in goroutine {parent}" if parent else ""))
+            lines.append("")
+        return "\n".join(lines)
+
+    def answer_dump(self) -> None:
+        req = self.arena.u32[self.i_dumpreq]
+        self.dump_seen = req
+        text = self.dump_text().encode()
+        off = lib.pg_store_bytes(self.base, text, len(text)) if text else 0
+        a = self.arena
+        if off > 0:
+            a.q[a.p_field(self.p, "dump_off") // 8] = off
+            a.q[a.p_field(self.p, "dump_len") // 8] = len(text)
+        else:
+            a.q[a.p_field(self.p, "dump_off") // 8] = 0
+            a.q[a.p_field(self.p, "dump_len") // 8] = 0
+        a.u32[a.p_field(self.p, "dumpack") // 4] = req
+
+
+class _ThreadSlot:
+    """Frees a thread's G when the thread ends (its thread-local dies)."""
+
+    def __init__(self, rt: Runtime, off: int) -> None:
+        self.rt = rt
+        self.off = off
+
+    def __del__(self) -> None:
+        if not self.rt.closed:
+            lib.pg_gexit(self.rt.base, self.off)
+
+
+def cur(op: str) -> tuple[Runtime, GState]:
+    """The runtime and the calling goroutine (or thread), for a blocking op."""
+    rt = state.rt
+    if rt is None:
+        raise not_in_runtime(op)
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if gs is None:
+        gs = rt.slow_current(op)
+    return rt, gs
+
+
+def need_rt(what: str) -> Runtime:
+    rt = state.rt
+    if rt is None:
+        raise not_in_runtime(what)
+    return rt

@@ -1,0 +1,274 @@
+/*
+ * layout.h -- every structure that lives in the parago arena, declared once.
+ *
+ * The arena is one memfd mapped by every P process at a different address,
+ * so everything in it refers to everything else by *offset* from the arena
+ * base (0 means "none"), never by pointer (STYLE 10).
+ *
+ * Each struct is written as an X-macro list of (struct, type, field, dims).
+ * From that one list come:
+ *   - the C struct itself                         (PG_DECLARE_STRUCT)
+ *   - the exported {struct, field, offset, size}  (arena.c: pg_layout_entry)
+ * Python builds its views from the exported table and checks the layout
+ * hash stored in the arena header (parago/_shim/layout.py).
+ *
+ * The comment beside each field says what protects it:
+ *   "atomic"      -- only touched with the pg_* helpers of pg_atomic.h
+ *   "chan lock", "obj lock", "gq lock" -- the spin/futex lock of the owner
+ *   "owner P"     -- written only by the P that owns the record
+ *   "immutable"   -- written once before the record is published
+ */
+#ifndef PARAGO_LAYOUT_H
+#define PARAGO_LAYOUT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define PG_ABI_VERSION 3u
+#define PG_MAGIC 0x70617261676f3031ull /* "parago01" */
+#define PG_MAXP 128
+#define PG_RUNQ 256            /* Go's runq size */
+#define PG_NCLASS 68           /* size classes 16, 24, 32, 48, 64, 96 ... 2^37 */
+#define PG_CHUNK (4u << 20)    /* fallocate granularity */
+#define PG_SITE 96             /* bytes of "created by" text in a G */
+#define PG_INLINE 48           /* encoded values up to this size sit in the slot */
+
+/* ---- status codes: every C entry point returns one of these (or >= 0) ---- */
+#define PG_STATUS_LIST(X) \
+    X(PG_OK, 0) \
+    X(PG_PARKED, -1)      /* a waiter was enqueued: the caller must park */ \
+    X(PG_WOULDBLOCK, -2)  /* non-blocking form found nothing ready */ \
+    X(PG_CLOSED, -3)      /* channel closed (send/close) or closed+drained (recv) */ \
+    X(PG_NOMEM, -4)       /* arena exhausted */ \
+    X(PG_BIG, -5)         /* value larger than the out buffer: see out[] */ \
+    X(PG_NEGATIVE, -6)    /* counter would go negative */ \
+    X(PG_UNLOCKED, -7)    /* unlock of unlocked lock */ \
+    X(PG_INVAL, -8)       /* bad argument */ \
+    X(PG_RUNFN, -9)       /* Once: the caller must run fn */ \
+    X(PG_BADLAYOUT, -10)  /* attach: ABI or layout mismatch */ \
+    X(PG_SYSERR, -11)     /* a system call failed; errno in out */
+
+/* Gstatus: Go's numbering (runtime2.go). Owner: see parago/_runtime/g.py */
+#define PG_GSTATUS_LIST(X) \
+    X(G_IDLE, 0) X(G_RUNNABLE, 1) X(G_RUNNING, 2) X(G_SYSCALL, 3) \
+    X(G_WAITING, 4) X(G_DEAD, 6)
+
+/* park state of a G: the sudog ticket (Go's selectDone), changed by CAS */
+#define PG_PARK_LIST(X) \
+    X(PARK_NONE, 0) X(PARK_WAITING, 1) X(PARK_CLAIMED, 2) X(PARK_CANCELLED, 3)
+
+/* G kinds: who resumes it when readied */
+#define PG_GKIND_LIST(X) \
+    X(GK_GREENLET, 0) X(GK_TASK, 1) X(GK_THREAD, 2) X(GK_SYSTEM, 4)
+
+/* wake results stored in g->wake_res */
+#define PG_WAKE_LIST(X) \
+    X(WAKE_NONE, 0) X(WAKE_OK, 1) X(WAKE_CLOSED, 2) X(WAKE_RETRY, 3) \
+    X(WAKE_HANDOFF, 4)
+
+/* shared object kinds (pg_objhdr.kind) */
+#define PG_OBJ_LIST(X) \
+    X(OBJ_FREE, 0) X(OBJ_CHAN, 1) X(OBJ_SYNC, 2) X(OBJ_BUFFER, 3) \
+    X(OBJ_COUNTER, 4)
+
+/* P sleep states */
+#define PG_PSTATE_LIST(X) \
+    X(P_RUNNING, 0) X(P_SLEEPING, 1) X(P_SPINNING, 2) X(P_GONE, 3)
+
+#define PG_ENUM_ITEM(n, v) n = v,
+enum pg_status { PG_STATUS_LIST(PG_ENUM_ITEM) };
+enum pg_gstatus { PG_GSTATUS_LIST(PG_ENUM_ITEM) };
+enum pg_park { PG_PARK_LIST(PG_ENUM_ITEM) };
+enum pg_gkind { PG_GKIND_LIST(PG_ENUM_ITEM) };
+enum pg_wake { PG_WAKE_LIST(PG_ENUM_ITEM) };
+enum pg_objkind { PG_OBJ_LIST(PG_ENUM_ITEM) };
+enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
+
+/* ------------------------------------------------------------------------
+ * The struct lists.  X(struct, type, field, dims, protection)
+ * ------------------------------------------------------------------------ */
+
+/* a block in the allocator: the 16-byte header in front of every block */
+#define PG_STRUCT_BLOCK(X) \
+    X(pg_block, uint32_t, magic, , "immutable while allocated") \
+    X(pg_block, uint32_t, cls, , "immutable: size class") \
+    X(pg_block, uint64_t, next, , "free list link; atomic while free")
+
+/* every shared object starts with this header */
+#define PG_STRUCT_OBJHDR(X) \
+    X(pg_objhdr, uint32_t, kind, , "immutable while live") \
+    X(pg_objhdr, uint32_t, refcnt, , "atomic: one per P intern entry + one per payload") \
+    X(pg_objhdr, uint32_t, gen, , "atomic: bumped when freed") \
+    X(pg_objhdr, uint32_t, lock, , "the object's spin/futex lock word")
+
+/* a FIFO of sudogs (Go's waitq) -- protected by the owning object's lock */
+#define PG_STRUCT_WAITQ(X) \
+    X(pg_waitq, uint64_t, first, , "owner's lock") \
+    X(pg_waitq, uint64_t, last, , "owner's lock")
+
+/* Go's sudog: a G waiting on one object (several for a select) */
+#define PG_STRUCT_SUDOG(X) \
+    X(pg_sudog, uint64_t, g, , "immutable while enqueued") \
+    X(pg_sudog, uint64_t, next, , "owner's lock") \
+    X(pg_sudog, uint64_t, prev, , "owner's lock") \
+    X(pg_sudog, uint64_t, obj, , "immutable while enqueued: channel/object") \
+    X(pg_sudog, uint64_t, elem_off, , "payload block (send: ours; recv: handed to us)") \
+    X(pg_sudog, uint64_t, elem_len, , "payload length, or weight for semaphores") \
+    X(pg_sudog, int32_t, case_idx, , "immutable: select case index, -1 otherwise") \
+    X(pg_sudog, uint32_t, is_select, , "immutable") \
+    X(pg_sudog, uint32_t, queued, , "owner's lock: 1 while on a waitq") \
+    X(pg_sudog, uint32_t, pad, , "") \
+    X(pg_sudog, uint64_t, q, , "immutable while enqueued: the waitq it is on")
+
+/* a goroutine record (Go's g) */
+#define PG_STRUCT_G(X) \
+    X(pg_g, uint64_t, goid, , "immutable") \
+    X(pg_g, uint32_t, status, , "atomic (Gstatus)") \
+    X(pg_g, int32_t, ownerp, , "owner P once started; -1 unstarted/any") \
+    X(pg_g, uint32_t, kind, , "immutable (GK_*)") \
+    X(pg_g, uint32_t, park, , "atomic (PARK_*): the wake ticket; futex word for threads") \
+    X(pg_g, uint32_t, waitreason, , "owner P") \
+    X(pg_g, uint32_t, wake_res, , "written by the claimer before ready (WAKE_*)") \
+    X(pg_g, int32_t, wake_case, , "written by the claimer before ready") \
+    X(pg_g, uint32_t, flags, , "immutable: 1 = never stolen (go_local)") \
+    X(pg_g, uint64_t, waitsince, , "owner P: CLOCK_MONOTONIC ns") \
+    X(pg_g, uint64_t, schedlink, , "run queue / ready list link (queue's protocol)") \
+    X(pg_g, uint64_t, fn_off, , "immutable until started: encoded (fn, args)") \
+    X(pg_g, uint64_t, fn_len, , "immutable until started") \
+    X(pg_g, uint64_t, wake_off, , "payload handed over by the claimer") \
+    X(pg_g, uint64_t, wake_len, , "payload length handed over") \
+    X(pg_g, uint32_t, wake_inl, , "1 = the handed-over bytes are in wake_buf") \
+    X(pg_g, uint32_t, wake_pad, , "") \
+    X(pg_g, uint8_t, wake_buf, [PG_INLINE], "small hand-offs, written by the claimer") \
+    X(pg_g, uint64_t, sel, , "owner P: block of select sudogs while parked") \
+    X(pg_g, uint64_t, parent, , "immutable: goid of the creator") \
+    X(pg_g, char, site, [PG_SITE], "immutable: created-by text") \
+    X(pg_g, pg_sudog_t, sd, , "the G's own sudog for single-object waits")
+
+/* a P: run queue, ready list, sleep state */
+#define PG_STRUCT_P(X) \
+    X(pg_p, uint32_t, runqhead, , "atomic: consumers CAS (owner and thieves)") \
+    X(pg_p, uint32_t, runqtail, , "atomic: only the owner stores (release)") \
+    X(pg_p, uint64_t, runnext, , "atomic: owner sets, thieves CAS") \
+    X(pg_p, uint64_t, runq, [PG_RUNQ], "slots between head and tail; see runqput") \
+    X(pg_p, uint64_t, readyq, , "atomic: Treiber stack of readied Gs (many producers)") \
+    X(pg_p, uint64_t, privhead, , "owner P: readied Gs in FIFO order") \
+    X(pg_p, uint64_t, privtail, , "owner P") \
+    X(pg_p, uint32_t, state, , "atomic (P_*): sleep protocol, see pg_p_idle") \
+    X(pg_p, int32_t, pid, , "owner P") \
+    X(pg_p, uint64_t, schedtick, , "owner P: goroutines run") \
+    X(pg_p, uint64_t, syscalltick, , "owner P: pg.blocking calls") \
+    X(pg_p, uint64_t, ntimers, , "owner P: pending timers on its loop") \
+    X(pg_p, uint64_t, nexternal, , "owner P: blocking threads, await_, user threads") \
+    X(pg_p, uint64_t, nlive, , "owner P: goroutines started here and not dead") \
+    X(pg_p, uint32_t, dumpreq, , "atomic: P0 asks for a goroutine dump (a sequence number)") \
+    X(pg_p, uint32_t, dumpack, , "atomic: the P answered dumpreq (release after dump_*)") \
+    X(pg_p, uint64_t, dump_off, , "owner P: block with its dump text") \
+    X(pg_p, uint64_t, dump_len, , "owner P") \
+    X(pg_p, uint64_t, pad, [10], "keeps the next P's hot fields off this line")
+
+/* the arena header at offset 0 */
+#define PG_STRUCT_ARENA(X) \
+    X(pg_arena, uint64_t, magic, , "immutable") \
+    X(pg_arena, uint32_t, abi, , "immutable") \
+    X(pg_arena, uint32_t, layout_hash, , "immutable") \
+    X(pg_arena, uint64_t, size, , "immutable: the limit (PARAGO_ARENA_SIZE)") \
+    X(pg_arena, uint64_t, nonce, , "immutable: this run's id") \
+    X(pg_arena, uint64_t, committed, , "atomic; grows under commit_lock") \
+    X(pg_arena, uint64_t, bump, , "atomic: first never-used byte") \
+    X(pg_arena, uint64_t, inuse, , "atomic: bytes in live blocks") \
+    X(pg_arena, uint32_t, commit_lock, , "lock word for fallocate") \
+    X(pg_arena, uint32_t, nprocs, , "immutable") \
+    X(pg_arena, uint64_t, freelist, [PG_NCLASS], "atomic: tagged heads (tag<<32 | off>>4)") \
+    X(pg_arena, uint64_t, goidgen, , "atomic") \
+    X(pg_arena, int64_t, ngoroutines, , "atomic: live user goroutines") \
+    X(pg_arena, int64_t, nsystem, , "atomic: live system goroutines") \
+    X(pg_arena, int64_t, nparked, , "atomic: goroutines parked on arena objects") \
+    X(pg_arena, uint64_t, epoch, , "atomic: bumped by every park and ready") \
+    X(pg_arena, uint32_t, npidle, , "atomic: Ps sleeping") \
+    X(pg_arena, uint32_t, nspinning, , "atomic: Ps spinning") \
+    X(pg_arena, uint32_t, shutdown, , "atomic: 1 once teardown began") \
+    X(pg_arena, uint32_t, panicking, , "atomic: 0 none, 1 recording, 2 recorded") \
+    X(pg_arena, uint64_t, panic_off, , "written by the panic winner before panicking=2") \
+    X(pg_arena, uint64_t, panic_len, , "as panic_off") \
+    X(pg_arena, uint32_t, gq_lock, , "lock word of the global run queue") \
+    X(pg_arena, uint32_t, gq_size, , "gq lock") \
+    X(pg_arena, uint64_t, gq_head, , "gq lock") \
+    X(pg_arena, uint64_t, gq_tail, , "gq lock") \
+    X(pg_arena, uint64_t, pad, [8], "") \
+    X(pg_arena, pg_p_t, p, [PG_MAXP], "per P")
+
+/* a channel (Go's hchan) */
+#define PG_STRUCT_CHAN(X) \
+    X(pg_chan, pg_objhdr_t, hdr, , "see pg_objhdr") \
+    X(pg_chan, uint32_t, closed, , "chan lock (read racily for ch.closed)") \
+    X(pg_chan, uint32_t, cap, , "immutable") \
+    X(pg_chan, uint32_t, qcount, , "chan lock (read racily for len)") \
+    X(pg_chan, uint32_t, slotsize, , "immutable") \
+    X(pg_chan, uint32_t, sendx, , "chan lock") \
+    X(pg_chan, uint32_t, recvx, , "chan lock") \
+    X(pg_chan, uint64_t, buf, , "immutable: ring of cap slots") \
+    X(pg_chan, uint64_t, type_off, , "immutable: pickled element type, 0 untyped") \
+    X(pg_chan, uint64_t, type_len, , "immutable") \
+    X(pg_chan, pg_waitq_t, recvq, , "chan lock") \
+    X(pg_chan, pg_waitq_t, sendq, , "chan lock")
+
+/* one slot of a channel ring: inline bytes, or a payload block */
+#define PG_STRUCT_SLOT(X) \
+    X(pg_slot, uint32_t, len, , "chan lock") \
+    X(pg_slot, uint32_t, inl, , "chan lock: 1 = bytes inline") \
+    X(pg_slot, uint64_t, off, , "chan lock: payload block when not inline") \
+    X(pg_slot, uint8_t, data, [PG_INLINE], "chan lock")
+
+/* the one record behind every sync object; fields by kind in sync.c */
+#define PG_STRUCT_SYNC(X) \
+    X(pg_sync, pg_objhdr_t, hdr, , "see pg_objhdr") \
+    X(pg_sync, uint32_t, skind, , "immutable (SK_*)") \
+    X(pg_sync, uint32_t, starving, , "obj lock: Mutex starvation mode") \
+    X(pg_sync, int64_t, a, , "obj lock, or atomic for atomics") \
+    X(pg_sync, int64_t, b, , "obj lock") \
+    X(pg_sync, int64_t, c, , "obj lock") \
+    X(pg_sync, uint64_t, res_off, , "obj lock: Once result / Buffer data") \
+    X(pg_sync, uint64_t, res_len, , "obj lock") \
+    X(pg_sync, pg_waitq_t, q1, , "obj lock") \
+    X(pg_sync, pg_waitq_t, q2, , "obj lock")
+
+#define PG_SYNC_KIND_LIST(X) \
+    X(SK_WAITGROUP, 1) X(SK_MUTEX, 2) X(SK_RWMUTEX, 3) X(SK_SEMA, 4) \
+    X(SK_COND, 5) X(SK_ONCE, 6) X(SK_ATOMIC, 7) X(SK_BUFFER, 8) X(SK_TIMER, 9) \
+    X(SK_EVENT, 10)
+enum pg_sync_kind { PG_SYNC_KIND_LIST(PG_ENUM_ITEM) };
+
+/* ---- C declarations generated from the lists ---- */
+#define PG_DECL_FIELD(s, t, n, dims, doc) t n dims;
+
+typedef struct pg_block { PG_STRUCT_BLOCK(PG_DECL_FIELD) } pg_block_t;
+typedef struct pg_objhdr { PG_STRUCT_OBJHDR(PG_DECL_FIELD) } pg_objhdr_t;
+typedef struct pg_waitq { PG_STRUCT_WAITQ(PG_DECL_FIELD) } pg_waitq_t;
+typedef struct pg_sudog { PG_STRUCT_SUDOG(PG_DECL_FIELD) } pg_sudog_t;
+typedef struct pg_g { PG_STRUCT_G(PG_DECL_FIELD) } pg_g_t;
+typedef struct pg_p { PG_STRUCT_P(PG_DECL_FIELD) } pg_p_t;
+typedef struct pg_arena { PG_STRUCT_ARENA(PG_DECL_FIELD) } pg_arena_t;
+typedef struct pg_chan { PG_STRUCT_CHAN(PG_DECL_FIELD) } pg_chan_t;
+typedef struct pg_slot { PG_STRUCT_SLOT(PG_DECL_FIELD) } pg_slot_t;
+typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
+
+#define PG_ALL_STRUCTS(X) \
+    PG_STRUCT_BLOCK(X) PG_STRUCT_OBJHDR(X) PG_STRUCT_WAITQ(X) \
+    PG_STRUCT_SUDOG(X) PG_STRUCT_G(X) PG_STRUCT_P(X) PG_STRUCT_ARENA(X) \
+    PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X)
+
+#define PG_ALL_CONSTS(X) \
+    PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) \
+    PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
+    X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
+    X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION)
+
+_Static_assert(sizeof(pg_block_t) == 16, "block header keeps 16-byte alignment");
+_Static_assert(sizeof(pg_slot_t) == 64, "a slot is one cache line");
+_Static_assert(sizeof(pg_p_t) % 64 == 0, "P records are cache-line multiples");
+_Static_assert(offsetof(pg_arena_t, p) % 64 == 0, "P array is cache aligned");
+_Static_assert(offsetof(pg_chan_t, hdr) == 0 && offsetof(pg_sync_t, hdr) == 0,
+               "objects start with their header");
+
+#endif

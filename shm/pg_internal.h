@@ -1,0 +1,104 @@
+/* pg_internal.h -- helpers shared by the shim's C files (not exported). */
+#ifndef PARAGO_INTERNAL_H
+#define PARAGO_INTERNAL_H
+#include "layout.h"
+#include "pg_atomic.h"
+
+#define PG_API __attribute__((visibility("default")))
+#define AT(base, off, type) ((type *)((uint8_t *)(base) + (off)))
+#define ARENA(base) ((pg_arena_t *)(base))
+
+/* arena.c */
+int64_t pg_alloc(void *base, uint64_t size);
+void pg_free(void *base, uint64_t off);
+int64_t pg_alloc_copy(void *base, const void *data, uint64_t len);
+extern int pg_wakefd[PG_MAXP];
+
+/* sched.c */
+void pg_ready(void *base, uint64_t g);
+int pg_claim(void *base, uint64_t g);
+void pg_park_prepare(void *base, uint64_t g, uint32_t reason);
+void pg_wakep_of(void *base, int p);
+
+/* waitq helpers (under the owning object's lock) */
+static inline void pg_waitq_push(void *base, pg_waitq_t *q, uint64_t sdo) {
+    pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
+    sd->next = 0;
+    sd->prev = q->last;
+    if (q->last)
+        AT(base, q->last, pg_sudog_t)->next = sdo;
+    else
+        q->first = sdo;
+    q->last = sdo;
+    sd->queued = 1;
+    sd->q = (uint64_t)((uint8_t *)q - (uint8_t *)base);
+}
+
+static inline void pg_waitq_push_front(void *base, pg_waitq_t *q, uint64_t sdo) {
+    pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
+    sd->prev = 0;
+    sd->next = q->first;
+    if (q->first)
+        AT(base, q->first, pg_sudog_t)->prev = sdo;
+    else
+        q->last = sdo;
+    q->first = sdo;
+    sd->queued = 1;
+    sd->q = (uint64_t)((uint8_t *)q - (uint8_t *)base);
+}
+
+static inline void pg_waitq_remove(void *base, pg_waitq_t *q, uint64_t sdo) {
+    pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
+    if (!sd->queued)
+        return;
+    if (sd->prev)
+        AT(base, sd->prev, pg_sudog_t)->next = sd->next;
+    else
+        q->first = sd->next;
+    if (sd->next)
+        AT(base, sd->next, pg_sudog_t)->prev = sd->prev;
+    else
+        q->last = sd->prev;
+    sd->next = sd->prev = 0;
+    sd->queued = 0;
+}
+
+/* remove a sudog from whatever queue it is on (caller holds that lock) */
+static inline void pg_sudog_unlink(void *base, uint64_t sdo) {
+    pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
+    if (sd->queued)
+        pg_waitq_remove(base, AT(base, sd->q, pg_waitq_t), sdo);
+}
+
+/*
+ * Go's waitq.dequeue: pop sudogs until one whose G we can claim.  A sudog
+ * whose ticket another waker took (a select won elsewhere, a cancelled
+ * wait) is dropped from this queue and skipped; its owner removes the
+ * rest of its sudogs itself.  Returns 0 when none is claimable.
+ */
+static inline uint64_t pg_waitq_dequeue(void *base, pg_waitq_t *q) {
+    while (q->first) {
+        uint64_t sdo = q->first;
+        pg_waitq_remove(base, q, sdo);
+        if (pg_claim(base, AT(base, sdo, pg_sudog_t)->g))
+            return sdo;
+    }
+    return 0;
+}
+
+static inline void pg_sudog_init(pg_sudog_t *sd, uint64_t g, uint64_t obj, int32_t case_idx,
+                                 uint32_t is_select) {
+    sd->g = g;
+    sd->next = sd->prev = 0;
+    sd->obj = obj;
+    sd->elem_off = 0;
+    sd->elem_len = 0;
+    sd->case_idx = case_idx;
+    sd->is_select = is_select;
+    sd->queued = 0;
+}
+
+/* the G's embedded sudog */
+static inline uint64_t pg_g_sudog(uint64_t g) { return g + offsetof(pg_g_t, sd); }
+
+#endif
