@@ -1,3 +1,121 @@
+"""pg.future: the seed's §7 ``Async[T]`` -- run fn in a goroutine, get its outcome later.
 
-class Future: pass
-def future(): pass
+The outcome (fn's result, or the exception it raised) is kept in a shared
+one-slot channel, so ``result()`` works from any P, any number of times;
+``c`` delivers the outcome once, for use in ``select``.  An exception in fn
+is not a panic: it surfaces through ``result()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+from ._atomic import Bool
+from ._chan import Chan
+from ._errors import EncodeError, ParagoError
+from ._goroutine import go
+
+T = TypeVar("T")
+
+
+class Future(Generic[T]):
+    """The outcome of ``pg.future(fn, *args)``."""
+
+    def __init__(self) -> None:
+        self._res = Chan(1)
+        self.c = Chan(1)
+        self._done = Bool(False)
+
+    def result(self) -> T:
+        """Park until fn finished; return its result or raise its exception."""
+        ok, v = self._res.recv()
+        self._res.send((ok, v))
+        if not ok:
+            raise v
+        return v
+
+    async def result_async(self) -> T:
+        ok, v = await self._res.recv_async()
+        await self._res.send_async((ok, v))
+        if not ok:
+            raise v
+        return v
+
+    def done(self) -> bool:
+        """Whether fn has finished (as concurrent.futures.Future.done)."""
+        return self._done.load()
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (self._res, self.c, self._done))
+
+    def __repr__(self) -> str:
+        return f"<pg.Future {'done' if self.done() else 'pending'}>"
+
+
+def _rebuild(res: Chan, c: Chan, done: Bool) -> Future:
+    f = Future.__new__(Future)
+    f._res, f.c, f._done = res, c, done
+    return f
+
+
+def _portable(e: BaseException) -> BaseException:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return ParagoError(f"{type(e).__name__}: {e}")
+
+
+def _settle(f: Future, ok: bool, v: Any) -> None:
+    try:
+        f._res.send((ok, v))
+    except EncodeError as e:
+        ok, v = False, e
+        f._res.send((ok, v))
+    f.c._try_send(v) if _sendable(f.c, v) else f.c._try_send(_portable(v) if isinstance(v, BaseException) else None)
+    f._done.store(True)
+
+
+def _sendable(c: Chan, v: Any) -> bool:
+    try:
+        c._encode(v)
+        return True
+    except Exception:
+        return False
+
+
+def _run(f: Future, fn: Callable, args: tuple, kw: dict) -> None:
+    try:
+        v = fn(*args, **kw)
+    except BaseException as e:
+        from ._errors import Shutdown
+
+        if isinstance(e, Shutdown):
+            raise
+        _settle(f, False, _portable(e))
+        return
+    _settle(f, True, v)
+
+
+async def _run_async(f: Future, fn: Callable, args: tuple, kw: dict) -> None:
+    try:
+        v = await fn(*args, **kw)
+    except BaseException as e:
+        from ._errors import Shutdown
+
+        if isinstance(e, Shutdown):
+            raise
+        _settle(f, False, _portable(e))
+        return
+    _settle(f, True, v)
+
+
+def future(fn: Callable[..., T], *args: Any, **kw: Any) -> Future[T]:
+    """Start ``fn(*args)`` in a goroutine; returns its Future at once."""
+    import inspect
+
+    f: Future[T] = Future()
+    go(_run_async if inspect.iscoroutinefunction(fn) else _run, f, fn, args, kw)
+    return f

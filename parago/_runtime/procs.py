@@ -220,7 +220,7 @@ class P0Runtime(Runtime):
         live = i64[o("ngoroutines") // 8] + i64[o("nsystem") // 8]
         if live != i64[o("nparked") // 8] or u32[o("gq_size") // 4] or self.local_ready or self.yielded:
             return None
-        if self.n_timers or self.n_external or threading.active_count() - 1 - self.runtime_threads() > 0:
+        if self.n_timers or (self.timers is not None and self.timers.pending()) or self.n_external or threading.active_count() - 1 - self.runtime_threads() > 0:
             return None
         for p in range(self.nprocs):
             f = lambda name: a.p_field(p, name)  # noqa: E731
@@ -436,6 +436,8 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
             pass
         if rt.executor is not None:
             rt.executor.shutdown(wait=False, cancel_futures=True)
+        if rt.timers is not None:
+            rt.timers.stop()
     state.rt = None
     arena.close()
     for fd in fds:

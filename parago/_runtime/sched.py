@@ -110,6 +110,7 @@ class Runtime:
         self.tls = threading.local()
         self.site_cache: dict[tuple, bytes] = {}
         self.executor: Any = None
+        self.timers: Any = None
         self.spin_ns = SPIN_NS if nprocs <= (os.cpu_count() or 1) and nprocs > 1 else 0
         self.main_gs: GState | None = None
         self.main_off = 0
@@ -240,7 +241,7 @@ class Runtime:
         threads = threading.active_count() - 1 - self.runtime_threads()
         ext = self.n_external + max(0, threads)
         self.arena.q[self.i_nexternal] = ext
-        self.arena.q[self.i_ntimers] = self.n_timers
+        self.arena.q[self.i_ntimers] = self.n_timers + (self.timers.pending() if self.timers else 0)
 
     def runtime_threads(self) -> int:
         n = 0
