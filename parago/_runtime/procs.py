@@ -35,7 +35,7 @@ import greenlet
 from .._errors import Deadlock, ParagoError, WorkerLost
 from .._shim import MAXP, Pstate, lib, offset
 from .._shim.arena import Arena, default_size
-from . import failure, state
+from . import failure, race, schedtrace, state
 from .sched import Runtime
 
 GRACE = 1.0
@@ -325,13 +325,14 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         )
     if start_method not in START_METHODS:
         raise ValueError(f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}")
-    settings = {"start_method": start_method}
+    settings = {"start_method": start_method, "race": os.environ.get("PARAGO_RACE") == "1"}
     nonce = random.getrandbits(63) | 1
     arena = Arena.create(default_size(), nprocs, nonce)
     fds: list[int] = []
     procs_started: list[Any] = []
     rt = None
     old_handlers: dict = {}
+    trace_stop = None
     try:
         wakefds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) for _ in range(nprocs)]
         fds.extend(wakefds)
@@ -351,15 +352,20 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
                 procs_started.append(proc)
         finally:
             os.environ.pop("_PARAGO_IN_P", None)
+        _await_ps(arena, procs_started)
         rt = P0Runtime(arena, 0, nprocs, nonce, wakefds, settings, procs=procs_started)
         state.rt = rt
         old_handlers = _install_signals(rt)
+        period, detail = schedtrace.from_env()
+        if period > 0:
+            trace_stop = schedtrace.start(rt, period, detail)
         off = lib.pg_go(rt.base, 0, None, 0, 1, 0, b"pg.run", 0)
         rt.main_off = off
         rt.local_fns[off] = (main, args, {})
         rt.arm()
         rt.loop.run_forever()
         _teardown(rt)
+        race.remember(race.count(rt))
         exc = failure.recorded(rt)
         if exc is None:
             exc = rt.main_exc
@@ -367,8 +373,24 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
             raise exc
         return rt.main_result
     finally:
+        if trace_stop is not None:
+            trace_stop.set()
         _restore_signals(old_handlers)
         _release(rt, arena, procs_started, fds)
+
+
+def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
+    """Wait until every P has attached (published its pid), so main starts
+    with every P able to steal; a P that dies while starting is WorkerLost."""
+    deadline = time.monotonic() + timeout
+    for i, proc in enumerate(procs, start=1):
+        idx = arena.p_field(i, "pid") // 4
+        while not arena.u32[idx]:
+            if not proc.is_alive():
+                raise WorkerLost(i, f"exit status {proc.exitcode} while starting", "none")
+            if time.monotonic() > deadline:
+                raise WorkerLost(i, f"did not start within {timeout:.0f} s", "none")
+            time.sleep(0.0005)
 
 
 def _teardown(rt: P0Runtime) -> None:

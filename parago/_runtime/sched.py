@@ -45,7 +45,7 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, lib, blocking, offset
-from . import codec, state
+from . import codec, race, state
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
 
 _DONE = object()
@@ -85,6 +85,7 @@ class Runtime:
         self.nprocs = nprocs
         self.nonce = nonce
         self.settings = settings
+        self.race = bool(settings.get("race"))
         self.closed = False
         self.shutting_down = False
         self.failed = False
@@ -321,6 +322,7 @@ class Runtime:
     def run_goroutine(self, gs: GState, fn: Callable, args: tuple, kw: dict) -> None:
         """Body of a goroutine greenlet: run fn, then retire the G."""
         is_main = gs is self.main_gs
+        snap = race.before(fn, args, kw) if self.race and not is_main else None
         try:
             result = fn(*args, **kw)
         except (Shutdown, greenlet.GreenletExit) as e:
@@ -334,7 +336,13 @@ class Runtime:
         else:
             if is_main:
                 self.main_finished(result, None)
+        if snap is not None and not self.closed:
+            race.after(self, gs, fn, args, kw, snap)
         self.gexit(gs)
+
+    def goroutine_site(self, gs: GState) -> str:
+        off = gs.off + OFF_SITE
+        return bytes(self.arena.mv[off : off + CONST["PG_SITE"]]).split(b"\0", 1)[0].decode(errors="replace")
 
     def main_finished(self, result: Any, exc: BaseException | None) -> None:
         if self.on_main_done is not None:

@@ -1,0 +1,93 @@
+"""The isolation checker (``parago run --race``, PARAGO_RACE=1).
+
+Goroutines run on copies: a goroutine that mutates what it captured or
+received (a closure cell, a mutable argument, a module global) makes a
+write nobody else will ever see.  With the checker on, each goroutine's
+captured state and arguments are encoded before it runs and compared when
+it ends; a difference is reported on stderr with the variable's name and
+the ``pg.go`` call site, and the program exits with status 66 (as
+``go run -race``).  Assignments to globals and captured variables are also
+found statically, at spawn (codec.captured_writes).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from typing import Any, Callable
+
+from .._shim import lib, offset
+
+_COUNT = offset("pg_arena", "pad")  # first spare word of the arena header
+_reported_last_run = 0
+
+
+def _snapshot(fn: Callable, args: tuple, kw: dict) -> dict[str, bytes]:
+    snap: dict[str, bytes] = {}
+
+    def put(name: str, v: Any) -> None:
+        try:
+            snap[name] = pickle.dumps(v, 5)
+        except Exception:
+            pass
+
+    for i, a in enumerate(args):
+        put(f"argument {i}", a)
+    for k, v in kw.items():
+        put(f"keyword argument {k!r}", v)
+    code = getattr(fn, "__code__", None)
+    cells = getattr(fn, "__closure__", None) or ()
+    if code is not None:
+        for name, cell in zip(code.co_freevars, cells):
+            try:
+                put(f"captured variable {name!r}", cell.cell_contents)
+            except ValueError:
+                pass
+    self_ = getattr(fn, "__self__", None)
+    if self_ is not None:
+        put("bound self", self_)
+    return snap
+
+
+def before(fn: Callable, args: tuple, kw: dict) -> dict[str, bytes]:
+    return _snapshot(fn, args, kw)
+
+
+def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str, bytes]) -> None:
+    now = _snapshot(fn, args, kw)
+    changed = [k for k, v in snap.items() if now.get(k) != v]
+    static = []
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        from .codec import captured_writes
+
+        static = list(captured_writes(code))
+    if not changed and not static:
+        return
+    site = rt.goroutine_site(gs)
+    what = ", ".join(changed + static)
+    sys.stderr.write(
+        "==================\n"
+        f"WARNING: ISOLATION VIOLATION\n"
+        f"goroutine {gs.goid} ({getattr(fn, '__qualname__', fn)}) wrote to {what}\n"
+        f"  created by {site}\n"
+        "  goroutines run on copies: that write is never seen by any other goroutine.\n"
+        "  Use a channel, pg.atomic or a pg.Buffer to share it.\n"
+        "==================\n"
+    )
+    sys.stderr.flush()
+    if not rt.closed:
+        lib.pg_word_add(rt.base, _COUNT, 1)
+
+
+def count(rt: Any) -> int:
+    return rt.arena.q[_COUNT // 8]
+
+
+def remember(n: int) -> None:
+    global _reported_last_run
+    _reported_last_run += n
+
+
+def reported() -> int:
+    return _reported_last_run

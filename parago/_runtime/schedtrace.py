@@ -1,0 +1,116 @@
+"""PARAGO_DEBUG=schedtrace=MS[,scheddetail=1]: Go's GODEBUG scheduler trace.
+
+A P0 thread prints, every MS milliseconds, to stderr:
+
+    SCHED 1004ms: gomaxprocs=2 idleprocs=0 threads=5 spinningthreads=0 needspinning=0 idlethreads=0 runqueue=0 [3 0]
+
+and with scheddetail=1 a line per P (plus its pid, CPU % and RSS) and per
+goroutine of P0's dump header.  Read from the arena only: it never stops a P.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from .._shim import Pstate, offset
+
+
+def parse_debug(text: str | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in (text or "").split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            try:
+                out[k.strip()] = int(v)
+            except ValueError:
+                pass
+    return out
+
+
+def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[str]:
+    a = rt.arena
+    q, u32 = a.q, a.u32
+    n = rt.nprocs
+    states = [u32[a.p_field(p, "state") // 4] for p in range(n)]
+    runq = []
+    for p in range(n):
+        h, t = u32[a.p_field(p, "runqhead") // 4], u32[a.p_field(p, "runqtail") // 4]
+        runq.append(((t - h) & 0xFFFFFFFF) + (1 if q[a.p_field(p, "runnext") // 8] else 0))
+    idle = sum(1 for s in states if s == Pstate.SLEEPING)
+    spinning = sum(1 for s in states if s == Pstate.SPINNING)
+    threads = 0
+    for p in range(n):
+        pr = procs.get(p)
+        if pr is not None:
+            try:
+                threads += pr.num_threads()
+            except Exception:
+                pass
+    ms = int((time.monotonic() - start) * 1000)
+    gq = u32[offset("pg_arena", "gq_size") // 4]
+    out = [
+        f"SCHED {ms}ms: gomaxprocs={n} idleprocs={idle} threads={threads} spinningthreads={spinning} "
+        f"needspinning=0 idlethreads={idle} runqueue={gq} [{' '.join(map(str, runq))}]"
+    ]
+    if detail:
+        ng = a.i[offset("pg_arena", "ngoroutines") // 8]
+        npk = a.i[offset("pg_arena", "nparked") // 8]
+        for p in range(n):
+            status = 0 if states[p] == Pstate.SLEEPING else 1
+            pr = procs.get(p)
+            cpu = rss = 0.0
+            if pr is not None:
+                try:
+                    cpu = pr.cpu_percent(None)
+                    rss = pr.memory_info().rss / 2**20
+                except Exception:
+                    pass
+            out.append(
+                f"  P{p}: status={status} schedtick={q[a.p_field(p, 'schedtick') // 8]} "
+                f"syscalltick={q[a.p_field(p, 'syscalltick') // 8]} m={p} runqsize={runq[p]} gfreecnt=0 "
+                f"timerslen={q[a.p_field(p, 'ntimers') // 8]} pid={u32[a.p_field(p, 'pid') // 4]} "
+                f"cpu={cpu:.0f}% rss={rss:.1f}MB"
+            )
+        out.append(f"  goroutines={ng} parked={npk}")
+    return out
+
+
+def start(rt: Any, period_ms: int, detail: bool) -> threading.Event:
+    stop = threading.Event()
+    t0 = time.monotonic()
+
+    def loop() -> None:
+        import psutil
+
+        procs: dict[int, Any] = {}
+        while not stop.wait(period_ms / 1000):
+            if rt.closed:
+                return
+            for p in range(rt.nprocs):
+                pid = rt.arena.u32[rt.arena.p_field(p, "pid") // 4]
+                if pid and (p not in procs or procs[p].pid != pid):
+                    try:
+                        procs[p] = psutil.Process(pid)
+                        procs[p].cpu_percent(None)
+                    except Exception:
+                        pass
+            try:
+                text = "\n".join(lines(rt, t0, detail, procs))
+            except Exception:
+                return
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    th = threading.Thread(target=loop, name="parago-schedtrace", daemon=True)
+    th._parago_runtime = True  # type: ignore[attr-defined]
+    th.start()
+    return stop
+
+
+def from_env() -> tuple[int, bool]:
+    d = parse_debug(os.environ.get("PARAGO_DEBUG"))
+    return d.get("schedtrace", 0), bool(d.get("scheddetail", 0))

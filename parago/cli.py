@@ -1,0 +1,123 @@
+"""The ``parago`` command (also ``python -m parago``).
+
+    parago run script.py [args]   run a script (like ``go run``); flags:
+        --procs N  --schedtrace MS  --scheddetail  --race
+    parago demo [--procs N]       all cores busy: a speedup table
+    parago bench [args]           the benchmark suite (source checkout)
+    parago env                    what parago sees on this machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+from pathlib import Path
+
+
+def _run(ns: argparse.Namespace) -> int:
+    if ns.procs is not None:
+        if ns.procs < 1:
+            print(f"parago run: --procs must be >= 1, got {ns.procs}", file=sys.stderr)
+            return 2
+        os.environ["PARAGO_MAXPROCS"] = str(ns.procs)
+    dbg = []
+    if ns.schedtrace:
+        dbg.append(f"schedtrace={ns.schedtrace}")
+    if ns.scheddetail:
+        dbg.append("scheddetail=1")
+    if dbg:
+        os.environ["PARAGO_DEBUG"] = ",".join(filter(None, [os.environ.get("PARAGO_DEBUG", ""), *dbg]))
+    if ns.race:
+        os.environ["PARAGO_RACE"] = "1"
+    script = Path(ns.script)
+    if not script.exists():
+        print(f"parago run: no such file: {script}", file=sys.stderr)
+        return 2
+    sys.argv = [str(script), *ns.args]
+    sys.path.insert(0, str(script.resolve().parent))
+    code = 0
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, int) and e.code is not None:
+            print(e.code, file=sys.stderr)
+    if ns.race:
+        from ._runtime import race
+
+        if race.reported():
+            return 66
+    return code
+
+
+def _env(ns: argparse.Namespace) -> int:
+    import platform
+
+    from . import __version__
+    from ._runtime.procs import default_procs, usable_cpus
+    from ._shim import CONST, LAYOUT_HASH
+    from ._shim.arena import default_size
+
+    rows = [
+        ("parago", __version__),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("platform", platform.platform()),
+        ("usable CPUs", usable_cpus()),
+        ("default procs", default_procs()),
+        ("PARAGO_MAXPROCS", os.environ.get("PARAGO_MAXPROCS", "")),
+        ("arena size", f"{default_size() / 2**30:.1f} GiB (PARAGO_ARENA_SIZE={os.environ.get('PARAGO_ARENA_SIZE', '')})"),
+        ("PARAGO_DEBUG", os.environ.get("PARAGO_DEBUG", "")),
+        ("shim ABI / layout", f"{CONST['PG_ABI_VERSION']} / {LAYOUT_HASH:#010x}"),
+    ]
+    for k, v in rows:
+        print(f"{k:18} {v}")
+    return 0
+
+
+def _bench(argv: list[str]) -> int:
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    if not (root / "run.py").exists():
+        print("parago bench: the benchmark suite lives in a source checkout (benchmarks/run.py)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(root))
+    import importlib
+
+    mod = importlib.import_module("run")
+    return int(mod.main(argv) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
+    p = argparse.ArgumentParser(prog="parago", description="Go's concurrency model for Python, on every core.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a script (like `go run`)")
+    r.add_argument("--procs", type=int, default=None, help="number of Ps (default: usable CPUs)")
+    r.add_argument("--schedtrace", type=int, default=0, metavar="MS", help="print a SCHED line every MS ms")
+    r.add_argument("--scheddetail", action="store_true", help="with --schedtrace: a line per P")
+    r.add_argument("--race", action="store_true", help="report goroutines that mutate captured state; exit 66")
+    r.add_argument("script")
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    d = sub.add_parser("demo", help="all cores busy: a speedup table")
+    d.add_argument("--procs", type=int, default=None)
+    d.add_argument("--n", type=int, default=27, help="fib(n) per goroutine")
+    d.add_argument("--goroutines", type=int, default=32)
+    sub.add_parser("env", help="what parago sees on this machine")
+    sub.add_parser("bench", help="the benchmark suite")
+    ns = p.parse_args(argv)
+    if ns.cmd == "run":
+        return _run(ns)
+    if ns.cmd == "demo":
+        from .demo import main as demo_main
+
+        return demo_main(ns.procs, ns.n, ns.goroutines)
+    if ns.cmd == "env":
+        return _env(ns)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Shared fixtures: procs=1 and procs=2, and leak checks after every test.
+
+Every test has a hard timeout (pytest-timeout, default from pyproject; set
+a tighter one with @pytest.mark.timeout(n)).  After each test we assert
+that it left no child process, no new fd and no /dev/shm entry behind
+(STYLE 17).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+import psutil
+import pytest
+
+import parago as pg
+
+
+def _fds() -> set[int]:
+    return {int(x) for x in os.listdir("/proc/self/fd")}
+
+
+def _shm() -> set[str]:
+    try:
+        return {x for x in os.listdir("/dev/shm") if "parago" in x}
+    except FileNotFoundError:
+        return set()
+
+
+def _children() -> list[psutil.Process]:
+    me = psutil.Process()
+    kids = []
+    for c in me.children(recursive=True):
+        try:
+            name = " ".join(c.cmdline())
+        except psutil.Error:
+            continue
+        # multiprocessing's forkserver and resource tracker are shared helpers, not Ps
+        if "forkserver" in name or "resource_tracker" in name:
+            continue
+        kids.append(c)
+    return kids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _process_globals():
+    """Create the per-process globals that outlive any pg.run once, up front
+    (libuv's signal pipe is made by the first loop and kept for the process)."""
+    import uvloop
+
+    uvloop.new_event_loop().close()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(_process_globals, request: pytest.FixtureRequest):
+    if request.node.get_closest_marker("no_leak_check"):
+        yield
+        return
+    gc.collect()
+    fds = _fds()
+    shm = _shm()
+    yield
+    gc.collect()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and (_children() or _fds() - fds):
+        time.sleep(0.02)
+        gc.collect()
+    kids = _children()
+    assert not kids, f"leaked processes: {[(k.pid, k.cmdline()) for k in kids]}"
+    leaked = _fds() - fds
+    details = {}
+    for fd in leaked:
+        try:
+            details[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    details = {fd: t for fd, t in details.items()}
+    assert not details, f"leaked fds: {details}"
+    assert _shm() == shm, f"leaked /dev/shm entries: {_shm() - shm}"
+
+
+@pytest.fixture(params=[1, 2], ids=["procs1", "procs2"])
+def procs(request: pytest.FixtureRequest) -> int:
+    """Run the scenario at procs=1 and procs=2 (STYLE 18)."""
+    return request.param
+
+
+@pytest.fixture
+def run(procs: int):
+    """``run(main, *args)`` -> pg.run(main, *args, procs=procs)."""
+
+    def _run(main, *args, **kw):
+        kw.setdefault("procs", procs)
+        return pg.run(main, *args, **kw)
+
+    return _run
