@@ -12,7 +12,7 @@ from typing import Any
 from ._errors import OutOfSharedMemory
 from ._runtime.handles import Handle
 from ._runtime.sched import need_rt
-from ._shim import MAXP, NOMEM, SyncKind, lib, offset
+from ._shim import MAXP, NOMEM, SyncKind, fast, lib, offset
 
 _A = offset("pg_sync", "a")
 _RES = offset("pg_sync", "res_off")
@@ -67,6 +67,8 @@ class Int64(_Atomic):
     def add(self, d: int) -> int:
         """Add d; returns the new value."""
         rt = self._live_rt()
+        if d.__class__ is int and -0x7FFFFFFF < d < 0x7FFFFFFF:
+            return fast.pg_atomic_add(rt.cbase, self._c, d)
         return lib.pg_atomic_add(rt.base, self._off, _int64(d, "Int64.add delta"))
 
     def swap(self, v: int) -> int:

@@ -31,7 +31,7 @@ from ._runtime import codec
 from ._runtime.g import WR
 from ._runtime.handles import Handle, HandleMixin
 from ._runtime.sched import need_rt
-from ._shim import BIG, CLOSED, NOMEM, OK, PARKED, WOULDBLOCK, Wake, lib, offset
+from ._shim import BIG, CLOSED, NOMEM, OK, PARKED, WOULDBLOCK, Wake, fast, lib, offset
 
 _CAP = offset("pg_chan", "cap")
 _QCOUNT = offset("pg_chan", "qcount")
@@ -41,6 +41,10 @@ _TYPE_LEN = offset("pg_chan", "type_len")
 _MAXCAP = (1 << 32) - 1
 
 _SCALARS = (int, float, str, bytes, type(None), bool)
+_send = fast.pg_chan_send
+_recv = fast.pg_chan_recv
+_recv_finish = fast.pg_chan_recv_finish
+_OCAP = ctypes.c_uint64(65536)
 _dumps = pickle.dumps
 _loads = pickle.loads
 _rand = random.getrandbits
@@ -257,7 +261,11 @@ class Chan(Handle):
             self._live_rt()
         data = self._encode(v)
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.send()")
-        r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
+        n = len(data)
+        if n < 0x7FFFFFFF:
+            r = _send(rt.cbase, self._c, gs.c, data, n, 1)
+        else:
+            r = lib.pg_chan_send(rt.base, self._off, gs.off, data, n, 1)
         if r == OK:
             return
         if r == PARKED:
@@ -323,12 +331,12 @@ class Chan(Handle):
         if rt.closed:
             self._live_rt()
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.recv()")
-        r = lib.pg_chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
+        r = _recv(rt.cbase, self._c, gs.c, 1, gs.obuf, _OCAP, gs.out)
         if r >= 0:
             return self._decode(gs.obuf_mv[:r]), True
         if r == PARKED:
             gs.park()
-            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+            r = _recv_finish(rt.cbase, gs.c, gs.obuf, _OCAP, gs.out)
         if r == CLOSED:
             return None, False
         return self._take(rt, gs, r), True

@@ -8,6 +8,7 @@ Go's words, in the calling goroutine, and leaves the object usable.
 
 from __future__ import annotations
 
+import ctypes
 import time
 from typing import Any, Callable
 
@@ -17,7 +18,10 @@ from ._errors import OutOfSharedMemory, SyncError
 from ._runtime import codec
 from ._runtime.handles import Handle
 from ._runtime.sched import need_rt
-from ._shim import BIG, INVAL, NEGATIVE, NOMEM, OK, PARKED, RUNFN, UNLOCKED, SyncKind, Wake, lib
+from ._shim import BIG, INVAL, NEGATIVE, NOMEM, OK, PARKED, RUNFN, UNLOCKED, SyncKind, Wake, fast, lib
+
+
+_ZERO = ctypes.c_uint64(0)
 
 
 def _g(rt: Any, op: str) -> Any:
@@ -63,7 +67,7 @@ class WaitGroup(_SyncObject):
         rt = self._live_rt()
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"WaitGroup.add: delta must be an int, got {type(delta).__name__}")
-        if lib.pg_wg_add(rt.base, self._off, delta) == NEGATIVE:
+        if (fast.pg_wg_add(rt.cbase, self._c, delta) if -0x7FFFFFFF < delta < 0x7FFFFFFF else lib.pg_wg_add(rt.base, self._off, delta)) == NEGATIVE:
             raise SyncError("sync: negative WaitGroup counter")
 
     def done(self) -> None:
@@ -74,7 +78,7 @@ class WaitGroup(_SyncObject):
         """Block until the counter is zero."""
         rt = self._live_rt()
         gs = _g(rt, "wg.wait()")
-        if lib.pg_wg_wait(rt.base, self._off, gs.off) == PARKED:
+        if fast.pg_wg_wait(rt.cbase, self._c, gs.c) == PARKED:
             gs.park()
 
     async def wait_async(self) -> None:
@@ -107,9 +111,9 @@ class Mutex(_SyncObject):
     def lock(self) -> None:
         rt = self._live_rt()
         gs = _g(rt, "mu.lock()")
-        base, off = rt.base, self._off
-        if lib.pg_mutex_lock(base, off, gs.off, 0, 0) == OK:
+        if fast.pg_mutex_lock(rt.cbase, self._c, gs.c, 0, _ZERO) == OK:
             return
+        base, off = rt.base, self._off
         since = time.monotonic_ns()
         while True:
             gs.park()
@@ -140,7 +144,7 @@ class Mutex(_SyncObject):
     def unlock(self) -> None:
         """Raises SyncError("sync: unlock of unlocked mutex") if not locked."""
         rt = self._live_rt()
-        if lib.pg_mutex_unlock(rt.base, self._off) == UNLOCKED:
+        if fast.pg_mutex_unlock(rt.cbase, self._c) == UNLOCKED:
             raise SyncError("sync: unlock of unlocked mutex")
 
     def locked(self) -> bool:

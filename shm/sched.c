@@ -396,7 +396,8 @@ PG_API int pg_thread_park(void *base, uint64_t g, uint64_t timeout_ns) {
  * Returns the G's offset, or PG_NOMEM with nothing allocated.
  */
 PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags,
-                     uint32_t kind, const char *site, uint64_t parent) {
+                     uint32_t kind, const char *site, uint64_t parent, const uint64_t *refs,
+                     uint32_t nrefs) {
     pg_arena_t *a = ARENA(base);
     int64_t payload = 0;
     if (fnlen) {
@@ -425,6 +426,9 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
         strncpy(gp->site, site, PG_SITE - 1);
         gp->site[PG_SITE - 1] = 0;
     }
+    /* the payload's references to the handles encoded in it (handles.py) */
+    for (uint32_t i = 0; i < nrefs; i++)
+        pg_add_acqrel(&AT(base, refs[i], pg_objhdr_t)->refcnt, 1);
     if (kind == GK_THREAD) {
         gp->status = G_RUNNING;
         return g;
@@ -549,8 +553,13 @@ static uint64_t pg_steal(void *base, int p, int steal_next) {
     return 0;
 }
 
-/* one G to run next on p, or 0 (does not sleep or spin) */
-PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t tick) {
+PG_API void pg_gexit(void *base, uint64_t g);
+
+/* one G to run next on p, or 0 (does not sleep or spin).  exited: a G that
+ * just finished on p (0 if none), retired here to save a foreign call. */
+PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t tick, uint64_t exited) {
+    if (exited)
+        pg_gexit(base, exited);
     uint64_t g = pg_find_local(base, p, tick);
     if (g)
         return g;

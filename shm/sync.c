@@ -87,6 +87,18 @@ PG_API uint32_t pg_obj_incref(void *base, uint64_t o) {
     return pg_add_acqrel(&AT(base, o, pg_objhdr_t)->refcnt, 1);
 }
 
+/* batches: one foreign call for the handles of a whole payload */
+PG_API void pg_obj_incref_many(void *base, const uint64_t *offs, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        pg_add_acqrel(&AT(base, offs[i], pg_objhdr_t)->refcnt, 1);
+}
+
+uint32_t pg_obj_decref(void *base, uint64_t o);
+PG_API void pg_obj_decref_many(void *base, const uint64_t *offs, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        pg_obj_decref(base, offs[i]);
+}
+
 /* drop a reference; the last one frees the object and bumps its gen */
 PG_API uint32_t pg_obj_decref(void *base, uint64_t o) {
     pg_objhdr_t *h = AT(base, o, pg_objhdr_t);

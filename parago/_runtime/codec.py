@@ -14,6 +14,7 @@ and take an arena reference that the decoder consumes (handles.py).
 
 from __future__ import annotations
 
+import array
 import dis
 import pickle
 import sys
@@ -24,50 +25,51 @@ from typing import Any
 import cloudpickle
 
 from .._errors import EncodeError
+from .._shim import lib
+from . import state
 
 # arena offsets incref'd by handles during the encode in progress (undone
 # if the encode fails, so a failed send leaks no reference)
 enc_refs: list[int] | None = None
 
 
-def _undo(refs: list[int]) -> None:
-    from . import state
-    from .._shim import lib
+def dumps(obj: Any, what: str = "value", refs_out: list[int] | None = None) -> bytes:
+    """Encode obj for another P; raises EncodeError naming what failed.
 
-    rt = state.rt
-    if rt is not None and not rt.closed:
-        for off in refs:
-            lib.pg_obj_decref(rt.base, off)
-
-
-def dumps(obj: Any, what: str = "value") -> bytes:
-    """Encode obj for another P; raises EncodeError naming what failed."""
+    Each handle inside gets one arena reference for the payload: taken here
+    in one call, or -- with ``refs_out`` -- left to the caller, who passes
+    the offsets to the C operation that publishes the payload (pg_go)."""
     global enc_refs
     outer = enc_refs
     refs: list[int] = []
     enc_refs = refs
     try:
         try:
-            return pickle.dumps(obj, 5)
+            data = pickle.dumps(obj, 5)
         except Exception:
-            _undo(refs)
             refs.clear()
-        try:
-            return cloudpickle.dumps(obj, 5)
-        except Exception as e:
-            _undo(refs)
-            refs.clear()
-            raise EncodeError(f"cannot copy {what} to another P: {type(e).__name__}: {e}") from e
+            try:
+                data = cloudpickle.dumps(obj, 5)
+            except Exception as e:
+                raise EncodeError(f"cannot copy {what} to another P: {type(e).__name__}: {e}") from e
     finally:
         enc_refs = outer
-        if outer is not None:
+    if refs:
+        if refs_out is not None:
+            refs_out.extend(refs)
+        elif outer is not None:
             outer.extend(refs)
+        else:
+            arr = array.array("Q", refs)
+            addr, n = arr.buffer_info()
+            lib.pg_obj_incref_many(state.rt.base, addr, n)
+    return data
 
 
-def dumps_fn(fn: Any, args: tuple, kw: dict) -> bytes:
+def dumps_fn(fn: Any, args: tuple, kw: dict, refs_out: list[int] | None = None) -> bytes:
     """Encode a goroutine's (fn, args, kwargs), naming the culprit on failure."""
     try:
-        return dumps((fn, args, kw), "goroutine")
+        return dumps((fn, args, kw), "goroutine", refs_out)
     except EncodeError as e:
         culprit = _find_culprit(fn, args, kw)
         raise EncodeError(

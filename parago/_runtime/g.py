@@ -21,6 +21,7 @@ KeyboardInterrupt for main); ``stale`` counts ready-list entries to ignore
 from __future__ import annotations
 
 import asyncio
+import ctypes
 from typing import Any
 
 from .._errors import Shutdown
@@ -52,11 +53,12 @@ OFF_GOID = offset("pg_g", "goid")
 
 
 class GState:
-    __slots__ = ("off", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name")
+    __slots__ = ("off", "c", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name")
 
     def __init__(self, rt: Any, off: int) -> None:
         self.rt = rt
         self.off = off
+        self.c = ctypes.c_uint64(off)  # prebuilt for the no-argtypes fast calls
         self.goid = rt.arena.q[(off + OFF_GOID) // 8]
         self.pending: BaseException | None = None
         self.stale = 0
@@ -123,8 +125,6 @@ class ThreadG(GState):
 
     def __init__(self, rt: Any, off: int) -> None:
         super().__init__(rt, off)
-        import ctypes
-
         self.obuf = ctypes.create_string_buffer(rt.OBUF)
         self.obuf_mv = memoryview(self.obuf).cast("B")
         self.out = (ctypes.c_uint64 * 8)()

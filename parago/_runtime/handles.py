@@ -16,6 +16,7 @@ object freed since) is a clear NotInRuntime error, never a wild read.
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 from .._errors import DecodeError, not_in_runtime, stale_handle
@@ -37,6 +38,7 @@ class HandleMixin:
 
     def _bind(self, rt: Any, off: int, gen: int) -> None:
         self._off = off
+        self._c = ctypes.c_uint64(off)  # prebuilt for the fast calls
         self._gen = gen
         self._rt = rt
         rt.handles[off] = self
@@ -63,9 +65,11 @@ class HandleMixin:
 
     def __reduce__(self) -> tuple:
         rt = self._live_rt()
-        lib.pg_obj_incref(rt.base, self._off)
-        if codec.enc_refs is not None:
-            codec.enc_refs.append(self._off)
+        refs = codec.enc_refs
+        if refs is not None:
+            refs.append(self._off)  # codec.dumps increfs them all in one call
+        else:
+            lib.pg_obj_incref(rt.base, self._off)  # a user's own pickle.dumps
         return (_rebuild, (type(self), rt.nonce, self._off, self._gen))
 
     def __eq__(self, other: object) -> bool:
@@ -91,10 +95,7 @@ class HandleMixin:
     def __del__(self) -> None:
         rt = getattr(self, "_rt", None)
         if rt is not None and not rt.closed:
-            try:
-                lib.pg_obj_decref(rt.base, self._off)
-            except Exception:
-                pass
+            rt.decref_later(self._off)
 
 
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
@@ -105,7 +106,7 @@ def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
         raise stale_handle(cls.__name__)
     h = rt.handles.get(off)
     if h is not None and h._gen == gen:
-        lib.pg_obj_decref(rt.base, off)  # the payload's reference: we hold one already
+        rt.decref_later(off)  # the payload's reference: we hold one already
         return h
     if rt.arena.u32[(off + _GEN) // 4] != gen or rt.arena.u32[(off + _KIND) // 4] == 0:
         raise DecodeError(f"{cls.__name__} handle refers to an object that was freed")
@@ -113,4 +114,4 @@ def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
 
 
 class Handle(HandleMixin):
-    __slots__ = ("_off", "_gen", "_rt", "__weakref__")
+    __slots__ = ("_off", "_c", "_gen", "_rt", "__weakref__")

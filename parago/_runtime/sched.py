@@ -23,6 +23,7 @@ blocks or calls pg.gosched (Go before 1.14).
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import ctypes
@@ -44,7 +45,7 @@ from .._errors import (
     Shutdown,
     not_in_runtime,
 )
-from .._shim import BIG, CONST, NOMEM, GKind, Pstate, lib, blocking, offset
+from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
 from . import codec, race, state
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
 
@@ -81,6 +82,8 @@ class Runtime:
     def __init__(self, arena: Any, p: int, nprocs: int, nonce: int, wakefds: list[int], settings: dict) -> None:
         self.arena = arena
         self.base = arena.base
+        self.cbase = ctypes.c_void_p(arena.base)  # prebuilt for the fast calls
+        self.c_ocap = ctypes.c_uint64(self.OBUF)
         self.p = p
         self.nprocs = nprocs
         self.nonce = nonce
@@ -98,6 +101,8 @@ class Runtime:
         self.obuf_mv = memoryview(self.obuf).cast("B")
         self.out = (ctypes.c_uint64 * 8)()
         self.handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.pending_decref: list[int] = []
+        self.exited: Any = None  # c_uint64 of a G to retire in the next findrunnable
         self.gtable: dict[int, GState] = {}
         self.local_fns: dict[int, tuple] = {}
         self.local_ready: collections.deque = collections.deque()
@@ -192,8 +197,8 @@ class Runtime:
             self.on_flags()
             if self.closed:
                 return
-        base, p = self.base, self.p
-        find = lib.pg_findrunnable
+        base, p = self.cbase, self.p
+        find = fast.pg_findrunnable
         local = self.local_ready
         deadline = time.perf_counter() + 0.002
         n = 0
@@ -204,8 +209,9 @@ class Runtime:
                 if self.tick % 61 == 0 and self.yielded:
                     self.resume(self.yielded.popleft())
                 else:
-                    g = find(base, p, self.tick)
-                    self.tick += 1
+                    g = find(base, p, self.tick, self.exited)
+                    self.exited = None
+                    self.tick = (self.tick + 1) & 0x7FFFFFFF
                     if g:
                         self.run_g(g)
                     elif self.yielded:
@@ -224,7 +230,7 @@ class Runtime:
             self.shutdown_progress()
             return
         self.publish_idle()
-        g = blocking.pg_p_idle(base, p, self.tick, self.spin_ns)
+        g = blocking.pg_p_idle(self.base, p, self.tick, self.spin_ns)
         if g:
             self.run_g(g)
             self.arm()
@@ -234,10 +240,32 @@ class Runtime:
             self.arm()
         self.went_idle()
 
+    def decref_later(self, off: int) -> None:
+        """Drop an arena reference, batched: a delayed decref only delays a free."""
+        pend = self.pending_decref
+        pend.append(off)
+        if len(pend) >= 64:
+            self.flush_decrefs()
+
+    def flush_decrefs(self) -> None:
+        pend = self.pending_decref
+        if pend and not self.closed:
+            arr = array.array("Q", pend)
+            pend.clear()
+            addr, n = arr.buffer_info()
+            lib.pg_obj_decref_many(self.base, addr, n)
+
     def went_idle(self) -> None:
         """Hook: P0 checks for deadlock."""
 
+    def flush_exited(self) -> None:
+        if self.exited is not None and not self.closed:
+            fast.pg_gexit(self.cbase, self.exited)
+            self.exited = None
+
     def publish_idle(self) -> None:
+        self.flush_exited()
+        self.flush_decrefs()
         # external waiters: pg.blocking calls, await_, user threads
         threads = threading.active_count() - 1 - self.runtime_threads()
         ext = self.n_external + max(0, threads)
@@ -269,7 +297,7 @@ class Runtime:
             lib.pg_gexit(self.base, off)
             return
         out = self.out
-        n = lib.pg_gstart(self.base, self.p, off, self.obuf, self.OBUF, out)
+        n = fast.pg_gstart(self.cbase, self.p, ctypes.c_uint64(off), self.obuf, self.c_ocap, out)
         if local is not None:
             fn, args, kw = local
         else:
@@ -287,7 +315,8 @@ class Runtime:
                 self.goroutine_failed(gs, err)
                 self.gexit(gs)
                 return
-        if inspect.iscoroutinefunction(fn):
+        code = getattr(fn, "__code__", None)
+        if (code.co_flags & 0x80) if code is not None else inspect.iscoroutinefunction(fn):  # CO_COROUTINE
             self.start_task(off, fn, args, kw)
             return
         gs = GreenletG(self, off)
@@ -382,7 +411,10 @@ class Runtime:
         if self.closed:
             return
         if self.gtable.pop(gs.off, None) is not None or isinstance(gs, (ThreadG,)):
-            lib.pg_gexit(self.base, gs.off)
+            if self.exited is not None:
+                fast.pg_gexit(self.cbase, self.exited)
+            # retired by the scheduler's next pg_findrunnable (one call fewer)
+            self.exited = gs.c
 
     def goroutine_failed(self, gs: GState, e: BaseException) -> None:
         """An uncaught exception: the whole program ends (Go's panic)."""
@@ -472,7 +504,7 @@ class Runtime:
         if local:
             if not in_hub:
                 raise ParagoError("pg.go_local: call it from a goroutine of this P, not from a thread")
-            off = lib.pg_go(self.base, self.p, None, 0, 1, kind, self.site_of(depth), parent)
+            off = lib.pg_go(self.base, self.p, None, 0, 1, kind, self.site_of(depth), parent, None, 0)
             if off == NOMEM:
                 raise OutOfSharedMemory.for_size(400, self.arena.size)
             self.local_fns[off] = (fn, args, kw)
@@ -480,8 +512,15 @@ class Runtime:
             return
         if not system:
             codec.warn_captured_writes(fn)
-        payload = codec.dumps_fn(fn, args, kw)
-        off = lib.pg_go(self.base, self.p if in_hub else -1, payload, len(payload), 0, kind, self.site_of(depth), parent)
+        refs: list[int] = []
+        payload = codec.dumps_fn(fn, args, kw, refs)
+        n = len(payload)
+        if refs:
+            arr = array.array("Q", refs)
+            raddr, nrefs = arr.buffer_info()
+        else:
+            raddr = nrefs = 0
+        off = lib.pg_go(self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs)
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
         if not in_hub:
