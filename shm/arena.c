@@ -172,6 +172,8 @@ static inline int pg_class_of(uint64_t total) {
 /* Returns the offset of usable memory (16-byte aligned), or PG_NOMEM. */
 int64_t pg_alloc(void *base, uint64_t size) {
     pg_arena_t *a = ARENA(base);
+    if (size > a->size) /* also keeps size + header from wrapping around */
+        return PG_NOMEM;
     int c = pg_class_of(size + sizeof(pg_block_t));
     if (c >= PG_NCLASS)
         return PG_NOMEM;

@@ -114,6 +114,67 @@ def loads(data: Any) -> Any:
     return pickle.loads(data)
 
 
+# ---- goroutine payload caches ----
+#
+# Spawning the same function with the same shared objects (the seed's
+# BenchmarkScheduler, worker pools) would pickle and unpickle identical
+# bytes each time.  When fn is pickled by reference and every argument is
+# an immutable scalar or a handle, the payload depends only on *which*
+# objects they are, so the sender caches it by identity (the cache holds
+# the objects, so their ids stay theirs) and the receiver caches the
+# decoded goroutine by payload bytes.  Anything else (closures, mutable
+# arguments, kwargs) is encoded afresh every time.
+
+_SCALAR_TYPES = frozenset({int, float, str, bytes, bool, type(None), complex})
+_CACHE_MAX = 256
+
+
+def cacheable(fn: Any, args: tuple, kw: dict) -> bool:
+    if kw or len(args) > 8 or getattr(fn, "__closure__", 1) is not None:
+        return False
+    qn = getattr(fn, "__qualname__", "<")
+    if "<" in qn or "." in qn:
+        return False
+    from .handles import HandleMixin
+
+    for a in args:
+        if a.__class__ not in _SCALAR_TYPES and not isinstance(a, HandleMixin):
+            return False
+    return True
+
+
+class SpawnCache:
+    """Sender side: (id(fn), ids of args) -> (payload, handle offsets)."""
+
+    def __init__(self) -> None:
+        self.d: dict[tuple, tuple] = {}
+
+    def get(self, fn: Any, args: tuple) -> tuple | None:
+        return self.d.get((id(fn), *map(id, args)))
+
+    def put(self, fn: Any, args: tuple, payload: bytes, refs: list[int]) -> None:
+        d = self.d
+        if len(d) >= _CACHE_MAX:
+            d.pop(next(iter(d)))
+        d[(id(fn), *map(id, args))] = (payload, tuple(refs), fn, args)
+
+
+class StartCache:
+    """Receiver side: payload bytes -> (fn, args, handle offsets)."""
+
+    def __init__(self) -> None:
+        self.d: dict[bytes, tuple] = {}
+
+    def get(self, data: bytes) -> tuple | None:
+        return self.d.get(data)
+
+    def put(self, data: bytes, fn: Any, args: tuple, refs: list[int]) -> None:
+        d = self.d
+        if len(d) >= _CACHE_MAX:
+            d.pop(next(iter(d)))
+        d[data] = (fn, args, tuple(refs))
+
+
 # ---- the isolation warning (DESIGN "Copies") ----
 
 _writes_cache: dict[types.CodeType, tuple[str, ...]] = {}

@@ -17,6 +17,7 @@ object freed since) is a clear NotInRuntime error, never a wild read.
 from __future__ import annotations
 
 import ctypes
+import weakref
 from typing import Any
 
 from .._errors import DecodeError, not_in_runtime, stale_handle
@@ -41,7 +42,8 @@ class HandleMixin:
         self._c = ctypes.c_uint64(off)  # prebuilt for the fast calls
         self._gen = gen
         self._rt = rt
-        rt.handles[off] = self
+        self._red = (_rebuild, (type(self), rt.nonce, off, gen))
+        rt.handles[off] = weakref.ref(self)
         self._load(rt)
 
     def _load(self, rt: Any) -> None:
@@ -64,13 +66,15 @@ class HandleMixin:
         return rt
 
     def __reduce__(self) -> tuple:
-        rt = self._live_rt()
+        rt = self._rt
+        if rt.closed:
+            raise stale_handle(self._kind)
         refs = codec.enc_refs
         if refs is not None:
-            refs.append(self._off)  # codec.dumps increfs them all in one call
+            refs.append(self._off)  # taken by the publishing call, in one batch
         else:
             lib.pg_obj_incref(rt.base, self._off)  # a user's own pickle.dumps
-        return (_rebuild, (type(self), rt.nonce, self._off, self._gen))
+        return self._red
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -95,16 +99,27 @@ class HandleMixin:
     def __del__(self) -> None:
         rt = getattr(self, "_rt", None)
         if rt is not None and not rt.closed:
+            d = rt.handles
+            r = d.get(self._off)
+            if r is not None and r() is None:
+                del d[self._off]
             rt.decref_later(self._off)
 
 
+# offsets of the handles decoded by the loads in progress (StartCache)
+dec_refs: list[int] | None = None
+
+
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
+    if dec_refs is not None:
+        dec_refs.append(off)
     rt = state.rt
     if rt is None:
         raise not_in_runtime(f"receiving a {cls.__name__}")
     if rt.nonce != nonce:
         raise stale_handle(cls.__name__)
-    h = rt.handles.get(off)
+    r = rt.handles.get(off)
+    h = r() if r is not None else None
     if h is not None and h._gen == gen:
         rt.decref_later(off)  # the payload's reference: we hold one already
         return h
@@ -114,4 +129,4 @@ def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
 
 
 class Handle(HandleMixin):
-    __slots__ = ("_off", "_c", "_gen", "_rt", "__weakref__")
+    __slots__ = ("_off", "_c", "_gen", "_rt", "_red", "__weakref__")

@@ -46,7 +46,7 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
-from . import codec, race, state
+from . import codec, handles, race, state
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
 
 _DONE = object()
@@ -100,7 +100,10 @@ class Runtime:
         self.obuf = ctypes.create_string_buffer(self.OBUF)
         self.obuf_mv = memoryview(self.obuf).cast("B")
         self.out = (ctypes.c_uint64 * 8)()
-        self.handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.handles: dict[int, weakref.ref] = {}  # intern table: offset -> weakref to this P's handle
+        self.refbuf = (ctypes.c_uint64 * 256)()
+        self.spawn_cache = codec.SpawnCache()
+        self.start_cache = codec.StartCache()
         self.pending_decref: list[int] = []
         self.exited: Any = None  # c_uint64 of a G to retire in the next findrunnable
         self.gtable: dict[int, GState] = {}
@@ -306,8 +309,21 @@ class Runtime:
                     data = self.arena.read(out[0], out[1])
                     lib.pg_mfree(self.base, out[0])
                 else:
-                    data = self.obuf_mv[:n]
-                fn, args, kw = codec.loads(data)
+                    data = bytes(self.obuf_mv[:n])
+                hit = self.start_cache.get(data)
+                if hit is not None:
+                    fn, args, refs = hit
+                    kw = {}
+                    for r in refs:  # the payload's references: this P holds them already
+                        self.decref_later(r)
+                else:
+                    handles.dec_refs = refs = []
+                    try:
+                        fn, args, kw = codec.loads(data)
+                    finally:
+                        handles.dec_refs = None
+                    if codec.cacheable(fn, args, kw):
+                        self.start_cache.put(data, fn, args, refs)
             except BaseException as e:
                 gs = GreenletG(self, off)
                 self.gtable[off] = gs
@@ -512,15 +528,25 @@ class Runtime:
             return
         if not system:
             codec.warn_captured_writes(fn)
-        refs: list[int] = []
-        payload = codec.dumps_fn(fn, args, kw, refs)
+        hit = self.spawn_cache.get(fn, args) if not kw else None
+        if hit is not None:
+            payload, refs = hit[0], hit[1]
+        else:
+            refs = []
+            payload = codec.dumps_fn(fn, args, kw, refs)
+            if codec.cacheable(fn, args, kw):
+                self.spawn_cache.put(fn, args, payload, refs)
         n = len(payload)
-        if refs:
+        nrefs = len(refs)
+        if n < 0x7FFFFFFF and nrefs <= 256 and parent < 0x7FFFFFFF:
+            rb = self.refbuf
+            if nrefs:
+                rb[:nrefs] = refs
+            off = fast.pg_go(self.cbase, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, rb, nrefs)
+        else:
             arr = array.array("Q", refs)
             raddr, nrefs = arr.buffer_info()
-        else:
-            raddr = nrefs = 0
-        off = lib.pg_go(self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs)
+            off = lib.pg_go(self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs)
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
         if not in_hub:

@@ -1,0 +1,180 @@
+"""Import direction (STYLE "Layers"), checked on the source with ``ast``.
+
+    parago/*.py (user API) -> parago/_runtime/ -> parago/_shim/ -> shm/ (C)
+
+``parago/_errors.py`` is shared by every layer (status codes become its
+exceptions in one place).  Every import counts: module level, inside a
+function, under ``if TYPE_CHECKING:``, and ``importlib.import_module`` /
+``__import__`` with a literal name.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PKG = REPO / "parago"
+USER_API = sorted(p.stem for p in PKG.glob("*.py") if p.name not in ("__init__.py", "_errors.py"))
+
+# what each layer may import from inside parago
+ALLOWED = {
+    "_shim": ("parago._shim", "parago._errors"),
+    "_runtime": ("parago._runtime", "parago._shim", "parago._errors"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, modname: str, is_package: bool) -> list[tuple[int, str]]:
+    """(line, dotted name) of everything a module imports.
+
+    ``from X import a, b`` yields X.a and X.b when X is ``parago`` itself
+    (a, b may be submodules), else X.
+    """
+    package = modname if is_package else modname.rpartition(".")[0]
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = parts[: len(parts) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target == "parago":
+                out += [(node.lineno, f"parago.{a.name}") for a in node.names]
+            else:
+                out.append((node.lineno, target))
+        elif isinstance(node, ast.Call):
+            f = node.func
+            fname = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if (
+                fname in ("import_module", "__import__")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                name = node.args[0].value
+                if name.startswith(".") and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                    name = str(node.args[1].value) + name
+                out.append((node.lineno, name))
+    return out
+
+
+def violations(path: Path, layer: str) -> list[str]:
+    src = path.read_text()
+    mod = _module_name(path)
+    bad = []
+    for line, name in imported_modules(src, mod, path.name == "__init__.py"):
+        if name != "parago" and not name.startswith("parago."):
+            continue  # stdlib / third party
+        if not any(name == a or name.startswith(a + ".") for a in ALLOWED[layer]):
+            bad.append(f"{path.relative_to(REPO)}:{line}: imports {name}")
+    return bad
+
+
+def _files(sub: str) -> list[Path]:
+    return sorted((PKG / sub).rglob("*.py"))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("path", _files("_shim"), ids=lambda p: p.name)
+def test_shim_imports_neither_runtime_nor_user_api(path):
+    assert violations(path, "_shim") == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("path", _files("_runtime"), ids=lambda p: p.name)
+def test_runtime_imports_no_user_api(path):
+    assert violations(path, "_runtime") == []
+
+
+@pytest.mark.timeout(10)
+def test_the_layers_exist():
+    assert _files("_shim") and _files("_runtime") and USER_API
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("layer", "modname", "src", "expect"),
+    [
+        ("_shim", "parago._shim.arena", "from .._runtime import sched", ["parago._runtime"]),
+        ("_shim", "parago._shim.arena", "def f():\n    from .._chan import Chan", ["parago._chan"]),
+        ("_shim", "parago._shim.arena", "from .. import _sync", ["parago._sync"]),
+        ("_shim", "parago._shim.arena", "import parago", ["parago"]),
+        ("_shim", "parago._shim.arena", "import importlib\nimportlib.import_module('parago._time')", ["parago._time"]),
+        ("_runtime", "parago._runtime.sched", "from ..context import background", ["parago.context"]),
+        ("_runtime", "parago._runtime.sched", "from parago import Chan", ["parago.Chan"]),
+        ("_runtime", "parago._runtime.sched", "from .._errors import Panic\nfrom .._shim import lib\nfrom . import g", []),
+        ("_shim", "parago._shim.arena", "from .._errors import OutOfSharedMemory\nfrom . import CONST", []),
+    ],
+)
+def test_the_checker_sees_violations(layer, modname, src, expect):
+    # the checker itself, on synthetic modules: it must be able to fail
+    found = [
+        name
+        for _, name in imported_modules(src, modname, False)
+        if (name == "parago" or name.startswith("parago."))
+        and not any(name == a or name.startswith(a + ".") for a in ALLOWED[layer])
+    ]
+    assert found == expect
+
+
+# ---------------------------------------------------------------- parago/__init__.py
+
+
+def _init_offenders(src: str) -> list[str]:
+    tree = ast.parse(src)
+    bad = []
+    for i, node in enumerate(tree.body):
+        if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue  # the docstring
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if all(isinstance(t, ast.Name) and t.id in ("__version__", "__all__") for t in targets):
+                continue
+        bad.append(f"line {node.lineno}: {ast.dump(node)[:80]}")
+    return bad
+
+
+@pytest.mark.timeout(10)
+def test_init_only_reexports():
+    assert _init_offenders((PKG / "__init__.py").read_text()) == []
+
+
+@pytest.mark.timeout(10)
+def test_init_checker_rejects_logic():
+    assert _init_offenders('"""doc"""\nfrom . import x as x\n__all__ = ["x"]\n__version__ = "1"\n') == []
+    assert _init_offenders('"""doc"""\ndef f():\n    pass\n')
+    assert _init_offenders('import os\nos.environ["X"] = "1"\n')
+    assert _init_offenders('"""doc"""\nDEFAULT = 3\n')
+
+
+# ---------------------------------------------------------------- shm/*.c
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+@pytest.mark.parametrize("src", sorted((REPO / "shm").glob("*.c")), ids=lambda p: p.name)
+def test_shm_compiles_warning_free_as_c11(src):
+    r = subprocess.run(
+        ["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I", str(REPO / "shm"), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert r.returncode == 0, r.stderr
