@@ -237,7 +237,10 @@ class Chan(Handle):
                 return _loads(data)
             return c.dec.decode(data)
         except Exception as e:
-            raise DecodeError(f"cannot decode a value received on {self!r}: {type(e).__name__}: {e}") from e
+            raise self._decode_error(e) from e
+
+    def _decode_error(self, e: Exception) -> DecodeError:
+        return DecodeError(f"cannot decode a value received on {self!r}: {type(e).__name__}: {e}")
 
     def _take(self, rt: Any, gs: Any, r: int) -> Any:
         """Turn a recv status into the value (r >= 0 or BIG)."""
@@ -259,7 +262,7 @@ class Chan(Handle):
         rt = self._rt
         if rt.closed:
             self._live_rt()
-        data = self._encode(v)
+        data = _dumps(v, 5) if self._codec is None and v.__class__ in _SCALARS else self._encode(v)
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.send()")
         n = len(data)
         if n < 0x7FFFFFFF:
@@ -333,6 +336,11 @@ class Chan(Handle):
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.recv()")
         r = _recv(rt.cbase, self._c, gs.c, 1, gs.obuf, _OCAP, gs.out)
         if r >= 0:
+            if self._codec is None:
+                try:
+                    return _loads(gs.obuf_mv[:r]), True
+                except Exception as e:
+                    raise self._decode_error(e) from e
             return self._decode(gs.obuf_mv[:r]), True
         if r == PARKED:
             gs.park()

@@ -187,6 +187,7 @@ int64_t pg_alloc(void *base, uint64_t size) {
         if (pg_cas_acqrel(head, &h, nh)) {
             pg_block_t *b = AT(base, boff, pg_block_t);
             b->magic = BLOCK_MAGIC;
+            b->next = 1; /* recycled: may hold old bytes (see pg_alloc_zeroed) */
             pg_add_rlx(&a->inuse, pg_class_size(c));
             return (int64_t)(boff + sizeof(pg_block_t));
         }
@@ -225,6 +226,16 @@ void pg_free(void *base, uint64_t off) {
     do {
         pg_store_rlx(&b->next, (h & 0xffffffffu) << 4);
     } while (!pg_cas_acqrel(head, &h, ((h >> 32) + 1) << 32 | (boff >> 4)));
+}
+
+/* zeroed memory: a block fresh from the bump pointer is still all zeros
+ * (never-touched memfd pages), so only a recycled one is cleared -- which
+ * spares a large Buffer from faulting in every page at creation */
+int64_t pg_alloc_zeroed(void *base, uint64_t size) {
+    int64_t off = pg_alloc(base, size);
+    if (off > 0 && AT(base, (uint64_t)off - sizeof(pg_block_t), pg_block_t)->next)
+        memset(AT(base, off, void), 0, size);
+    return off;
 }
 
 int64_t pg_alloc_copy(void *base, const void *data, uint64_t len) {

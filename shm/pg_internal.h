@@ -12,6 +12,7 @@
 int64_t pg_alloc(void *base, uint64_t size);
 void pg_free(void *base, uint64_t off);
 int64_t pg_alloc_copy(void *base, const void *data, uint64_t len);
+int64_t pg_alloc_zeroed(void *base, uint64_t size);
 extern int pg_wakefd[PG_MAXP];
 
 /* sched.c */

@@ -27,6 +27,7 @@
  * of the two sees the other, so a wake-up is never lost.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <string.h>
 #include "pg_internal.h"
 
@@ -614,7 +615,11 @@ PG_API uint64_t pg_p_idle(void *base, int p, uint64_t tick, uint64_t spin_ns) {
             }
             for (int i = 0; i < 20; i++)
                 pg_cpu_relax();
-            rounds++;
+            /* every few rounds give the core away: if the P we wait for
+             * shares it (an oversubscribed or loaded machine), spinning
+             * would only delay the very work we are waiting for */
+            if ((++rounds & 7) == 0)
+                sched_yield();
         } while (pg_nanotime() < end && !pg_load_rlx(&a->shutdown));
         pg_add_sc(&a->nspinning, -1);
     }

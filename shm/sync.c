@@ -48,12 +48,11 @@ static int64_t obj_new(void *base, uint32_t kind, uint32_t skind, uint64_t extra
         return PG_NOMEM;
     int64_t ex = 0;
     if (extra) {
-        ex = pg_alloc(base, extra);
+        ex = pg_alloc_zeroed(base, extra);
         if (ex < 0) {
             pg_free(base, (uint64_t)o);
             return PG_NOMEM;
         }
-        memset(AT(base, ex, void), 0, extra);
     }
     pg_sync_t *s = S(base, (uint64_t)o);
     uint32_t gen = s->hdr.gen;

@@ -32,11 +32,13 @@ from typing import Any, Callable
 
 import greenlet
 
-from .._errors import Deadlock, ParagoError, WorkerLost
+from .._errors import Deadlock, ParagoError, Shutdown, WorkerLost
 from .._shim import MAXP, Pstate, lib, offset
 from .._shim.arena import Arena, default_size
 from . import failure, race, schedtrace, state
+from .procs_util import usable_cpus
 from .sched import Runtime
+from .sysmon import Sysmon
 
 GRACE = 1.0
 START_METHODS = ("fork", "forkserver", "spawn")
@@ -54,22 +56,6 @@ class _Fd:
     @staticmethod
     def _rebuild(dup: Any) -> "_Fd":
         return _Fd(dup.detach())
-
-
-def usable_cpus() -> int:
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    # cgroup v2 CPU quota
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, int(-(-int(quota) // int(period)))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def default_procs() -> int:
@@ -94,8 +80,7 @@ def p_main(p: int, nprocs: int, arena_fd: _Fd, wakefds: list[_Fd], death: _Fd, c
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-        for s in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             signal.set_wakeup_fd(-1)
         except ValueError:
@@ -107,8 +92,10 @@ def p_main(p: int, nprocs: int, arena_fd: _Fd, wakefds: list[_Fd], death: _Fd, c
                 pass
         _watch_death(death.fd)
         arena = Arena.attach(arena_fd.fd)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         rt = Runtime(arena, p, nprocs, nonce, [w.fd for w in wakefds], settings)
         state.rt = rt
+        Sysmon(rt)
         rt.arm()
         rt.loop.run_forever()
     except BaseException:
@@ -171,6 +158,20 @@ class P0Runtime(Runtime):
         self.main_result = result
         self.main_exc = exc
         self.loop.stop()
+
+    # ---- sysmon: failures reaching a busy P0 ----
+    def sysmon_needed(self) -> bool:
+        if self.current is None or self.main_done:
+            return False
+        return self.arena.u32[self.i_panicking] == 2 and not self.failure_seen
+
+    def sysmon_exception(self, gs: Any) -> BaseException | None:
+        if self.failure_seen or self.arena.u32[self.i_panicking] != 2:
+            return None
+        if gs is self.main_gs:
+            self.failure_seen = True
+            return failure.recorded(self)
+        return Shutdown()  # free the hub so it interrupts main
 
     # ---- failures reaching main ----
     def on_flags(self) -> None:
@@ -333,6 +334,7 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
     rt = None
     old_handlers: dict = {}
     trace_stop = None
+    sysmon = None
     try:
         wakefds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) for _ in range(nprocs)]
         fds.extend(wakefds)
@@ -356,6 +358,7 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         rt = P0Runtime(arena, 0, nprocs, nonce, wakefds, settings, procs=procs_started)
         state.rt = rt
         old_handlers = _install_signals(rt)
+        sysmon = Sysmon(rt)
         period, detail = schedtrace.from_env()
         if period > 0:
             trace_stop = schedtrace.start(rt, period, detail)
@@ -375,6 +378,8 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
     finally:
         if trace_stop is not None:
             trace_stop.set()
+        if sysmon is not None:
+            sysmon.stop()
         _restore_signals(old_handlers)
         _release(rt, arena, procs_started, fds)
 

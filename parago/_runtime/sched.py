@@ -47,6 +47,7 @@ from .._errors import (
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
 from . import codec, handles, race, state
+from .procs_util import usable_cpus
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
 
 _DONE = object()
@@ -115,12 +116,13 @@ class Runtime:
         self.tick = 1
         self.scheduled = False
         self.current: GState | None = None
+        self.switches = 0  # bumped per goroutine switch: sysmon's progress signal
         self.hub_tid = threading.get_ident()
         self.tls = threading.local()
         self.site_cache: dict[tuple, bytes] = {}
         self.executor: Any = None
         self.timers: Any = None
-        self.spin_ns = SPIN_NS if nprocs <= (os.cpu_count() or 1) and nprocs > 1 else 0
+        self.spin_ns = SPIN_NS if 1 < nprocs <= usable_cpus() else 0
         self.main_gs: GState | None = None
         self.main_off = 0
         self.on_main_done: Callable[[Any, BaseException | None], None] | None = None
@@ -202,6 +204,7 @@ class Runtime:
                 return
         base, p = self.cbase, self.p
         find = fast.pg_findrunnable
+        gtable = self.gtable
         local = self.local_ready
         deadline = time.perf_counter() + 0.002
         n = 0
@@ -216,7 +219,16 @@ class Runtime:
                     self.exited = None
                     self.tick = (self.tick + 1) & 0x7FFFFFFF
                     if g:
-                        self.run_g(g)
+                        gs = gtable.get(g)
+                        if gs is not None and gs.__class__ is GreenletG and not gs.stale and gs.gr is not None:
+                            # the common case, inlined: resume a parked greenlet
+                            self.current = gs
+                            self.switches += 1
+                            if gs.gr.switch(None) is _DONE:
+                                self.retire_worker(gs)
+                            self.current = None
+                        else:
+                            self.run_g(g)
                     elif self.yielded:
                         self.resume(self.yielded.popleft())
                     else:
@@ -260,6 +272,14 @@ class Runtime:
 
     def went_idle(self) -> None:
         """Hook: P0 checks for deadlock."""
+
+    # ---- sysmon (see sysmon.py) ----
+    def sysmon_needed(self) -> bool:
+        """True while the program must end but a goroutine holds the P."""
+        return self.current is not None and bool(self.arena.u32[self.i_shutdown])
+
+    def sysmon_exception(self, gs: GState) -> BaseException | None:
+        return Shutdown() if self.arena.u32[self.i_shutdown] else None
 
     def flush_exited(self) -> None:
         if self.exited is not None and not self.closed:
@@ -345,12 +365,16 @@ class Runtime:
 
     def switch(self, gs: GreenletG, value: Any) -> None:
         self.current = gs
+        self.switches += 1
         r = gs.gr.switch(value)
         self.current = None
         if r is _DONE:
-            if len(self.pool) < 128 and not self.shutting_down:
-                self.pool.append(gs.gr)
-            gs.gr = None
+            self.retire_worker(gs)
+
+    def retire_worker(self, gs: GreenletG) -> None:
+        if len(self.pool) < 128 and not self.shutting_down:
+            self.pool.append(gs.gr)
+        gs.gr = None
 
     def resume(self, gs: GState) -> None:
         if gs.stale:
