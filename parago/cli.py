@@ -1,7 +1,9 @@
 """The ``parago`` command (also ``python -m parago``).
 
     parago run script.py [args]   run a script (like ``go run``); flags:
-        --procs N  --schedtrace MS  --scheddetail  --race
+        --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
+        --cpuprofile FILE
+    parago trace FILE --html OUT  draw a trace
     parago demo [--procs N]       all cores busy: a speedup table
     parago bench [args]           the benchmark suite (source checkout)
     parago env                    what parago sees on this machine
@@ -31,6 +33,10 @@ def _run(ns: argparse.Namespace) -> int:
         os.environ["PARAGO_DEBUG"] = ",".join(filter(None, [os.environ.get("PARAGO_DEBUG", ""), *dbg]))
     if ns.race:
         os.environ["PARAGO_RACE"] = "1"
+    if ns.trace:
+        os.environ["PARAGO_TRACE"] = str(Path(ns.trace).resolve())
+    if ns.cpuprofile:
+        os.environ["PARAGO_CPUPROFILE"] = str(Path(ns.cpuprofile).resolve())
     script = Path(ns.script)
     if not script.exists():
         print(f"parago run: no such file: {script}", file=sys.stderr)
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--schedtrace", type=int, default=0, metavar="MS", help="print a SCHED line every MS ms")
     r.add_argument("--scheddetail", action="store_true", help="with --schedtrace: a line per P")
     r.add_argument("--race", action="store_true", help="report goroutines that mutate captured state; exit 66")
+    r.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event JSON")
+    r.add_argument("--cpuprofile", metavar="FILE", help="write a CPU profile merged from every P (pstats) + FILE.svg")
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)
     d = sub.add_parser("demo", help="all cores busy: a speedup table")
@@ -106,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--n", type=int, default=27, help="fib(n) per goroutine")
     d.add_argument("--goroutines", type=int, default=32)
     sub.add_parser("env", help="what parago sees on this machine")
+    t = sub.add_parser("trace", help="render a --trace file")
+    t.add_argument("file")
+    t.add_argument("--html", metavar="OUT", required=True, help="write an HTML picture of the trace")
     sub.add_parser("bench", help="the benchmark suite")
     ns = p.parse_args(argv)
     if ns.cmd == "run":
@@ -116,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         return demo_main(ns.procs, ns.n, ns.goroutines)
     if ns.cmd == "env":
         return _env(ns)
+    if ns.cmd == "trace":
+        from ._runtime.trace import render_html
+
+        render_html(ns.file, ns.html)
+        print(f"wrote {ns.html}")
+        return 0
     return 0
 
 

@@ -35,7 +35,7 @@ import greenlet
 from .._errors import Deadlock, ParagoError, Shutdown, WorkerLost
 from .._shim import MAXP, Pstate, lib, offset
 from .._shim.arena import Arena, default_size
-from . import failure, race, schedtrace, state
+from . import failure, profile, race, schedtrace, state, trace
 from .procs_util import usable_cpus
 from .sched import Runtime
 from .sysmon import Sysmon
@@ -98,6 +98,7 @@ def p_main(p: int, nprocs: int, arena_fd: _Fd, wakefds: list[_Fd], death: _Fd, c
         Sysmon(rt)
         rt.arm()
         rt.loop.run_forever()
+        rt.write_diagnostics()
     except BaseException:
         import traceback
 
@@ -326,7 +327,12 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         )
     if start_method not in START_METHODS:
         raise ValueError(f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}")
-    settings = {"start_method": start_method, "race": os.environ.get("PARAGO_RACE") == "1"}
+    settings = {
+        "start_method": start_method,
+        "race": os.environ.get("PARAGO_RACE") == "1",
+        "trace": os.environ.get("PARAGO_TRACE") or None,
+        "cpuprofile": os.environ.get("PARAGO_CPUPROFILE") or None,
+    }
     nonce = random.getrandbits(63) | 1
     arena = Arena.create(default_size(), nprocs, nonce)
     fds: list[int] = []
@@ -369,6 +375,11 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         rt.loop.run_forever()
         _teardown(rt)
         race.remember(race.count(rt))
+        rt.write_diagnostics()
+        if settings["trace"]:
+            trace.merge(settings["trace"], nprocs)
+        if settings["cpuprofile"]:
+            profile.merge(settings["cpuprofile"], nprocs)
         exc = failure.recorded(rt)
         if exc is None:
             exc = rt.main_exc

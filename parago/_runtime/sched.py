@@ -46,7 +46,7 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
-from . import codec, handles, race, state
+from . import codec, handles, profile, race, state, trace
 from .procs_util import usable_cpus
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
 
@@ -58,6 +58,7 @@ OFF_STATUS = offset("pg_g", "status")
 OFF_WAITREASON = offset("pg_g", "waitreason")
 OFF_WAITSINCE = offset("pg_g", "waitsince")
 OFF_PARENT = offset("pg_g", "parent")
+OFF_GOID = offset("pg_g", "goid")
 
 
 class _Worker(greenlet.greenlet):
@@ -90,6 +91,8 @@ class Runtime:
         self.nonce = nonce
         self.settings = settings
         self.race = bool(settings.get("race"))
+        self.tracer = trace.tracer_for(settings, p)
+        self.sampler = profile.sampler_for(settings, p)
         self.closed = False
         self.shutting_down = False
         self.failed = False
@@ -132,6 +135,8 @@ class Runtime:
         u8 = lambda f: arena.p_field(p, f) // 8  # noqa: E731
         self.i_state = u4("state")
         self.i_pid = u4("pid")
+        self.i_runqhead = u4("runqhead")
+        self.i_runqtail = u4("runqtail")
         self.i_dumpreq = u4("dumpreq")
         self.i_ntimers = u8("ntimers")
         self.i_nexternal = u8("nexternal")
@@ -224,8 +229,11 @@ class Runtime:
                             # the common case, inlined: resume a parked greenlet
                             self.current = gs
                             self.switches += 1
-                            if gs.gr.switch(None) is _DONE:
-                                self.retire_worker(gs)
+                            if self.tracer is None:
+                                if gs.gr.switch(None) is _DONE:
+                                    self.retire_worker(gs)
+                            else:
+                                self.switch(gs, None)
                             self.current = None
                         else:
                             self.run_g(g)
@@ -241,6 +249,8 @@ class Runtime:
             if self.closed:
                 return
         arena.q[self.i_schedtick] += n
+        if self.tracer is not None:
+            self.tracer.runq((arena.u32[self.i_runqtail] - arena.u32[self.i_runqhead]) & 0xFFFFFFFF)
         if self.shutting_down:
             self.shutdown_progress()
             return
@@ -280,6 +290,13 @@ class Runtime:
 
     def sysmon_exception(self, gs: GState) -> BaseException | None:
         return Shutdown() if self.arena.u32[self.i_shutdown] else None
+
+    def write_diagnostics(self) -> None:
+        """At exit: this P's trace and profile parts (P0 merges them)."""
+        if self.tracer is not None:
+            self.tracer.write()
+        if self.sampler is not None:
+            self.sampler.write()
 
     def flush_exited(self) -> None:
         if self.exited is not None and not self.closed:
@@ -359,6 +376,8 @@ class Runtime:
         self.gtable[off] = gs
         if off == self.main_off:
             self.main_gs = gs
+        if self.tracer is not None:
+            self.tracer.start(gs.goid)
         w = self.pool.pop() if self.pool else _Worker(_worker_main, parent=self.hub)
         gs.gr = w
         self.switch(gs, (gs, fn, args, kw))
@@ -366,7 +385,13 @@ class Runtime:
     def switch(self, gs: GreenletG, value: Any) -> None:
         self.current = gs
         self.switches += 1
-        r = gs.gr.switch(value)
+        tr = self.tracer
+        if tr is None:
+            r = gs.gr.switch(value)
+        else:
+            t0 = time.monotonic_ns()
+            r = gs.gr.switch(value)
+            tr.slice(gs.goid, t0, time.monotonic_ns())
         self.current = None
         if r is _DONE:
             self.retire_worker(gs)
@@ -573,6 +598,8 @@ class Runtime:
             off = lib.pg_go(self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs)
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
+        if self.tracer is not None:
+            self.tracer.spawn(self.arena.q[(off + OFF_GOID) // 8])
         if not in_hub:
             self.loop.call_soon_threadsafe(self.arm)
 

@@ -9,3 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 rt: Any = None
+
+
+def _forget_in_child() -> None:
+    """A process forked by user code is not a P: its copy of the runtime is
+    dead (its handles refuse to work, and never touch the parent's arena
+    references)."""
+    global rt
+    if rt is not None:
+        rt.closed = True
+        rt = None
+
+
+import os as _os  # noqa: E402
+
+_os.register_at_fork(after_in_child=_forget_in_child)
