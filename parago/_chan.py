@@ -106,11 +106,12 @@ class _TypedChan:
 class _Codec:
     """How one element type is encoded, checked and decoded."""
 
-    __slots__ = ("T", "check", "dec", "name")
+    __slots__ = ("T", "check", "dec", "name", "strict")
 
     def __init__(self, T: Any) -> None:
         self.T = T
         self.name = _typename(T)
+        self.strict = False
         if isinstance(T, _TypedChan) or (isinstance(T, type) and issubclass(T, HandleMixin)):
             self.check = self._check_instance
             self.dec = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
@@ -120,28 +121,34 @@ class _Codec:
             except TypeError as e:
                 raise TypeError(f"pg.Chan: msgspec cannot handle element type {self.name}: {e}") from None
             self.check = self._check_strict
+            self.strict = True
 
     def _check_instance(self, v: Any) -> None:
         if not isinstance(v, self.T):
             raise ChanTypeError(f"send on pg.Chan[{self.name}]: expected {self.name}, got {type(v).__name__}")
 
     def _check_strict(self, v: Any) -> None:
-        T = self.T
-        if type(v) is T and T in _SCALARS:
-            return
-        try:
-            msgspec.convert(v, T, strict=True, from_attributes=True)
-        except (msgspec.ValidationError, TypeError) as e:
-            raise ChanTypeError(
-                f"send on pg.Chan[{self.name}]: expected {self.name}, got {type(v).__name__} ({e})"
-            ) from None
+        pass  # done in encode: the encoded value must decode as T, strictly
 
     def encode(self, v: Any) -> bytes:
         self.check(v)
+        T = self.T
         try:
-            return _encoder.encode(v)
-        except (TypeError, NotImplementedError) as e:
-            raise EncodeError(f"cannot encode {type(v).__name__} for pg.Chan[{self.name}]: {e}") from e
+            data = _encoder.encode(v)
+        except (TypeError, NotImplementedError, OverflowError) as e:
+            raise ChanTypeError(
+                f"send on pg.Chan[{self.name}]: expected {self.name}, got {type(v).__name__} ({e})"
+            ) from None
+        if self.strict and not (type(v) is T and T in _SCALARS):
+            # msgspec's strict rules (a bool is not an int), checked in the sender
+            # on exactly what the receiver will decode -- also inside Structs
+            try:
+                self.dec.decode(data)
+            except msgspec.ValidationError as e:
+                raise ChanTypeError(
+                    f"send on pg.Chan[{self.name}]: expected {self.name}, got {type(v).__name__} ({e})"
+                ) from None
+        return data
 
 
 _codecs: dict[Any, _Codec] = {}

@@ -578,7 +578,9 @@ static int pg_has_work(void *base, int p) {
         if ((int)v == p)
             continue;
         pg_p_t *vp = &a->p[v];
-        if (pg_load_sc(&vp->runqtail) != pg_load_sc(&vp->runqhead))
+        /* runnext too: a busy P's newest goroutine is ours to steal (Go
+         * steals runnext on its last try), or it waits until that P blocks */
+        if (pg_load_sc(&vp->runqtail) != pg_load_sc(&vp->runqhead) || pg_load_sc(&vp->runnext))
             return 1;
     }
     return 0;

@@ -25,6 +25,7 @@ import multiprocessing.reduction
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -149,8 +150,42 @@ class P0Runtime(Runtime):
         self.dl_handle: Any = None
         self.failure_seen = False
         self.on_main_done = self._main_done
+        self.hub_error: BaseException | None = None
         for i, proc in enumerate(procs, start=1):
             self.loop.add_reader(proc.sentinel, self._p_exited, i, proc)
+        self.sig_r, self.sig_w = socket.socketpair()
+        self.sig_r.setblocking(False)
+        self.sig_w.setblocking(False)
+        self.old_wakeup_fd = signal.set_wakeup_fd(self.sig_w.fileno(), warn_on_full_buffer=False)
+        self.loop.add_reader(self.sig_r.fileno(), self._drain_signals)
+
+    def close_signal_socket(self) -> None:
+        try:
+            signal.set_wakeup_fd(self.old_wakeup_fd)
+        except (ValueError, OSError):
+            pass
+        try:
+            self.loop.remove_reader(self.sig_r.fileno())
+        except Exception:
+            pass
+        self.sig_r.close()
+        self.sig_w.close()
+
+    def hub_failed(self, exc: BaseException) -> None:
+        """In P0 the exception is raised from pg.run as it is (e.g. a test
+        timeout raised by a SIGALRM handler while main was parked)."""
+        if self.hub_error is None:
+            self.hub_error = exc
+        self.loop.stop()
+
+    def _drain_signals(self) -> None:
+        # running this callback is what lets Python run its signal handlers
+        # while P0 waits in epoll (the C handler wrote to our wakeup socket)
+        try:
+            while self.sig_r.recv(512):
+                pass
+        except (BlockingIOError, InterruptedError, OSError):
+            pass
 
     def _main_done(self, result: Any, exc: BaseException | None) -> None:
         if self.main_done:
@@ -372,8 +407,13 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         rt.main_off = off
         rt.local_fns[off] = (main, args, {})
         rt.arm()
-        rt.loop.run_forever()
+        try:
+            rt.loop.run_forever()
+        except BaseException as e:  # raised out of the loop by a signal handler
+            rt.hub_error = rt.hub_error or e
         _teardown(rt)
+        if rt.hub_error is not None:
+            raise rt.hub_error
         race.remember(race.count(rt))
         rt.write_diagnostics()
         if settings["trace"]:
@@ -451,6 +491,7 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
         except Exception:
             pass
     if rt is not None:
+        rt.close_signal_socket()
         rt.closed = True
         for gs in list(rt.gtable.values()):
             gr = getattr(gs, "gr", None)

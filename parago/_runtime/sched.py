@@ -162,12 +162,22 @@ class Runtime:
         return loop
 
     def _loop_exception(self, loop: Any, context: dict) -> None:
+        """An exception escaped a loop callback: not a goroutine's (those are
+        caught where they run) but the hub's own, or one raised by a signal
+        handler (pytest-timeout's, a user's).  It must end the program, not
+        be printed and forgotten."""
         exc = context.get("exception")
         if isinstance(exc, (Shutdown, asyncio.CancelledError)) or self.shutting_down:
             return
-        msg = context.get("message", "")
-        tb = "".join(traceback.format_exception(exc)) if exc else ""
-        sys.stderr.write(f"parago: P{self.p} hub: {msg}\n{tb}")
+        if exc is None:
+            sys.stderr.write(f"parago: P{self.p} hub: {context.get('message', '')}\n")
+            return
+        self.hub_failed(exc)
+
+    def hub_failed(self, exc: BaseException) -> None:
+        from .failure import record_failure
+
+        record_failure(self, 0, exc)
 
     def _on_wake(self) -> None:
         try:
@@ -598,6 +608,10 @@ class Runtime:
             off = lib.pg_go(self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs)
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
+        if in_hub and not self.scheduled:
+            # spawned from a task (or a loop callback): the schedule loop may be
+            # idle, and wakep only wakes *other* Ps
+            self.arm()
         if self.tracer is not None:
             self.tracer.spawn(self.arena.q[(off + OFF_GOID) // 8])
         if not in_hub:

@@ -1,0 +1,250 @@
+"""time: pg.after, pg.tick, Timer, Ticker (DESIGN §1 "time").
+
+Timing asserts keep generous margins: the machine is small and shared.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import parago as pg
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _recv_timeout(ch: pg.Chan, seconds: float = 10.0):
+    i, v, ok = pg.select(pg.Recv(ch), pg.Recv(pg.after(seconds)))
+    assert i == 0, f"nothing arrived on {ch!r} within {seconds} s"
+    return v
+
+
+def _nothing_ready(ch: pg.Chan) -> bool:
+    return pg.select(pg.Recv(ch), default=True)[0] == -1
+
+
+def _make_timers(out: pg.Chan) -> None:
+    t = pg.Timer(0.1)
+    a = pg.after(0.1)
+    out.send((os.getpid(), t, a))
+
+
+def _wait_timer_chan(c: pg.Chan, out: pg.Chan) -> None:
+    out.send((os.getpid(), c.recv()))
+
+
+def _stop_timer(t: pg.Timer, out: pg.Chan) -> None:
+    out.send((os.getpid(), t.stop()))
+
+
+def _reset_timer(t: pg.Timer, out: pg.Chan) -> None:
+    out.send((os.getpid(), t.reset(0.05)))
+
+
+def _if_other_p(main_pid: int, fn, *args) -> None:
+    out = args[-1]
+    if os.getpid() == main_pid:
+        out.send((main_pid,))  # landed on main's P: touch nothing, main retries
+    else:
+        fn(*args)
+
+
+def _on_other_p(fn, *args) -> tuple:
+    """Run fn(*args, out) as a goroutine on a P other than main's; return
+    what it sent on out (fn sends (pid, ...)).
+
+    Main blocks its own P (time.sleep, not pg.sleep) right after the spawn,
+    so an idle P steals the goroutine; if P0 ends up running it instead,
+    it does nothing and we try again.
+    """
+    me = os.getpid()
+    for _ in range(5):
+        out = pg.Chan(1)
+        pg.go(_if_other_p, me, fn, *args, out)
+        time.sleep(0.3)
+        res = _recv_timeout(out)
+        if res[0] != me:
+            return res
+    raise AssertionError("the goroutine never ran on another P")
+
+
+# ----------------------------------------------------------------------
+# after
+
+
+def test_after_delivers_time_once(run):
+    def main():
+        t0, m0 = time.time(), time.monotonic()
+        c = pg.after(0.05)
+        v = _recv_timeout(c)
+        assert time.monotonic() - m0 >= 0.045
+        assert isinstance(v, float)
+        assert t0 + 0.04 <= v <= time.time() + 0.01
+        pg.sleep(0.15)
+        assert _nothing_ready(c), "after() delivered twice"
+
+    run(main)
+
+
+def test_after_as_select_timeout(run):
+    def main():
+        c = pg.Chan()
+        i, v, ok = pg.select(pg.Recv(c), pg.Recv(pg.after(0.05)))
+        assert i == 1 and ok and isinstance(v, float)
+        d = pg.Chan(1)
+        d.send("fast")
+        assert pg.select(pg.Recv(d), pg.Recv(pg.after(5))) == (0, "fast", True)
+
+    run(main)
+
+
+def test_after_zero_fires(run):
+    def main():
+        assert isinstance(_recv_timeout(pg.after(0)), float)
+
+    run(main)
+
+
+# ----------------------------------------------------------------------
+# tick / Ticker
+
+
+def test_tick_delivers_repeatedly(run):
+    def main():
+        c = pg.tick(0.02)
+        vals = [_recv_timeout(c) for _ in range(4)]
+        assert all(isinstance(v, float) for v in vals)
+        assert vals == sorted(vals) and len(set(vals)) == 4
+
+    run(main)
+
+
+def test_tick_drops_ticks_when_full(run):
+    def main():
+        c = pg.tick(0.02)
+        assert c.cap == 1
+        pg.sleep(0.3)  # ~15 periods, nobody receiving
+        assert len(c) == 1
+        stale = c.recv()
+        fresh = _recv_timeout(c)
+        # no backlog: the next tick is a new one, not the one after `stale`
+        assert fresh - stale > 0.2, (stale, fresh)
+
+    run(main)
+
+
+def test_ticker_stop_ends_ticks(run):
+    def main():
+        tk = pg.Ticker(0.02)
+        assert isinstance(_recv_timeout(tk.c), float)
+        tk.stop()
+        pg.sleep(0.05)  # a tick in flight at stop() may still land
+        while not _nothing_ready(tk.c):
+            pass
+        pg.sleep(0.2)
+        assert len(tk.c) == 0, "a stopped Ticker kept ticking"
+
+    run(main)
+
+
+# ----------------------------------------------------------------------
+# Timer
+
+
+def test_timer_stop_before_firing(run):
+    def main():
+        t = pg.Timer(10)
+        assert t.stop() is True
+        assert t.stop() is False
+        short = pg.Timer(0.05)
+        assert short.stop() is True
+        pg.sleep(0.2)
+        assert len(t.c) == 0 and len(short.c) == 0, "a stopped Timer delivered"
+
+    run(main)
+
+
+def test_timer_fires_once_and_stop_after_fire_is_false(run):
+    def main():
+        t = pg.Timer(0.03)
+        assert isinstance(_recv_timeout(t.c), float)
+        assert t.stop() is False
+        pg.sleep(0.1)
+        assert _nothing_ready(t.c)
+
+    run(main)
+
+
+def test_timer_reset(run):
+    def main():
+        t = pg.Timer(10)
+        m0 = time.monotonic()
+        assert t.reset(0.05) is True  # it was pending
+        assert isinstance(_recv_timeout(t.c), float)
+        assert time.monotonic() - m0 < 5, "reset did not shorten the timer"
+        assert t.reset(0.05) is False  # it had fired
+        assert isinstance(_recv_timeout(t.c), float)
+        assert t.stop() is False
+        s = pg.Timer(10)
+        assert s.stop() is True
+        assert s.reset(0.03) is False  # it had been stopped
+        assert isinstance(_recv_timeout(s.c), float)
+
+    run(main)
+
+
+def test_timer_reset_later_delays_firing(run):
+    def main():
+        t = pg.Timer(0.05)
+        t.reset(0.5)
+        pg.sleep(0.2)
+        assert len(t.c) == 0, "the original deadline fired after reset"
+        assert isinstance(_recv_timeout(t.c), float)
+        pg.sleep(0.1)
+        assert _nothing_ready(t.c)
+
+    run(main)
+
+
+# ----------------------------------------------------------------------
+# across Ps
+
+
+@pytest.mark.timeout(60)
+def test_timers_created_on_other_p_are_waited_on_here():
+    def main():
+        pid, t, a = _on_other_p(_make_timers)
+        assert isinstance(_recv_timeout(t.c), float)
+        assert isinstance(_recv_timeout(a), float)
+
+    pg.run(main, procs=2)
+
+
+@pytest.mark.timeout(60)
+def test_timer_created_here_is_waited_on_from_other_p():
+    def main():
+        t = pg.Timer(0.2)
+        pid, v = _on_other_p(_wait_timer_chan, t.c)
+        assert pid != os.getpid()
+        assert isinstance(v, float)
+
+    pg.run(main, procs=2)
+
+
+@pytest.mark.timeout(60)
+def test_timer_stop_and_reset_from_other_p():
+    def main():
+        m0 = time.monotonic()
+        t = pg.Timer(2.0)
+        pid, stopped = _on_other_p(_stop_timer, t)
+        assert stopped is True
+        pg.sleep(max(0.0, m0 + 2.3 - time.monotonic()))
+        assert len(t.c) == 0, "a Timer stopped from another P fired"
+        u = pg.Timer(10)
+        pid, was_pending = _on_other_p(_reset_timer, u)
+        assert was_pending is True
+        assert isinstance(_recv_timeout(u.c, 5), float)
+
+    pg.run(main, procs=2)
