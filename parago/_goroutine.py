@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ._errors import ParagoError
@@ -149,7 +150,9 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     if not isinstance(gs, GreenletG):
         return fn(*args, **kw)
     if rt.executor is None:
-        rt.executor = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"parago-P{rt.p}-blocking")
+        rt.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=64, thread_name_prefix=f"parago-P{rt.p}-blocking", initializer=_mark_runtime_thread
+        )
     fut = rt.executor.submit(fn, *args, **kw)
     rt.n_external += 1
     rt.arena.q[rt.i_syscalltick] += 1
@@ -165,6 +168,11 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     finally:
         rt.n_external -= 1
     return fut.result()
+
+
+def _mark_runtime_thread() -> None:
+    # an idle pool thread is no user thread: it must not keep Deadlock away
+    threading.current_thread()._parago_runtime = True  # type: ignore[attr-defined]
 
 
 def _done_local(rt: Any, gs: Any, fut: Any) -> None:

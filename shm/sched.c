@@ -502,6 +502,7 @@ PG_API void pg_gexit(void *base, uint64_t g) {
  */
 PG_API int64_t pg_gstart(void *base, int p, uint64_t g, void *out, uint64_t cap, uint64_t *out2) {
     pg_g_t *gp = G(base, g);
+    gp->flags |= 2; /* started: its ready-list entries resume it */
     gp->ownerp = p;
     pg_store_rlx(&gp->status, G_RUNNING);
     uint64_t off = gp->fn_off, len = gp->fn_len;
@@ -556,15 +557,38 @@ static uint64_t pg_steal(void *base, int p, int steal_next) {
 
 PG_API void pg_gexit(void *base, uint64_t g);
 
-/* one G to run next on p, or 0 (does not sleep or spin).  exited: a G that
- * just finished on p (0 if none), retired here to save a foreign call. */
-PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t tick, uint64_t exited) {
+/*
+ * One G to run next on p, or 0 (does not sleep or spin).  exited: a G that
+ * just finished on p (0 if none), retired here to save a foreign call.
+ * An unstarted G is started here too (pg_gstart, another call saved):
+ * out[0] = 0 for a started G to resume; 1 for a new one whose encoded
+ * (fn, args) is in obuf, out[1] bytes; 2 when it did not fit: out[2] =
+ * payload block, out[1] = length (the caller reads it and frees it).
+ */
+PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t tick, uint64_t exited, void *obuf,
+                                uint64_t ocap, uint64_t *out) {
     if (exited)
         pg_gexit(base, exited);
     uint64_t g = pg_find_local(base, p, tick);
-    if (g)
+    if (!g)
+        g = pg_steal(base, p, 0);
+    if (!g || !obuf)
         return g;
-    return pg_steal(base, p, 0);
+    if (G(base, g)->flags & 2) {
+        out[0] = 0;
+        return g;
+    }
+    uint64_t o2[2];
+    int64_t n = pg_gstart(base, p, g, obuf, ocap, o2);
+    if (n == PG_BIG) {
+        out[0] = 2;
+        out[1] = o2[1];
+        out[2] = o2[0];
+    } else {
+        out[0] = 1;
+        out[1] = (uint64_t)n;
+    }
+    return g;
 }
 
 /* anything for p at all?  (cheap loads only) */

@@ -104,6 +104,7 @@ class Runtime:
         self.obuf = ctypes.create_string_buffer(self.OBUF)
         self.obuf_mv = memoryview(self.obuf).cast("B")
         self.out = (ctypes.c_uint64 * 8)()
+        self.fout = (ctypes.c_uint64 * 4)()  # pg_findrunnable's own out (start_g reads it)
         self.handles: dict[int, weakref.ref] = {}  # intern table: offset -> weakref to this P's handle
         self.refbuf = (ctypes.c_uint64 * 256)()
         self.spawn_cache = codec.SpawnCache()
@@ -220,20 +221,25 @@ class Runtime:
         base, p = self.cbase, self.p
         find = fast.pg_findrunnable
         gtable = self.gtable
+        obuf, ocap, out = self.obuf, self.c_ocap, self.fout
         local = self.local_ready
         deadline = time.perf_counter() + 0.002
         n = 0
         while True:
+            n += 1
             if local:
                 self.resume(local.popleft())
             else:
                 if self.tick % 61 == 0 and self.yielded:
                     self.resume(self.yielded.popleft())
                 else:
-                    g = find(base, p, self.tick, self.exited)
+                    g = find(base, p, self.tick, self.exited, obuf, ocap, out)
                     self.exited = None
                     self.tick = (self.tick + 1) & 0x7FFFFFFF
                     if g:
+                        if out[0]:
+                            self.start_g(g, out[0], out[1], out[2])
+                            continue
                         gs = gtable.get(g)
                         if gs is not None and gs.__class__ is GreenletG and not gs.stale and gs.gr is not None:
                             # the common case, inlined: resume a parked greenlet
@@ -251,7 +257,6 @@ class Runtime:
                         self.resume(self.yielded.popleft())
                     else:
                         break
-            n += 1
             if (n & 15) == 0 and (time.perf_counter() > deadline or self.flags()):
                 arena.q[self.i_schedtick] += n
                 self.arm()
@@ -337,24 +342,30 @@ class Runtime:
         if gs is not None:
             self.resume(gs)
         else:
-            self.start_g(off)
+            out = self.out
+            n = fast.pg_gstart(self.cbase, self.p, ctypes.c_uint64(off), self.obuf, self.c_ocap, out)
+            if n == BIG:
+                self.start_g(off, 2, out[1], out[0])
+            else:
+                self.start_g(off, 1, n, 0)
 
-    def start_g(self, off: int) -> None:
+    def start_g(self, off: int, how: int, n: int, block: int) -> None:
+        """Start a new G (pg_gstart was done): its encoded (fn, args) is in
+        obuf[:n] (how == 1) or in the payload block (how == 2)."""
         local = self.local_fns.pop(off, None)
         if self.shutting_down:
             # main has returned: like Go, goroutines not yet started never run
-            lib.pg_gstart(self.base, self.p, off, self.obuf, self.OBUF, self.out)
+            if how == 2:
+                lib.pg_mfree(self.base, block)
             lib.pg_gexit(self.base, off)
             return
-        out = self.out
-        n = fast.pg_gstart(self.cbase, self.p, ctypes.c_uint64(off), self.obuf, self.c_ocap, out)
         if local is not None:
             fn, args, kw = local
         else:
             try:
-                if n == BIG:
-                    data = self.arena.read(out[0], out[1])
-                    lib.pg_mfree(self.base, out[0])
+                if how == 2:
+                    data = self.arena.read(block, n)
+                    lib.pg_mfree(self.base, block)
                 else:
                     data = bytes(self.obuf_mv[:n])
                 hit = self.start_cache.get(data)
