@@ -14,6 +14,7 @@ import ctypes
 import pickle
 import random
 import struct
+import threading
 from typing import Any, Iterable, Iterator
 
 import greenlet
@@ -316,12 +317,17 @@ class Chan(Handle):
         return r == OK
 
     def _try_recv(self) -> tuple[Any, bool]:
+        """Non-blocking receive (pools, futures, errgroups): from any
+        goroutine, task or thread; never parks."""
         rt = self._live_rt()
-        gs = _g(rt, "ch.recv()")
-        r = lib.pg_chan_recv(rt.base, self._off, 0, 0, gs.obuf, rt.OBUF, gs.out)
+        if threading.get_ident() == rt.hub_tid:
+            buf = rt  # the hub thread's buffers (nothing switches before the decode)
+        else:
+            buf = rt.slow_current("ch.recv()")
+        r = lib.pg_chan_recv(rt.base, self._off, 0, 0, buf.obuf, rt.OBUF, buf.out)
         if r == WOULDBLOCK or r == CLOSED:
             return None, False
-        return self._take(rt, gs, r), True
+        return self._take(rt, buf, r), True
 
     # ---- recv ----
     def recv(self) -> Any:

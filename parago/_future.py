@@ -69,13 +69,16 @@ def _portable(e: BaseException) -> BaseException:
 
 
 def _settle(f: Future, ok: bool, v: Any) -> None:
+    # done first: once result() returns, done() must already say True
+    f._done.store(True)
+    # _res holds one slot and only this goroutine fills it: never blocks
+    # (so this works from plain and async goroutines alike)
     try:
-        f._res.send((ok, v))
+        f._res._try_send((ok, v))
     except EncodeError as e:
         ok, v = False, e
-        f._res.send((ok, v))
+        f._res._try_send((ok, v))
     f.c._try_send(v) if _sendable(f.c, v) else f.c._try_send(_portable(v) if isinstance(v, BaseException) else None)
-    f._done.store(True)
 
 
 def _sendable(c: Chan, v: Any) -> bool:

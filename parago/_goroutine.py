@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import threading
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ._errors import ParagoError
 from ._runtime import state
+from ._runtime.blocking import BlockingPool
 from ._runtime.g import GreenletG, TaskG, ThreadG
 from ._runtime.procs import run as _run
 from ._runtime.sched import cur, need_rt
@@ -150,9 +149,7 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     if not isinstance(gs, GreenletG):
         return fn(*args, **kw)
     if rt.executor is None:
-        rt.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=64, thread_name_prefix=f"parago-P{rt.p}-blocking", initializer=_mark_runtime_thread
-        )
+        rt.executor = BlockingPool(f"parago-P{rt.p}-blocking")
     fut = rt.executor.submit(fn, *args, **kw)
     rt.n_external += 1
     rt.arena.q[rt.i_syscalltick] += 1
@@ -168,11 +165,6 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     finally:
         rt.n_external -= 1
     return fut.result()
-
-
-def _mark_runtime_thread() -> None:
-    # an idle pool thread is no user thread: it must not keep Deadlock away
-    threading.current_thread()._parago_runtime = True  # type: ignore[attr-defined]
 
 
 def _done_local(rt: Any, gs: Any, fut: Any) -> None:

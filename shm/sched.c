@@ -466,6 +466,7 @@ PG_API int64_t pg_gnew_running(void *base, int p, uint32_t kind, const char *sit
     gp->status = G_RUNNING;
     gp->ownerp = p;
     gp->kind = kind;
+    gp->flags = 2; /* started: a ready-list entry resumes it, never starts it */
     gp->wake_case = -1;
     if (site) {
         strncpy(gp->site, site, PG_SITE - 1);

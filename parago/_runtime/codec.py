@@ -195,14 +195,16 @@ def captured_writes(code: types.CodeType) -> tuple[str, ...]:
     return r
 
 
-def warn_captured_writes(fn: Any) -> None:
+def warn_captured_writes(fn: Any, depth: int = 3) -> None:
+    """Warn once per pg.go call site (``depth`` frames up from the caller
+    of this function) about writes the goroutine can never share."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return
     names = captured_writes(code)
     if not names:
         return
-    f = sys._getframe(2)
+    f = sys._getframe(depth)
     site = (f.f_code.co_filename, f.f_lineno)
     if site in _warned_sites:
         return

@@ -502,6 +502,13 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
                     pass
         rt.gtable.clear()
         rt.pool.clear()
+        # drop every object this run still holds (a pg.Buffer keeps an mmap, and its fd)
+        rt.local_fns.clear()
+        rt.spawn_cache.d.clear()
+        rt.start_cache.d.clear()
+        rt.local_ready.clear()
+        rt.yielded.clear()
+        rt.task_gs.clear()
         try:
             for task in asyncio.all_tasks(rt.loop):
                 task.cancel()
@@ -514,7 +521,7 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
         except BaseException:
             pass
         if rt.executor is not None:
-            rt.executor.shutdown(wait=False, cancel_futures=True)
+            rt.executor.shutdown()
         if rt.timers is not None:
             rt.timers.stop()
     state.rt = None

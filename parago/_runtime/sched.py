@@ -51,6 +51,7 @@ from .procs_util import usable_cpus
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
 
 _DONE = object()
+_FIRST = object()  # switch() into a new worker greenlet: no arguments
 SPIN_NS = 50_000
 
 OFF_SITE = offset("pg_g", "site")
@@ -67,14 +68,18 @@ class _Worker(greenlet.greenlet):
     gs: Any = None
 
 
-def _worker_main(task: tuple) -> None:
+def _worker_main() -> None:
+    # The first goroutine comes through rt.handoff, not as an argument: the
+    # arguments of a greenlet's first switch stay referenced until its run()
+    # returns -- and a pooled worker's never does.
     rt = state.rt
     me = greenlet.getcurrent()
+    task = rt.handoff
+    rt.handoff = None
     while task is not None:
-        gs, fn, args, kw = task
-        me.gs = gs
-        rt.run_goroutine(gs, fn, args, kw)
-        me.gs = None
+        me.gs = task[0]
+        rt.run_goroutine(*task)
+        me.gs = task = None  # hold nothing of a finished goroutine while pooled
         task = rt.hub.switch(_DONE)
 
 
@@ -120,6 +125,7 @@ class Runtime:
         self.tick = 1
         self.scheduled = False
         self.current: GState | None = None
+        self.handoff: tuple | None = None  # a new worker greenlet's first goroutine
         self.switches = 0  # bumped per goroutine switch: sysmon's progress signal
         self.hub_tid = threading.get_ident()
         self.tls = threading.local()
@@ -275,6 +281,11 @@ class Runtime:
             self.run_g(g)
             self.arm()
             return
+        if self.flags():
+            # SLEEPING is published (seq_cst): a flag raised before that by a
+            # P that saw us RUNNING, and so skipped the eventfd, is seen here
+            self.arm()
+            return
         # SLEEPING: the eventfd, a timer or I/O wakes the loop
         if local or self.yielded:
             self.arm()
@@ -399,19 +410,24 @@ class Runtime:
             self.main_gs = gs
         if self.tracer is not None:
             self.tracer.start(gs.goid)
-        w = self.pool.pop() if self.pool else _Worker(_worker_main, parent=self.hub)
-        gs.gr = w
-        self.switch(gs, (gs, fn, args, kw))
+        gs.gr = self.pool.pop() if self.pool else None
+        if gs.gr is None:
+            gs.gr = _Worker(_worker_main, parent=self.hub)
+            self.handoff = (gs, fn, args, kw)
+            self.switch(gs, _FIRST)
+        else:
+            self.switch(gs, (gs, fn, args, kw))
 
     def switch(self, gs: GreenletG, value: Any) -> None:
         self.current = gs
         self.switches += 1
         tr = self.tracer
+        args = () if value is _FIRST else (value,)
         if tr is None:
-            r = gs.gr.switch(value)
+            r = gs.gr.switch(*args)
         else:
             t0 = time.monotonic_ns()
-            r = gs.gr.switch(value)
+            r = gs.gr.switch(*args)
             tr.slice(gs.goid, t0, time.monotonic_ns())
         self.current = None
         if r is _DONE:
@@ -597,7 +613,7 @@ class Runtime:
             self.arm()
             return
         if not system:
-            codec.warn_captured_writes(fn)
+            codec.warn_captured_writes(fn, depth)
         hit = self.spawn_cache.get(fn, args) if not kw else None
         if hit is not None:
             payload, refs = hit[0], hit[1]
