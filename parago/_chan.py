@@ -10,6 +10,7 @@ the fast path; the batched forms move many values per call.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import pickle
 import random
@@ -230,13 +231,31 @@ class Chan(Handle):
         return f"<pg.Chan{t} cap={self._cap} at {self._off:#x}>"
 
     # ---- encoding ----
-    def _encode(self, v: Any) -> bytes:
+    def _encode(self, v: Any) -> tuple[bytes, list[int]]:
+        """(encoded value, offsets of the handles inside it).  The caller
+        takes the payload's references (_hold) just before publishing it and
+        drops them (_drop) if the value is not delivered after all."""
+        refs: list[int] = []
         c = self._codec
-        if c is not None:
-            return c.encode(v)
-        if v.__class__ in _SCALARS:
-            return _dumps(v, 5)
-        return codec.dumps(v)
+        if c is None:
+            if v.__class__ in _SCALARS:
+                return _dumps(v, 5), refs
+            return codec.dumps(v, "value", refs), refs
+        outer = codec.enc_refs
+        codec.enc_refs = refs
+        try:
+            return c.encode(v), refs
+        finally:
+            codec.enc_refs = outer
+
+    def _hold(self, rt: Any, refs: list[int]) -> None:
+        arr = array.array("Q", refs)
+        addr, n = arr.buffer_info()
+        lib.pg_obj_incref_many(rt.base, addr, n)
+
+    def _drop(self, rt: Any, refs: list[int]) -> None:
+        for r in refs:
+            rt.decref_later(r)
 
     def _decode(self, data: Any) -> Any:
         try:
@@ -270,7 +289,12 @@ class Chan(Handle):
         rt = self._rt
         if rt.closed:
             self._live_rt()
-        data = _dumps(v, 5) if self._codec is None and v.__class__ in _SCALARS else self._encode(v)
+        if self._codec is None and v.__class__ in _SCALARS:
+            data, refs = _dumps(v, 5), None
+        else:
+            data, refs = self._encode(v)
+            if refs:
+                self._hold(rt, refs)
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.send()")
         n = len(data)
         if n < 0x7FFFFFFF:
@@ -280,24 +304,40 @@ class Chan(Handle):
         if r == OK:
             return
         if r == PARKED:
-            gs.park()
+            try:
+                gs.park()
+            except BaseException:
+                if refs:
+                    self._drop(rt, refs)
+                raise
             if gs.wake_res() == Wake.OK:
                 return
-            raise ClosedChannelError("send on closed channel")
+            r = CLOSED
+        if refs:
+            self._drop(rt, refs)
         self._send_error(rt, r, len(data))
 
     async def send_async(self, v: Any) -> None:
         rt = self._live_rt()
-        data = self._encode(v)
+        data, refs = self._encode(v)
         gs = rt.task_g()
+        if refs:
+            self._hold(rt, refs)
         r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
         if r == OK:
             return
         if r == PARKED:
-            await gs.park_async()
+            try:
+                await gs.park_async()
+            except BaseException:
+                if refs:
+                    self._drop(rt, refs)
+                raise
             if gs.wake_res() == Wake.OK:
                 return
-            raise ClosedChannelError("send on closed channel")
+            r = CLOSED
+        if refs:
+            self._drop(rt, refs)
         self._send_error(rt, r, len(data))
 
     def _send_error(self, rt: Any, r: int, n: int) -> None:
@@ -310,8 +350,12 @@ class Chan(Handle):
     def _try_send(self, v: Any) -> bool:
         """Non-blocking send (for timers and pools): True if delivered."""
         rt = self._live_rt()
-        data = self._encode(v)
+        data, refs = self._encode(v)
+        if refs:
+            self._hold(rt, refs)
         r = lib.pg_chan_send(rt.base, self._off, 0, data, len(data), 0)
+        if r != OK and refs:
+            self._drop(rt, refs)
         if r == NOMEM:
             raise OutOfSharedMemory.for_size(len(data), rt.arena.size)
         return r == OK
@@ -414,10 +458,25 @@ class Chan(Handle):
         """
         rt = self._live_rt()
         enc = self._encode
-        datas = [enc(v) for v in values]
+        pairs = [enc(v) for v in values]
+        datas = [d for d, _ in pairs]
         n = len(datas)
         if n == 0:
             return 0
+        allrefs = [r for _, rs in pairs for r in rs]
+        if allrefs:
+            self._hold(rt, allrefs)
+        try:
+            return self._send_many(rt, datas)
+        except BaseException as e:
+            sent = getattr(e, "sent", 0)
+            undelivered = [r for _, rs in pairs[sent:] for r in rs]
+            if undelivered:
+                self._drop(rt, undelivered)
+            raise
+
+    def _send_many(self, rt: Any, datas: list[bytes]) -> int:
+        n = len(datas)
         gs = _g(rt, "ch.send_many()")
         blob = b"".join(datas)
         lens = struct.pack(f"{n}I", *map(len, datas))
@@ -433,7 +492,11 @@ class Chan(Handle):
             if r >= 0:
                 continue
             if r == PARKED:
-                gs.park()
+                try:
+                    gs.park()
+                except BaseException as ex:
+                    ex.sent = sent  # type: ignore[attr-defined]
+                    raise
                 if gs.wake_res() != Wake.OK:
                     e = ClosedChannelError("send on closed channel")
                     e.sent = sent  # type: ignore[attr-defined]
@@ -523,7 +586,8 @@ class Send:
 _RES_VALUE, _RES_BLOCK, _RES_CLOSED, _RES_SENT, _RES_SENDCLOSED = range(5)
 
 
-def _prepare(cases: tuple) -> tuple[bytes, bytes, list, bool]:
+def _prepare(cases: tuple) -> tuple[bytes, bytes, list, bool, list]:
+    allrefs: list[tuple[int, list[int]]] = []  # (case, handle offsets) of Send values
     flat: list[int] = []
     blobs: list[bytes] = []
     pos = 0
@@ -550,15 +614,35 @@ def _prepare(cases: tuple) -> tuple[bytes, bytes, list, bool]:
                 flat += (0, 0, 0, 0)
             else:
                 ch._live_rt()
-                data = ch._encode(c.value)  # every Send value is encoded first
+                data, refs = ch._encode(c.value)  # every Send value is encoded first
                 flat += (ch._off, 2, len(data), pos)
                 blobs.append(data)
                 pos += len(data)
                 live = True
+                if refs:
+                    allrefs.append((i, refs))
             chans.append(ch)
         else:
             raise TypeError(f"select: case {i} must be pg.Recv(ch), pg.Send(ch, v) or None, got {type(c).__name__}")
-    return struct.pack(f"<{len(cases) * 'QIIQ'}", *flat), b"".join(blobs), chans, live
+    return struct.pack(f"<{len(cases) * 'QIIQ'}", *flat), b"".join(blobs), chans, live, allrefs
+
+
+def _hold_send_refs(rt: Any, allrefs: list) -> None:
+    if allrefs:
+        arr = array.array("Q", [r for _, rs in allrefs for r in rs])
+        addr, n = arr.buffer_info()
+        lib.pg_obj_incref_many(rt.base, addr, n)
+
+
+def _drop_send_refs(rt: Any, allrefs: list, gs: Any, r: int) -> None:
+    """The Send values that were not delivered give their references back."""
+    if not allrefs:
+        return
+    sent = gs.out[0] if r == OK and gs.out[1] == _RES_SENT else -1
+    for i, rs in allrefs:
+        if i != sent:
+            for off in rs:
+                rt.decref_later(off)
 
 
 def _result(rt: Any, gs: Any, chans: list, r: int) -> tuple[int, Any, bool]:
@@ -596,7 +680,7 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     channel raises ClosedChannelError.
     """
     rt = need_rt("pg.select()")
-    packed, blob, chans, live = _prepare(cases)
+    packed, blob, chans, live, allrefs = _prepare(cases)
     gs = _g(rt, "pg.select()")
     if not live:
         if default:
@@ -605,19 +689,23 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
         while True:
             gs.park()
     n = len(cases)
+    _hold_send_refs(rt, allrefs)
     r = lib.pg_select(rt.base, gs.off, packed, n, blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out)
     if r == PARKED:
         try:
             gs.park()
         finally:
             r = lib.pg_select_finish(rt.base, gs.off, packed, n, gs.obuf, 65536, gs.out)
+            _drop_send_refs(rt, allrefs, gs, r)
+    else:
+        _drop_send_refs(rt, allrefs, gs, r)
     return _result(rt, gs, chans, r)
 
 
 async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     """``await pg.select_async(...)``: select for async goroutines."""
     rt = need_rt("pg.select_async()")
-    packed, blob, chans, live = _prepare(cases)
+    packed, blob, chans, live, allrefs = _prepare(cases)
     gs = rt.task_g()
     if not live:
         if default:
@@ -626,10 +714,14 @@ async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bo
         while True:
             await gs.park_async()
     n = len(cases)
+    _hold_send_refs(rt, allrefs)
     r = lib.pg_select(rt.base, gs.off, packed, n, blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out)
     if r == PARKED:
         try:
             await gs.park_async()
         finally:
             r = lib.pg_select_finish(rt.base, gs.off, packed, n, gs.obuf, 65536, gs.out)
+            _drop_send_refs(rt, allrefs, gs, r)
+    else:
+        _drop_send_refs(rt, allrefs, gs, r)
     return _result(rt, gs, chans, r)

@@ -161,7 +161,7 @@ class _ValueCtx(Context):
     def __init__(self, parent: Context, key: Any, val: Any) -> None:
         if not isinstance(parent, Context):
             raise TypeError(f"parent must be a pg.context Context, got {type(parent).__name__}")
-        codec.dumps(val, f"context value for key {key!r}")  # a clear error now, not at pg.go
+        codec.dumps(val, f"context value for key {key!r}", [])  # a clear error now, not at pg.go (no references taken)
         self._parent, self._key, self._val = parent, key, val
 
     def done(self) -> Chan | None:

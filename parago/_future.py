@@ -83,7 +83,7 @@ def _settle(f: Future, ok: bool, v: Any) -> None:
 
 def _sendable(c: Chan, v: Any) -> bool:
     try:
-        c._encode(v)
+        c._encode(v)  # references are only taken when sending
         return True
     except Exception:
         return False

@@ -8,6 +8,7 @@ Go's words, in the calling goroutine, and leaves the object usable.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import time
 from typing import Any, Callable
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import greenlet
 
 from ._errors import OutOfSharedMemory, SyncError
-from ._runtime import codec
+from ._runtime import codec, handles
 from ._runtime.handles import Handle
 from ._runtime.sched import need_rt
 from ._shim import BIG, INVAL, NEGATIVE, NOMEM, OK, PARKED, RUNFN, UNLOCKED, SyncKind, Wake, fast, lib
@@ -337,11 +338,21 @@ class Once(_SyncObject):
         lib.pg_once_done(rt.base, self._off, data, len(data))
 
     def _result(self, rt: Any, gs: Any, r: int) -> Any:
-        if r == BIG:
-            return codec.loads(rt.arena.read(gs.out[0], gs.out[1]))
         if r == 0:
             return None
-        return codec.loads(gs.obuf_mv[:r])
+        data = rt.arena.read(gs.out[0], gs.out[1]) if r == BIG else bytes(gs.obuf_mv[:r])
+        # the stored result keeps its references: each decode takes (and so
+        # must give back) the reference of every handle inside it
+        handles.dec_refs = refs = []
+        try:
+            v = codec.loads(data)
+        finally:
+            handles.dec_refs = None
+        if refs:
+            arr = array.array("Q", refs)
+            addr, n = arr.buffer_info()
+            lib.pg_obj_incref_many(rt.base, addr, n)
+        return v
 
 
 class Cond(Handle):
