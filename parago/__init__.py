@@ -38,8 +38,8 @@ from ._goroutine import await_ as await_
 from ._goroutine import blocking as blocking
 from ._goroutine import go as go
 from ._goroutine import go_local as go_local
-from ._goroutine import gomaxprocs as gomaxprocs
 from ._goroutine import goid as goid
+from ._goroutine import gomaxprocs as gomaxprocs
 from ._goroutine import gosched as gosched
 from ._goroutine import numgoroutine as numgoroutine
 from ._goroutine import run as run
@@ -60,12 +60,52 @@ from ._time import tick as tick
 __version__ = "0.1.0"
 
 __all__ = [
-    "Buffer", "Chan", "ChanTypeError", "ClosedChannelError", "Cond", "Deadlock",
-    "DecodeError", "EncodeError", "EndOfChannel", "ErrGroup", "Future", "Mutex",
-    "NotInRuntime", "Once", "OutOfSharedMemory", "Panic", "ParagoError", "Pool",
-    "RWMutex", "Recv", "Semaphore", "Send", "Shutdown", "SyncError", "Ticker",
-    "Timer", "WaitGroup", "WorkerLost", "after", "atomic", "await_", "blocking",
-    "context", "debug", "errgroup", "future", "go", "go_local", "gomaxprocs",
-    "goid", "gosched", "numgoroutine", "run", "select", "select_async", "sleep",
-    "sleep_async", "tick",
+    "Buffer",
+    "Chan",
+    "ChanTypeError",
+    "ClosedChannelError",
+    "Cond",
+    "Deadlock",
+    "DecodeError",
+    "EncodeError",
+    "EndOfChannel",
+    "ErrGroup",
+    "Future",
+    "Mutex",
+    "NotInRuntime",
+    "Once",
+    "OutOfSharedMemory",
+    "Panic",
+    "ParagoError",
+    "Pool",
+    "RWMutex",
+    "Recv",
+    "Semaphore",
+    "Send",
+    "Shutdown",
+    "SyncError",
+    "Ticker",
+    "Timer",
+    "WaitGroup",
+    "WorkerLost",
+    "after",
+    "atomic",
+    "await_",
+    "blocking",
+    "context",
+    "debug",
+    "errgroup",
+    "future",
+    "go",
+    "go_local",
+    "gomaxprocs",
+    "goid",
+    "gosched",
+    "numgoroutine",
+    "run",
+    "select",
+    "select_async",
+    "sleep",
+    "sleep_async",
+    "tick",
 ]

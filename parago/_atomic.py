@@ -33,7 +33,7 @@ class _Atomic(Handle):
 
     def __new__(cls, v: Any = 0) -> Any:
         rt = need_rt(f"pg.atomic.{cls.__name__}()")
-        off = lib.pg_sync_new(rt.base, SyncKind.ATOMIC, cls._to_c(v))
+        off = lib.pg_sync_new(rt.base, SyncKind.ATOMIC, cls._to_c(v))  # type: ignore[attr-defined]
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(128, rt.arena.size)
         return cls._new(rt, off)
@@ -45,7 +45,7 @@ class _Atomic(Handle):
         return self._live_rt().arena.i[self._ai]
 
     def __repr__(self) -> str:
-        return f"pg.atomic.{type(self).__name__}({self.load()!r})"
+        return f"pg.atomic.{type(self).__name__}({self.load()!r})"  # type: ignore[attr-defined]
 
 
 class Int64(_Atomic):

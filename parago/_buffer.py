@@ -63,7 +63,7 @@ class Buffer(HandleMixin, mmap.mmap):
     def nbytes(self) -> int:
         return len(self)
 
-    def __reduce_ex__(self, protocol: int) -> tuple:
+    def __reduce_ex__(self, protocol: int) -> tuple:  # type: ignore[override]
         return HandleMixin.__reduce__(self)
 
     def __reduce__(self) -> tuple:

@@ -26,14 +26,13 @@ from ._errors import (
     ClosedChannelError,
     DecodeError,
     EndOfChannel,
-    EncodeError,
     OutOfSharedMemory,
 )
 from ._runtime import codec
 from ._runtime.g import WR
 from ._runtime.handles import Handle, HandleMixin
 from ._runtime.sched import need_rt
-from ._shim import BIG, CLOSED, NOMEM, OK, PARKED, WOULDBLOCK, Wake, fast, lib, offset
+from ._shim import CLOSED, NOMEM, OK, PARKED, WOULDBLOCK, Wake, fast, lib, offset
 
 _CAP = offset("pg_chan", "cap")
 _QCOUNT = offset("pg_chan", "qcount")
@@ -203,7 +202,7 @@ class Chan(Handle):
             self._codec = _get_codec(self._type)
         else:
             self._type = None
-            self._codec = None
+            self._codec = None  # type: ignore[assignment]
 
     # ---- properties ----
     @property
@@ -507,7 +506,7 @@ class Chan(Handle):
             if r == CLOSED:
                 e = ClosedChannelError("send on closed channel")
             else:
-                e = OutOfSharedMemory.for_size(len(datas[sent]), rt.arena.size)
+                e = OutOfSharedMemory.for_size(len(datas[sent]), rt.arena.size)  # type: ignore[assignment]
             e.sent = sent  # type: ignore[attr-defined]
             raise e
         return sent

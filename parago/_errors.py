@@ -117,6 +117,5 @@ def not_in_runtime(what: str) -> NotInRuntime:
 
 def stale_handle(kind: str) -> NotInRuntime:
     return NotInRuntime(
-        f"this {kind} belongs to an earlier pg.run (or was freed): "
-        f"objects from one pg.run cannot be used in another"
+        f"this {kind} belongs to an earlier pg.run (or was freed): objects from one pg.run cannot be used in another"
     )

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ._errors import ParagoError
-from ._runtime import state
 from ._runtime.blocking import BlockingPool
 from ._runtime.g import GreenletG, TaskG, ThreadG
 from ._runtime.procs import run as _run
@@ -201,6 +200,16 @@ async def _as_coro(aw: Awaitable[T]) -> T:
 
 
 __all__ = [
-    "run", "go", "go_local", "gomaxprocs", "numgoroutine", "goid", "gosched",
-    "sleep", "sleep_async", "blocking", "await_", "TaskG",
+    "run",
+    "go",
+    "go_local",
+    "gomaxprocs",
+    "numgoroutine",
+    "goid",
+    "gosched",
+    "sleep",
+    "sleep_async",
+    "blocking",
+    "await_",
+    "TaskG",
 ]

@@ -21,7 +21,6 @@ from ._runtime.handles import Handle
 from ._runtime.sched import need_rt
 from ._shim import BIG, INVAL, NEGATIVE, NOMEM, OK, PARKED, RUNFN, UNLOCKED, SyncKind, Wake, fast, lib
 
-
 _ZERO = ctypes.c_uint64(0)
 
 
@@ -68,7 +67,11 @@ class WaitGroup(_SyncObject):
         rt = self._live_rt()
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"WaitGroup.add: delta must be an int, got {type(delta).__name__}")
-        if (fast.pg_wg_add(rt.cbase, self._c, delta) if -0x7FFFFFFF < delta < 0x7FFFFFFF else lib.pg_wg_add(rt.base, self._off, delta)) == NEGATIVE:
+        if (
+            fast.pg_wg_add(rt.cbase, self._c, delta)
+            if -0x7FFFFFFF < delta < 0x7FFFFFFF
+            else lib.pg_wg_add(rt.base, self._off, delta)
+        ) == NEGATIVE:
             raise SyncError("sync: negative WaitGroup counter")
 
     def done(self) -> None:
@@ -343,7 +346,8 @@ class Once(_SyncObject):
         data = rt.arena.read(gs.out[0], gs.out[1]) if r == BIG else bytes(gs.obuf_mv[:r])
         # the stored result keeps its references: each decode takes (and so
         # must give back) the reference of every handle inside it
-        handles.dec_refs = refs = []
+        refs: list[int] = []
+        handles.dec_refs = refs
         try:
             v = codec.loads(data)
         finally:
@@ -360,6 +364,7 @@ class Cond(Handle):
 
     __slots__ = ("_L",)
     _kind = "Cond"
+    _L: Any
 
     def __new__(cls, L: Any) -> "Cond":
         if not (hasattr(L, "lock") and hasattr(L, "unlock")):
@@ -524,7 +529,6 @@ class Pool:
         self._c = Chan(size)
 
     def __reduce__(self) -> tuple:
-        p = Pool.__new__(Pool)
         return (_pool_rebuild, (self.new, self._c))
 
     def get(self) -> Any:

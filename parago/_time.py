@@ -76,7 +76,7 @@ class _Fire:
 
 
 def _rebuild_timer(cls: type, c: Chan, st: Int64) -> Any:
-    t = cls.__new__(cls)
+    t = cls.__new__(cls)  # type: ignore[call-overload]
     t.c = c
     t._state = st
     return t

@@ -1,12 +1,12 @@
 """The ``parago`` command (also ``python -m parago``).
 
-    parago run script.py [args]   run a script (like ``go run``); flags:
-        --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
-        --cpuprofile FILE
-    parago trace FILE --html OUT  draw a trace
-    parago demo [--procs N]       all cores busy: a speedup table
-    parago bench [args]           the benchmark suite (source checkout)
-    parago env                    what parago sees on this machine
+parago run script.py [args]   run a script (like ``go run``); flags:
+    --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
+    --cpuprofile FILE
+parago trace FILE --html OUT  draw a trace
+parago demo [--procs N]       all cores busy: a speedup table
+parago bench [args]           the benchmark suite (source checkout)
+parago env                    what parago sees on this machine
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ def _env(ns: argparse.Namespace) -> int:
         ("usable CPUs", usable_cpus()),
         ("default procs", default_procs()),
         ("PARAGO_MAXPROCS", os.environ.get("PARAGO_MAXPROCS", "")),
-        ("arena size", f"{default_size() / 2**30:.1f} GiB (PARAGO_ARENA_SIZE={os.environ.get('PARAGO_ARENA_SIZE', '')})"),
+        (
+            "arena size",
+            f"{default_size() / 2**30:.1f} GiB (PARAGO_ARENA_SIZE={os.environ.get('PARAGO_ARENA_SIZE', '')})",
+        ),
         ("PARAGO_DEBUG", os.environ.get("PARAGO_DEBUG", "")),
         ("shim ABI / layout", f"{CONST['PG_ABI_VERSION']} / {LAYOUT_HASH:#010x}"),
     ]

@@ -1,7 +1,7 @@
 """pg.context: Go's context package, across every P."""
 
-from ._context import CancelFunc as CancelFunc
 from ._context import Canceled as Canceled
+from ._context import CancelFunc as CancelFunc
 from ._context import Context as Context
 from ._context import DeadlineExceeded as DeadlineExceeded
 from ._context import background as background
@@ -12,6 +12,14 @@ from ._context import with_timeout as with_timeout
 from ._context import with_value as with_value
 
 __all__ = [
-    "CancelFunc", "Canceled", "Context", "DeadlineExceeded", "background", "todo",
-    "with_cancel", "with_deadline", "with_timeout", "with_value",
+    "CancelFunc",
+    "Canceled",
+    "Context",
+    "DeadlineExceeded",
+    "background",
+    "todo",
+    "with_cancel",
+    "with_deadline",
+    "with_timeout",
+    "with_value",
 ]

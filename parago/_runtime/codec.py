@@ -95,7 +95,7 @@ def _find_culprit(fn: Any, args: tuple, kw: dict) -> str:
             return f"keyword argument {k!r} ({_short(v)})"
     cells = getattr(fn, "__closure__", None) or ()
     names = getattr(getattr(fn, "__code__", None), "co_freevars", ())
-    for name, cell in zip(names, cells):
+    for name, cell in zip(names, cells, strict=False):
         try:
             val = cell.cell_contents
         except ValueError:
@@ -156,7 +156,8 @@ class SpawnCache:
         d = self.d
         if len(d) >= _CACHE_MAX:
             d.pop(next(iter(d)))
-        d[(id(fn), *map(id, args))] = (payload, tuple(refs), fn, args)
+        key = (id(fn), *map(id, args))
+        d[key] = (payload, tuple(refs), fn, args)  # type: ignore[syntax]
 
 
 class StartCache:

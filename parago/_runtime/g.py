@@ -55,6 +55,9 @@ OFF_GOID = offset("pg_g", "goid")
 class GState:
     __slots__ = ("off", "c", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name")
 
+    def park(self) -> None:  # pragma: no cover - every kind defines its own
+        raise NotImplementedError
+
     def __init__(self, rt: Any, off: int) -> None:
         self.rt = rt
         self.off = off
@@ -83,6 +86,7 @@ class GState:
 
 class GreenletG(GState):
     __slots__ = ("gr",)
+    gr: Any
 
     def park(self) -> None:
         """Wait for this G's ready (the C op already queued its sudog)."""
@@ -97,6 +101,9 @@ class GreenletG(GState):
 
 class TaskG(GState):
     __slots__ = ("fut", "task", "system")
+    fut: Any
+    task: Any
+    system: bool
 
     async def park_async(self) -> None:
         rt = self.rt

@@ -38,11 +38,11 @@ class HandleMixin:
     _rt: Any
 
     def _bind(self, rt: Any, off: int, gen: int) -> None:
-        self._off = off
-        self._c = ctypes.c_uint64(off)  # prebuilt for the fast calls
-        self._gen = gen
+        self._off = off  # type: ignore[misc]
+        self._c = ctypes.c_uint64(off)  # type: ignore[misc]  # prebuilt for the fast calls
+        self._gen = gen  # type: ignore[misc]
         self._rt = rt
-        self._red = (_rebuild, (type(self), rt.nonce, off, gen))
+        self._red = (_rebuild, (type(self), rt.nonce, off, gen))  # type: ignore[misc]
         rt.handles[off] = weakref.ref(self)
         self._load(rt)
 
@@ -125,7 +125,7 @@ def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
         return h
     if rt.arena.u32[(off + _GEN) // 4] != gen or rt.arena.u32[(off + _KIND) // 4] == 0:
         raise DecodeError(f"{cls.__name__} handle refers to an object that was freed")
-    return cls._make(rt, off, gen)  # adopts the payload's reference
+    return cls._make(rt, off, gen)  # type: ignore[attr-defined]  # adopts the payload reference
 
 
 class Handle(HandleMixin):

@@ -76,7 +76,9 @@ def default_procs() -> int:
 # a P's entry point (P1 .. Pn-1)
 
 
-def p_main(p: int, nprocs: int, arena_fd: _Fd, wakefds: list[_Fd], death: _Fd, close_fds: list[int], nonce: int, settings: dict) -> None:
+def p_main(
+    p: int, nprocs: int, arena_fd: _Fd, wakefds: list[_Fd], death: _Fd, close_fds: list[int], nonce: int, settings: dict
+) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -257,10 +259,18 @@ class P0Runtime(Runtime):
         live = i64[o("ngoroutines") // 8] + i64[o("nsystem") // 8]
         if live != i64[o("nparked") // 8] or u32[o("gq_size") // 4] or self.local_ready or self.yielded:
             return None
-        if self.n_timers or (self.timers is not None and self.timers.pending()) or self.n_external or threading.active_count() - 1 - self.runtime_threads() > 0:
+        if (
+            self.n_timers
+            or (self.timers is not None and self.timers.pending())
+            or self.n_external
+            or threading.active_count() - 1 - self.runtime_threads() > 0
+        ):
             return None
         for p in range(self.nprocs):
-            f = lambda name: a.p_field(p, name)  # noqa: E731
+
+            def f(name: str, p: int = p) -> int:
+                return a.p_field(p, name)
+
             if p and u32[f("state") // 4] != Pstate.SLEEPING:
                 return None
             if q[f("readyq") // 8] or q[f("privhead") // 8] or q[f("runnext") // 8]:
@@ -385,9 +395,18 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         os.environ["_PARAGO_IN_P"] = "1"
         try:
             for p in range(1, nprocs):
-                proc = ctx.Process(
+                proc = ctx.Process(  # type: ignore[attr-defined]
                     target=p_main,
-                    args=(p, nprocs, _Fd(arena.fd), [_Fd(w) for w in wakefds], _Fd(death_r), [death_w] if start_method == "fork" else [], nonce, settings),
+                    args=(
+                        p,
+                        nprocs,
+                        _Fd(arena.fd),
+                        [_Fd(w) for w in wakefds],
+                        _Fd(death_r),
+                        [death_w] if start_method == "fork" else [],
+                        nonce,
+                        settings,
+                    ),
                     name=f"parago-P{p}",
                     daemon=False,
                 )
@@ -417,9 +436,9 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         race.remember(race.count(rt))
         rt.write_diagnostics()
         if settings["trace"]:
-            trace.merge(settings["trace"], nprocs)
+            trace.merge(settings["trace"], nprocs)  # type: ignore[arg-type]
         if settings["cpuprofile"]:
-            profile.merge(settings["cpuprofile"], nprocs)
+            profile.merge(settings["cpuprofile"], nprocs)  # type: ignore[arg-type]
         exc = failure.recorded(rt)
         if exc is None:
             exc = rt.main_exc

@@ -18,7 +18,7 @@ from typing import Any
 
 INTERVAL = 0.005
 
-Func = tuple  # (filename, line, name): pstats' function key
+Func = tuple[str, int, str]  # (filename, line, name): pstats' function key
 
 
 class Sampler:
@@ -105,19 +105,23 @@ def _flamegraph(counts: collections.Counter, out: str) -> None:
             if w >= 0.5:
                 label = f"{fn[2]} ({os.path.basename(fn[0])}:{fn[1]})"
                 hue = (hash(fn[2]) % 40) + 10
-                rects.append((depth, x, w, label, kid["n"], hue))
+                rects.append((depth, x, w, label, kid["n"], hue))  # type: ignore[arg-type]
             walk(kid, x, depth + 1)
             x += w
 
     walk(root, 0.0, 0)
     height = (depth_max[0] + 2) * h
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="monospace" font-size="11">']
-    for depth, x, w, label, n, hue in rects:
-        y = height - (depth + 1) * h
-        text = label if w > 7 * len(label) else label[: max(0, int(w / 7) - 1)]
-        svg.append(f'<g><title>{label}: {n} samples ({n / total:.1%})</title>'
-                   f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{h - 1}" fill="hsl({hue},90%,60%)"/>'
-                   f'<text x="{x + 2:.1f}" y="{y + 12}">{text}</text></g>')
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="monospace" font-size="11">'
+    ]
+    for depth, x, w, label, n, hue in rects:  # type: ignore[assignment,str-unpack]
+        y = height - (depth + 1) * h  # type: ignore[operator]
+        text = label if w > 7 * len(label) else label[: max(0, int(w / 7) - 1)]  # type: ignore[operator]
+        svg.append(
+            f"<g><title>{label}: {n} samples ({n / total:.1%})</title>"
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{h - 1}" fill="hsl({hue},90%,60%)"/>'
+            f'<text x="{x + 2:.1f}" y="{y + 12}">{text}</text></g>'  # type: ignore[operator]
+        )
     svg.append("</svg>")
     with open(out, "w") as f:
         f.write("".join(svg))

@@ -38,7 +38,7 @@ def _snapshot(fn: Callable, args: tuple, kw: dict) -> dict[str, bytes]:
     code = getattr(fn, "__code__", None)
     cells = getattr(fn, "__closure__", None) or ()
     if code is not None:
-        for name, cell in zip(code.co_freevars, cells):
+        for name, cell in zip(code.co_freevars, cells, strict=False):
             try:
                 put(f"captured variable {name!r}", cell.cell_contents)
             except ValueError:

@@ -47,8 +47,8 @@ from .._errors import (
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
 from . import codec, handles, profile, race, state, trace
-from .procs_util import usable_cpus
 from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
+from .procs_util import usable_cpus
 
 _DONE = object()
 _FIRST = object()  # switch() into a new worker greenlet: no arguments
@@ -386,7 +386,8 @@ class Runtime:
                     for r in refs:  # the payload's references: this P holds them already
                         self.decref_later(r)
                 else:
-                    handles.dec_refs = refs = []
+                    refs = []
+                    handles.dec_refs = refs
                     try:
                         fn, args, kw = codec.loads(data)
                     finally:
@@ -396,7 +397,9 @@ class Runtime:
             except BaseException as e:
                 gs = GreenletG(self, off)
                 self.gtable[off] = gs
-                err = DecodeError(f"goroutine {gs.goid}: cannot decode its function and arguments in P{self.p}: {type(e).__name__}: {e}")
+                err = DecodeError(
+                    f"goroutine {gs.goid}: cannot decode its function and arguments in P{self.p}: {type(e).__name__}: {e}"
+                )
                 self.goroutine_failed(gs, err)
                 self.gexit(gs)
                 return
@@ -592,11 +595,13 @@ class Runtime:
         key = (f.f_code, f.f_lineno)
         s = self.site_cache.get(key)
         if s is None:
-            s = f"{f.f_code.co_filename}:{f.f_lineno}".encode()[-(CONST['PG_SITE'] - 1):]
+            s = f"{f.f_code.co_filename}:{f.f_lineno}".encode()[-(CONST["PG_SITE"] - 1) :]
             self.site_cache[key] = s
         return s
 
-    def spawn(self, fn: Callable, args: tuple, kw: dict, local: bool = False, system: bool = False, depth: int = 3) -> None:
+    def spawn(
+        self, fn: Callable, args: tuple, kw: dict, local: bool = False, system: bool = False, depth: int = 3
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"pg.go: fn must be callable, got {type(fn).__name__}")
         in_hub = threading.get_ident() == self.hub_tid
@@ -628,11 +633,15 @@ class Runtime:
             rb = self.refbuf
             if nrefs:
                 rb[:nrefs] = refs
-            off = fast.pg_go(self.cbase, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, rb, nrefs)
+            off = fast.pg_go(
+                self.cbase, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, rb, nrefs
+            )
         else:
             arr = array.array("Q", refs)
             raddr, nrefs = arr.buffer_info()
-            off = lib.pg_go(self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs)
+            off = lib.pg_go(
+                self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs
+            )
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
         if in_hub and not self.scheduled:
@@ -736,7 +745,11 @@ class Runtime:
             if frame is not None:
                 for entry in traceback.format_stack(frame):
                     lines.append("  " + entry.rstrip().replace("\n", "\n  "))
-            site = bytes(self.arena.mv[off + OFF_SITE : off + OFF_SITE + CONST["PG_SITE"]]).split(b"\0", 1)[0].decode(errors="replace")
+            site = (
+                bytes(self.arena.mv[off + OFF_SITE : off + OFF_SITE + CONST["PG_SITE"]])
+                .split(b"\0", 1)[0]
+                .decode(errors="replace")
+            )
             parent = q[(off + OFF_PARENT) // 8]
             if site:
                 lines.append(f"created by {site}" + (f" in goroutine {parent}" if parent else ""))

@@ -26,7 +26,6 @@ from typing import Any
 
 import greenlet
 
-from .._errors import Shutdown
 from . import state
 
 SIG = signal.SIGUSR2

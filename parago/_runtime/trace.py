@@ -26,23 +26,45 @@ class Tracer:
         self.pid = os.getpid()
 
     def slice(self, goid: int, t0: int, t1: int) -> None:
-        self.events.append({"ph": "X", "name": f"G{goid}", "pid": self.p, "tid": 0,
-                            "ts": t0 / 1000, "dur": max(t1 - t0, 1) / 1000, "args": {"goid": goid}})
+        self.events.append(
+            {
+                "ph": "X",
+                "name": f"G{goid}",
+                "pid": self.p,
+                "tid": 0,
+                "ts": t0 / 1000,
+                "dur": max(t1 - t0, 1) / 1000,
+                "args": {"goid": goid},
+            }
+        )
 
     def spawn(self, goid: int) -> None:
-        self.events.append({"ph": "s", "name": "go", "cat": "spawn", "id": goid, "pid": self.p, "tid": 0,
-                            "ts": _now() / 1000})
+        self.events.append(
+            {"ph": "s", "name": "go", "cat": "spawn", "id": goid, "pid": self.p, "tid": 0, "ts": _now() / 1000}
+        )
 
     def start(self, goid: int) -> None:
-        self.events.append({"ph": "f", "bp": "e", "name": "go", "cat": "spawn", "id": goid, "pid": self.p,
-                            "tid": 0, "ts": _now() / 1000})
+        self.events.append(
+            {
+                "ph": "f",
+                "bp": "e",
+                "name": "go",
+                "cat": "spawn",
+                "id": goid,
+                "pid": self.p,
+                "tid": 0,
+                "ts": _now() / 1000,
+            }
+        )
 
     def runq(self, n: int) -> None:
         self.events.append({"ph": "C", "name": "runq", "pid": self.p, "ts": _now() / 1000, "args": {"size": n}})
 
     def write(self) -> None:
-        meta = [{"ph": "M", "name": "process_name", "pid": self.p, "args": {"name": f"P{self.p} (pid {self.pid})"}},
-                {"ph": "M", "name": "thread_name", "pid": self.p, "tid": 0, "args": {"name": "hub"}}]
+        meta = [
+            {"ph": "M", "name": "process_name", "pid": self.p, "args": {"name": f"P{self.p} (pid {self.pid})"}},
+            {"ph": "M", "name": "thread_name", "pid": self.p, "tid": 0, "args": {"name": "hub"}},
+        ]
         with open(f"{self.path}.p{self.p}", "w") as f:
             json.dump(meta + self.events, f)
 
@@ -73,8 +95,10 @@ def render_html(trace_path: str, out: str) -> None:
     t1 = max((e["ts"] + e["dur"] for e in slices), default=1.0)
     width, lane_h, left = 1200, 28, 170
     scale = (width - left - 10) / max(t1 - t0, 1e-9)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{len(lanes) * lane_h + 40}" '
-             'font-family="monospace" font-size="12">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{len(lanes) * lane_h + 40}" '
+        'font-family="monospace" font-size="12">'
+    ]
     for i, p in enumerate(lanes):
         y = 20 + i * lane_h
         parts.append(f'<text x="4" y="{y + 17}">{names.get(p, f"P{p}")}</text>')
@@ -84,12 +108,15 @@ def render_html(trace_path: str, out: str) -> None:
         x = left + (e["ts"] - t0) * scale
         w = max(e["dur"] * scale, 0.5)
         hue = (e["args"]["goid"] * 47) % 360
-        parts.append(f'<rect x="{x:.2f}" y="{20 + i * lane_h}" width="{w:.2f}" height="{lane_h - 4}" '
-                     f'fill="hsl({hue},60%,55%)"><title>{e["name"]} {e["dur"]:.1f} us</title></rect>')
-    parts.append(f'<text x="{left}" y="12">0 us</text>'
-                 f'<text x="{width - 90}" y="12">{t1 - t0:.0f} us</text></svg>')
-    html = ("<!doctype html><meta charset=utf-8><title>parago trace</title>"
-            f"<h3>parago trace: {len(slices)} goroutine runs on {len(lanes)} Ps</h3>" + "".join(parts))
+        parts.append(
+            f'<rect x="{x:.2f}" y="{20 + i * lane_h}" width="{w:.2f}" height="{lane_h - 4}" '
+            f'fill="hsl({hue},60%,55%)"><title>{e["name"]} {e["dur"]:.1f} us</title></rect>'
+        )
+    parts.append(f'<text x="{left}" y="12">0 us</text><text x="{width - 90}" y="12">{t1 - t0:.0f} us</text></svg>')
+    html = (
+        "<!doctype html><meta charset=utf-8><title>parago trace</title>"
+        f"<h3>parago trace: {len(slices)} goroutine runs on {len(lanes)} Ps</h3>" + "".join(parts)
+    )
     with open(out, "w") as f:
         f.write(html)
 

@@ -16,6 +16,7 @@ import enum
 import os
 from ctypes import POINTER, c_char_p, c_int, c_int64, c_uint32, c_uint64, c_void_p
 from pathlib import Path
+from typing import Any
 
 from . import _build
 
@@ -147,7 +148,7 @@ def _read_consts() -> dict[str, int]:
     val = c_int64()
     i = 0
     while lib.pg_const_entry(i, ctypes.byref(name), ctypes.byref(val)) == 0:
-        out[name.value.decode()] = val.value
+        out[name.value.decode()] = val.value  # type: ignore[union-attr]
         i += 1
     return out
 
@@ -158,7 +159,7 @@ def _read_layout() -> dict[str, dict[str, tuple[int, int]]]:
     off, size = c_uint64(), c_uint64()
     i = 0
     while lib.pg_layout_entry(i, ctypes.byref(s), ctypes.byref(f), ctypes.byref(off), ctypes.byref(size)) == 0:
-        out.setdefault(s.value.decode(), {})[f.value.decode()] = (off.value, size.value)
+        out.setdefault(s.value.decode(), {})[f.value.decode()] = (off.value, size.value)  # type: ignore[union-attr]
         i += 1
     return out
 
@@ -169,20 +170,19 @@ LAYOUT_HASH = lib.pg_layout_hash()
 
 
 def _enum(name: str, prefix: str, names: list[str]) -> type[enum.IntEnum]:
-    return enum.IntEnum(name, {n[len(prefix):] if n.startswith(prefix) else n: CONST[n] for n in names})
+    return enum.IntEnum(name, {n[len(prefix) :] if n.startswith(prefix) else n: CONST[n] for n in names})  # type: ignore[return-value]
 
 
 # the state machines, generated from the C constant lists (STYLE 3)
-Gstatus = _enum("Gstatus", "G_", [n for n in CONST if n.startswith("G_")])
-Park = _enum("Park", "PARK_", [n for n in CONST if n.startswith("PARK_")])
-Wake = _enum("Wake", "WAKE_", [n for n in CONST if n.startswith("WAKE_")])
-Pstate = _enum("Pstate", "P_", [n for n in CONST if n.startswith("P_")])
-GKind = _enum("GKind", "GK_", [n for n in CONST if n.startswith("GK_")])
-SyncKind = _enum("SyncKind", "SK_", [n for n in CONST if n.startswith("SK_")])
-Status = _enum("Status", "PG_", [
-    n for n in CONST
-    if n.startswith("PG_") and CONST[n] <= 0 and n not in ("PG_ABI_VERSION",)
-])
+Gstatus: Any = _enum("Gstatus", "G_", [n for n in CONST if n.startswith("G_")])
+Park: Any = _enum("Park", "PARK_", [n for n in CONST if n.startswith("PARK_")])
+Wake: Any = _enum("Wake", "WAKE_", [n for n in CONST if n.startswith("WAKE_")])
+Pstate: Any = _enum("Pstate", "P_", [n for n in CONST if n.startswith("P_")])
+GKind: Any = _enum("GKind", "GK_", [n for n in CONST if n.startswith("GK_")])
+SyncKind: Any = _enum("SyncKind", "SK_", [n for n in CONST if n.startswith("SK_")])
+Status: Any = _enum(
+    "Status", "PG_", [n for n in CONST if n.startswith("PG_") and CONST[n] <= 0 and n not in ("PG_ABI_VERSION",)]
+)
 
 OK = CONST["PG_OK"]
 PARKED = CONST["PG_PARKED"]

@@ -9,43 +9,21 @@ conservation (each value written is read back exactly once).
 
 from __future__ import annotations
 
+import functools
 import struct
-import time
 
 import pytest
 
 import parago as pg
 from parago._runtime import state
+from tests import helpers
+from tests.helpers import go_on
 
+recv_within = functools.partial(helpers.recv_within, seconds=30.0)
 pytestmark = pytest.mark.integration
 
 PROCS = 2
 SLOTS = 512  # int64 slots: 4 KiB, more than one cache line and one store
-
-
-def _land(p: int, hops: int, fn, args) -> None:
-    # Re-spawn until the goroutine runs on P p; holding this P for a moment
-    # lets the idle one steal the new goroutine.
-    if state.rt.p == p or hops >= 2000:
-        fn(*args)
-        return
-    pg.go(_land, p, hops + 1, fn, args)
-    time.sleep(0.001)
-
-
-def go_on(p: int, fn, *args) -> None:
-    """Start fn(*args) on P ``p % gomaxprocs()``."""
-    p %= pg.gomaxprocs()
-    if p == state.rt.p:
-        pg.go_local(fn, *args)
-    else:
-        pg.go(_land, p, 0, fn, args)
-
-
-def recv_within(ch: pg.Chan, seconds: float = 30.0):
-    i, v, ok = pg.select(pg.Recv(ch), pg.Recv(pg.after(seconds)))
-    assert i == 0, f"nothing received within {seconds} s"
-    return v
 
 
 def fill(mv: memoryview, v: int) -> None:

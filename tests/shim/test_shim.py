@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parago._shim as shim
-from parago._shim import NOMEM, LAYOUT, LAYOUT_HASH, Gstatus, SyncKind, lib, offset
+from parago._shim import LAYOUT, LAYOUT_HASH, NOMEM, Gstatus, SyncKind, lib, offset
 from parago._shim.arena import Arena, LayoutMismatch
 
 pytestmark = pytest.mark.shim
@@ -432,7 +432,7 @@ def test_allocator_churn_in_three_processes_never_overlaps_and_returns_inuse(are
         assert off > 0
         blocks.append((off, size))
     blocks.sort()
-    for (o1, s1), (o2, _) in zip(blocks, blocks[1:]):
+    for (o1, s1), (o2, _) in zip(blocks, blocks[1:], strict=False):
         assert o1 + s1 <= o2, f"blocks {o1:#x}+{s1} and {o2:#x} overlap"
     for off, _ in blocks:
         lib.pg_mfree(a.base, off)

@@ -3,31 +3,10 @@ and atomics"), at procs=1 and procs=2.  Multi-P tests assert exact totals."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import parago as pg
-from parago._runtime import state
-
-
-def _land(p: int, hops: int, fn, args) -> None:
-    # Re-spawn until the goroutine runs on P p; holding this P for a moment
-    # lets the idle one steal the new goroutine.
-    if state.rt.p == p or hops >= 2000:
-        fn(*args)
-        return
-    pg.go(_land, p, hops + 1, fn, args)
-    time.sleep(0.001)
-
-
-def go_on(p: int, fn, *args) -> None:
-    """Start fn(*args) on P ``p % gomaxprocs()``."""
-    p %= pg.gomaxprocs()
-    if p == state.rt.p:
-        pg.go_local(fn, *args)
-    else:
-        pg.go(_land, p, 0, fn, args)
+from tests.helpers import go_on
 
 
 def wait_within(wg: pg.WaitGroup, seconds: float = 30.0) -> None:
