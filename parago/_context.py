@@ -41,13 +41,23 @@ class DeadlineExceeded(ParagoError, TimeoutError):
 _ERRORS = {_CANCELED: Canceled(), _DEADLINE: DeadlineExceeded()}
 
 
+def _never(rt: Any) -> Chan:
+    """This run's channel that is never closed: done() of contexts that
+    cannot be canceled (Go returns a nil channel; receiving blocks forever)."""
+    ch = getattr(rt, "never_chan", None)
+    if ch is None:
+        ch = rt.never_chan = Chan(0)
+    return ch
+
+
 class Context:
     """The interface: ``done()``, ``err()``, ``value(key)``, ``deadline()``."""
 
-    def done(self) -> Chan | None:
-        """A channel closed when the context is canceled; None if it never is
-        (a nil channel: as a select case, never ready)."""
-        return None
+    def done(self) -> Chan:
+        """A channel closed when the context is canceled; for a context that
+        can never be canceled, a channel that is never closed (Go's nil
+        channel: as a select case, never ready)."""
+        return _never(need_rt("ctx.done()"))
 
     def err(self) -> BaseException | None:
         """None, or Canceled / DeadlineExceeded once done() is closed."""
@@ -89,7 +99,7 @@ class _CancelCtx(Context):
         self._done = Chan(0)
         self._code = Int64(_NONE)
         pd = parent.done()
-        if pd is not None:
+        if pd is not getattr(need_rt("context"), "never_chan", None):
             perr = parent.err()
             if perr is not None:
                 self._cancel(_code_of(perr))
@@ -164,7 +174,7 @@ class _ValueCtx(Context):
         codec.dumps(val, f"context value for key {key!r}", [])  # a clear error now, not at pg.go (no references taken)
         self._parent, self._key, self._val = parent, key, val
 
-    def done(self) -> Chan | None:
+    def done(self) -> Chan:
         return self._parent.done()
 
     def err(self) -> BaseException | None:

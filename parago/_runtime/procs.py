@@ -201,15 +201,23 @@ class P0Runtime(Runtime):
     def sysmon_needed(self) -> bool:
         if self.current is None or self.main_done:
             return False
-        return self.arena.u32[self.i_panicking] == 2 and not self.failure_seen
+        if self.arena.u32[self.i_panicking] == 2 and not self.failure_seen:
+            return True
+        # an interrupt (Ctrl-C, SIGTERM, Deadlock...) waits for main while
+        # another goroutine holds P0 in a loop
+        main = self.main_gs
+        return main is not None and main.pending is not None and self.current is not main
 
     def sysmon_exception(self, gs: Any) -> BaseException | None:
-        if self.failure_seen or self.arena.u32[self.i_panicking] != 2:
-            return None
-        if gs is self.main_gs:
-            self.failure_seen = True
-            return failure.recorded(self)
-        return Shutdown()  # free the hub so it interrupts main
+        if not self.failure_seen and self.arena.u32[self.i_panicking] == 2:
+            if gs is self.main_gs:
+                self.failure_seen = True
+                return failure.recorded(self)
+            return Shutdown()  # free the hub so it interrupts main
+        main = self.main_gs
+        if main is not None and main.pending is not None and gs is not main:
+            return Shutdown()  # the program is being interrupted: let main hear it
+        return None
 
     # ---- failures reaching main ----
     def on_flags(self) -> None:

@@ -35,14 +35,15 @@ def is_closed(ch: pg.Chan) -> bool:
 def test_background_is_never_canceled_and_has_nothing(run):
     def main():
         bg = ctxmod.background()
-        assert bg.done() is None
+        assert isinstance(bg.done(), pg.Chan)  # DESIGN: ctx.done() -> Chan
         assert bg.err() is None
         assert bg.value("anything") is None
         assert bg.deadline() == (None, False)
-        assert ctxmod.todo().done() is None
-        # a nil done channel as a select case is never ready
+        assert ctxmod.todo().done() == bg.done()
+        # like Go's nil done channel, it is never ready (never closed)
         i, _, _ = pg.select(pg.Recv(bg.done()), default=True)
         assert i == -1
+        assert not bg.done().closed
         return True
 
     assert run(main) is True
