@@ -24,13 +24,13 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define PG_ABI_VERSION 3u
+#define PG_ABI_VERSION 4u
 #define PG_MAGIC 0x70617261676f3031ull /* "parago01" */
 #define PG_MAXP 128
 #define PG_RUNQ 256            /* Go's runq size */
 #define PG_NCLASS 68           /* size classes 16, 24, 32, 48, 64, 96 ... 2^37 */
 #define PG_CHUNK (4u << 20)    /* fallocate granularity */
-#define PG_SITE 96             /* bytes of "created by" text in a G */
+#define PG_SITE 96             /* at most this many bytes of "created by" text */
 #define PG_INLINE 48           /* encoded values up to this size sit in the slot */
 
 /* ---- status codes: every C entry point returns one of these (or >= 0) ---- */
@@ -142,7 +142,7 @@ enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
     X(pg_g, uint8_t, wake_buf, [PG_INLINE], "small hand-offs, written by the claimer") \
     X(pg_g, uint64_t, sel, , "owner P: block of select sudogs while parked") \
     X(pg_g, uint64_t, parent, , "immutable: goid of the creator") \
-    X(pg_g, char, site, [PG_SITE], "immutable: created-by text") \
+    X(pg_g, uint64_t, site, , "immutable: created-by text (NUL-terminated, interned per call site), 0 none") \
     X(pg_g, pg_sudog_t, sd, , "the G's own sudog for single-object waits")
 
 /* a P: run queue, ready list, sleep state */

@@ -397,7 +397,7 @@ PG_API int pg_thread_park(void *base, uint64_t g, uint64_t timeout_ns) {
  * Returns the G's offset, or PG_NOMEM with nothing allocated.
  */
 PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags,
-                     uint32_t kind, const char *site, uint64_t parent, const uint64_t *refs,
+                     uint32_t kind, uint64_t site, uint64_t parent, const uint64_t *refs,
                      uint32_t nrefs) {
     pg_arena_t *a = ARENA(base);
     int64_t payload = 0;
@@ -423,10 +423,7 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
     gp->fn_off = (uint64_t)payload;
     gp->fn_len = fnlen;
     gp->parent = parent;
-    if (site) {
-        strncpy(gp->site, site, PG_SITE - 1);
-        gp->site[PG_SITE - 1] = 0;
-    }
+    gp->site = site;
     /* the payload's references to the handles encoded in it (handles.py) */
     for (uint32_t i = 0; i < nrefs; i++)
         pg_add_acqrel(&AT(base, refs[i], pg_objhdr_t)->refcnt, 1);
@@ -455,7 +452,7 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
 
 /* a G that is already running: an adopted asyncio task (p >= 0) or a
  * thread that is no goroutine (kind GK_THREAD, p = -1) */
-PG_API int64_t pg_gnew_running(void *base, int p, uint32_t kind, const char *site) {
+PG_API int64_t pg_gnew_running(void *base, int p, uint32_t kind, uint64_t site) {
     pg_arena_t *a = ARENA(base);
     int64_t g = pg_alloc(base, sizeof(pg_g_t));
     if (g < 0)
@@ -468,10 +465,7 @@ PG_API int64_t pg_gnew_running(void *base, int p, uint32_t kind, const char *sit
     gp->kind = kind;
     gp->flags = 2; /* started: a ready-list entry resumes it, never starts it */
     gp->wake_case = -1;
-    if (site) {
-        strncpy(gp->site, site, PG_SITE - 1);
-        gp->site[PG_SITE - 1] = 0;
-    }
+    gp->site = site;
     if (kind & GK_SYSTEM)
         pg_add_sc(&a->nsystem, 1);
     return g;

@@ -129,7 +129,7 @@ class Runtime:
         self.switches = 0  # bumped per goroutine switch: sysmon's progress signal
         self.hub_tid = threading.get_ident()
         self.tls = threading.local()
-        self.site_cache: dict[tuple, bytes] = {}
+        self.site_cache: dict[Any, ctypes.c_uint64] = {}
         self.executor: Any = None
         self.timers: Any = None
         self.spin_ns = SPIN_NS if 1 < nprocs <= usable_cpus() else 0
@@ -475,7 +475,12 @@ class Runtime:
         self.gexit(gs)
 
     def goroutine_site(self, gs: GState) -> str:
-        off = gs.off + OFF_SITE
+        return self.site_text(gs.off)
+
+    def site_text(self, g: int) -> str:
+        off = self.arena.q[(g + OFF_SITE) // 8]
+        if not off:
+            return ""
         return bytes(self.arena.mv[off : off + CONST["PG_SITE"]]).split(b"\0", 1)[0].decode(errors="replace")
 
     def main_finished(self, result: Any, exc: BaseException | None) -> None:
@@ -551,7 +556,7 @@ class Runtime:
         raise ParagoError(f"{op} blocks: call it from a goroutine, not from the P's event loop")
 
     def new_thread_g(self) -> ThreadG:
-        site = f"thread {threading.current_thread().name}".encode()
+        site = self.intern_site(f"thread {threading.current_thread().name}")
         off = lib.pg_gnew_running(self.base, -1, GKind.THREAD, site)
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(400, self.arena.size)
@@ -570,7 +575,7 @@ class Runtime:
             raise ParagoError("the *_async forms must be awaited in a task on a parago P's loop")
         gs = self.task_gs.get(task)
         if gs is None:
-            off = lib.pg_gnew_running(self.base, self.p, GKind.TASK | GKind.SYSTEM, b"adopted task")
+            off = lib.pg_gnew_running(self.base, self.p, GKind.TASK | GKind.SYSTEM, self.intern_site("adopted task"))
             if off == NOMEM:
                 raise OutOfSharedMemory.for_size(400, self.arena.size)
             gs = TaskG(self, off)
@@ -590,13 +595,23 @@ class Runtime:
     # ------------------------------------------------------------------
     # spawning
 
-    def site_of(self, depth: int) -> bytes:
+    def site_of(self, depth: int) -> ctypes.c_uint64:
+        """The pg.go call site ``depth`` frames up, as interned arena text."""
         f = sys._getframe(depth)
         key = (f.f_code, f.f_lineno)
         s = self.site_cache.get(key)
         if s is None:
-            s = f"{f.f_code.co_filename}:{f.f_lineno}".encode()[-(CONST["PG_SITE"] - 1) :]
-            self.site_cache[key] = s
+            s = self.site_cache[key] = self.intern_site(f"{f.f_code.co_filename}:{f.f_lineno}")
+        return s
+
+    def intern_site(self, text: str) -> ctypes.c_uint64:
+        """Store a created-by text in the arena once (per P and site): a G
+        record holds only its offset, which keeps G records in the 256 B class."""
+        s = self.site_cache.get(text)
+        if s is None:
+            b = text.encode()[-(CONST["PG_SITE"] - 1) :] + b"\0"
+            off = lib.pg_store_bytes(self.base, b, len(b))
+            s = self.site_cache[text] = ctypes.c_uint64(max(off, 0))
         return s
 
     def spawn(
@@ -745,11 +760,7 @@ class Runtime:
             if frame is not None:
                 for entry in traceback.format_stack(frame):
                     lines.append("  " + entry.rstrip().replace("\n", "\n  "))
-            site = (
-                bytes(self.arena.mv[off + OFF_SITE : off + OFF_SITE + CONST["PG_SITE"]])
-                .split(b"\0", 1)[0]
-                .decode(errors="replace")
-            )
+            site = self.site_text(off)
             parent = q[(off + OFF_PARENT) // 8]
             if site:
                 lines.append(f"created by {site}" + (f" in goroutine {parent}" if parent else ""))

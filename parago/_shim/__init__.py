@@ -65,10 +65,10 @@ _SIGS: dict[str, tuple[list, object]] = {
     "pg_wake_all": ([c_void_p], None),
     "pg_wakep_of": ([c_void_p, c_int], None),
     "pg_go": (
-        [c_void_p, c_int, c_char_p, c_uint64, c_uint32, c_uint32, c_char_p, c_uint64, c_void_p, c_uint32],
+        [c_void_p, c_int, c_char_p, c_uint64, c_uint32, c_uint32, c_uint64, c_uint64, c_void_p, c_uint32],
         c_int64,
     ),
-    "pg_gnew_running": ([c_void_p, c_int, c_uint32, c_char_p], c_int64),
+    "pg_gnew_running": ([c_void_p, c_int, c_uint32, c_uint64], c_int64),
     "pg_gexit": ([c_void_p, c_uint64], None),
     "pg_gstart": ([c_void_p, c_int, c_uint64, c_void_p, c_uint64, u64p], c_int64),
     "pg_findrunnable": ([c_void_p, c_int, c_uint64, c_uint64, c_void_p, c_uint64, c_void_p], c_uint64),

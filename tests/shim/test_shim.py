@@ -184,7 +184,7 @@ def _padded(fn, *args):
 
 def _go(base: int, p: int) -> int:
     """pg.go of a G with a small payload onto P p's runnext."""
-    return _padded(lib.pg_go, base, p, b"payload", 7, 0, 0, b"site", 0)
+    return _padded(lib.pg_go, base, p, b"payload", 7, 0, 0, 0, 0)
 
 
 def _find(base: int, p: int, tick: int) -> int:
