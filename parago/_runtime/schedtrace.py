@@ -76,6 +76,23 @@ def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[st
                 f"cpu={cpu:.0f}% rss={rss:.1f}MB"
             )
         out.append(f"  goroutines={ng} parked={npk}")
+        out.extend(g_lines(rt))
+    return out
+
+
+def g_lines(rt: Any) -> list[str]:
+    """Go's per-G lines, for the goroutines started on this P (P0: the
+    others' records live in their own processes' memory)."""
+    from .g import WAIT_REASONS
+
+    a = rt.arena
+    status_off = offset("pg_g", "status")
+    reason_off = offset("pg_g", "waitreason")
+    out = []
+    for off, gs in list(rt.gtable.items())[:64]:
+        st = a.u32[(off + status_off) // 4]
+        why = f"({WAIT_REASONS.get(a.u32[(off + reason_off) // 4], '')})" if st == 4 else "()"
+        out.append(f"  G{gs.goid}: status={st}{why} m={rt.p if gs is rt.current else -1} lockedm=-1 p={rt.p}")
     return out
 
 
