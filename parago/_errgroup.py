@@ -41,24 +41,22 @@ class ErrGroup:
             raise TypeError(f"ErrGroup.go: fn must be callable, got {type(fn).__name__}")
         if self._sem is not None:
             self._sem.acquire()
-        self._wg.add(1)
-        try:
-            go(_member, self, fn, args)
-        except BaseException:
-            self._done()
-            raise
+        self._start(fn, args)
 
     def try_go(self, fn: Callable[..., Any], *args: Any) -> bool:
         """go, unless the limit is reached: then False."""
         if self._sem is not None and not self._sem.try_acquire():
             return False
+        self._start(fn, args)
+        return True
+
+    def _start(self, fn: Callable[..., Any], args: tuple) -> None:
         self._wg.add(1)
         try:
             go(_member, self, fn, args)
         except BaseException:
             self._done()
             raise
-        return True
 
     def _done(self) -> None:
         if self._sem is not None:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from ._atomic import Bool
 from ._chan import Chan
-from ._errors import EncodeError, ParagoError
+from ._errors import EncodeError, ParagoError, Shutdown
 from ._goroutine import go
 
 T = TypeVar("T")
@@ -89,15 +89,17 @@ def _sendable(c: Chan, v: Any) -> bool:
         return False
 
 
+def _failed(f: Future, e: BaseException) -> None:
+    if isinstance(e, Shutdown):  # the program is ending: not fn's outcome
+        raise e
+    _settle(f, False, _portable(e))
+
+
 def _run(f: Future, fn: Callable, args: tuple, kw: dict) -> None:
     try:
         v = fn(*args, **kw)
     except BaseException as e:
-        from ._errors import Shutdown
-
-        if isinstance(e, Shutdown):
-            raise
-        _settle(f, False, _portable(e))
+        _failed(f, e)
         return
     _settle(f, True, v)
 
@@ -106,11 +108,7 @@ async def _run_async(f: Future, fn: Callable, args: tuple, kw: dict) -> None:
     try:
         v = await fn(*args, **kw)
     except BaseException as e:
-        from ._errors import Shutdown
-
-        if isinstance(e, Shutdown):
-            raise
-        _settle(f, False, _portable(e))
+        _failed(f, e)
         return
     _settle(f, True, v)
 

@@ -52,16 +52,22 @@ class Timer:
         """Re-arm the timer to fire after ``seconds``; True if it had been pending."""
         d = _seconds(seconds, "Timer.reset")
         rt = need_rt("Timer.reset()")
-        st = self._state
-        while True:
-            v = st.load()
-            seq = (v >> 2) + 1
-            if st.compare_and_swap(v, seq << 2 | _PENDING):
-                timers(rt).add(d, _Fire(self.c, st, seq))
-                return v & 3 == _PENDING
+        seq, was_pending = _rearm(self._state)
+        timers(rt).add(d, _Fire(self.c, self._state, seq))
+        return was_pending
 
     def __reduce__(self) -> tuple:
         return (_rebuild_timer, (Timer, self.c, self._state))
+
+
+def _rearm(st: Int64) -> tuple[int, bool]:
+    """Move the state to a new seq, PENDING: a firing of any older seq is
+    void.  Returns (new seq, whether it was pending)."""
+    while True:
+        v = st.load()
+        seq = (v >> 2) + 1
+        if st.compare_and_swap(v, seq << 2 | _PENDING):
+            return seq, v & 3 == _PENDING
 
 
 class _Fire:
@@ -110,13 +116,8 @@ class Ticker:
         if d <= 0:
             raise ValueError(f"non-positive interval for Ticker.reset: {seconds}")
         rt = need_rt("Ticker.reset()")
-        st = self._state
-        while True:
-            v = st.load()
-            seq = (v >> 2) + 1
-            if st.compare_and_swap(v, seq << 2 | _PENDING):
-                _Tick(rt, self.c, st, seq, d, time.monotonic() + d).arm()
-                return
+        seq, _ = _rearm(self._state)
+        _Tick(rt, self.c, self._state, seq, d, time.monotonic() + d).arm()
 
     def __reduce__(self) -> tuple:
         return (_rebuild_timer, (Ticker, self.c, self._state))
