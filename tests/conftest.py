@@ -51,6 +51,18 @@ def _process_globals():
     import uvloop
 
     uvloop.new_event_loop().close()
+    # multiprocessing's own helpers, started by the first spawn/forkserver
+    # start and kept for the life of the interpreter (tox runs every test
+    # under each start method through PARAGO_START_METHOD)
+    method = os.environ.get("PARAGO_START_METHOD")
+    if method in ("spawn", "forkserver"):
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    if method == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
     yield
 
 
