@@ -354,7 +354,7 @@ def _check_procs(procs: Any) -> int:
 
 
 def run(main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None) -> Any:
-    if os.environ.get("_PARAGO_IN_P") == "1" and multiprocessing.parent_process() is not None:
+    if os.environ.get("_PARAGO_IN_P") == "1":
         raise RuntimeError(
             "pg.run was called while a P process imported the main module: put the call "
             "under `if __name__ == '__main__':` (spawned Ps re-import the script, as with multiprocessing)"
@@ -470,7 +470,13 @@ def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
         idx = arena.p_field(i, "pid") // 4
         while not arena.u32[idx]:
             if not proc.is_alive():
-                raise WorkerLost(i, f"exit status {proc.exitcode} while starting", "none")
+                hint = ""
+                if proc.exitcode == 1 and getattr(proc, "_start_method", "fork") != "fork":
+                    hint = (
+                        "; if the script calls pg.run when imported, put that call under "
+                        "`if __name__ == '__main__':` (spawn/forkserver Ps import the main module)"
+                    )
+                raise WorkerLost(i, f"exit status {proc.exitcode} while starting{hint}", "none")
             if time.monotonic() > deadline:
                 raise WorkerLost(i, f"did not start within {timeout:.0f} s", "none")
             time.sleep(0.0005)

@@ -217,3 +217,17 @@ def test_debug_dump_and_sigquit_dump_every_goroutine_then_exit_2(tmp_path: Path)
     assert re.search(r"^goroutine 1 \[sleep", err, re.M), err
     assert re.search(r"^goroutine \d+ \[chan receive", err, re.M), err
     assert "created by" in err
+
+
+@pytest.mark.timeout(90)
+def test_unguarded_script_under_spawn_is_detected_and_explained(tmp_path: Path) -> None:
+    p = script(tmp_path, """
+        import parago as pg
+        def main():
+            return 1
+        print(pg.run(main, procs=2, start_method="spawn"))
+    """)
+    r = subprocess.run([sys.executable, str(p)], capture_output=True, text=True, timeout=80, env=ENV)
+    assert r.returncode != 0
+    assert "pg.run was called while a P process imported the main module" in r.stderr
+    assert re.search(r"WorkerLost: P1 died \(exit status 1 while starting; .*__name__ == '__main__'", r.stderr)
