@@ -252,7 +252,9 @@ class P0Runtime(Runtime):
                 how = f"killed by signal {-code}"
         else:
             how = f"exit status {code}"
-        failure.record(self, {"kind": "lost", "p": i, "how": how, "goroutines": "unknown (its memory is gone)"})
+        n = self.arena.q[self.arena.p_field(i, "nlive") // 8]
+        held = f"{n} started goroutine{'s' if n != 1 else ''} (their state died with the process)"
+        failure.record(self, {"kind": "lost", "p": i, "how": how, "goroutines": held})
         self.arm()
 
     # ---- deadlock ----

@@ -146,6 +146,7 @@ class Runtime:
         self.i_runqtail = u4("runqtail")
         self.i_dumpreq = u4("dumpreq")
         self.i_ntimers = u8("ntimers")
+        self.i_nlive = u8("nlive")
         self.i_nexternal = u8("nexternal")
         self.i_schedtick = u8("schedtick")
         self.i_syscalltick = u8("syscalltick")
@@ -397,6 +398,7 @@ class Runtime:
             except BaseException as e:
                 gs = GreenletG(self, off)
                 self.gtable[off] = gs
+                self.arena.q[self.i_nlive] += 1
                 err = DecodeError(
                     f"goroutine {gs.goid}: cannot decode its function and arguments in P{self.p}: {type(e).__name__}: {e}"
                 )
@@ -409,6 +411,7 @@ class Runtime:
             return
         gs = GreenletG(self, off)
         self.gtable[off] = gs
+        self.arena.q[self.i_nlive] += 1  # read by P0 if this P dies (WorkerLost)
         if off == self.main_off:
             self.main_gs = gs
         if self.tracer is not None:
@@ -492,6 +495,7 @@ class Runtime:
         gs.fut = None
         gs.system = False
         self.gtable[off] = gs
+        self.arena.q[self.i_nlive] += 1
         if off == self.main_off:
             self.main_gs = gs
         task = self.loop.create_task(self._run_task(gs, fn, args, kw))
@@ -521,6 +525,8 @@ class Runtime:
         if self.closed:
             return
         if self.gtable.pop(gs.off, None) is not None or isinstance(gs, (ThreadG,)):
+            if not (isinstance(gs, TaskG) and gs.system):
+                self.arena.q[self.i_nlive] -= 1
             if self.exited is not None:
                 fast.pg_gexit(self.cbase, self.exited)
             # retired by the scheduler's next pg_findrunnable (one call fewer)
