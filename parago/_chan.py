@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import io
 import pickle
 import random
 import struct
@@ -456,20 +457,26 @@ class Chan(Handle):
         delivered.  Values are all encoded first: an encoding error sends none.
         """
         rt = self._live_rt()
-        enc = self._encode
-        pairs = [enc(v) for v in values]
-        datas = [d for d, _ in pairs]
-        n = len(datas)
-        if n == 0:
+        datas: list[bytes] = []
+        held: dict[int, list[int]] = {}  # value index -> its handles' offsets
+        scalar = self._codec is None
+        for v in values:
+            if scalar and v.__class__ in _SCALARS:
+                datas.append(_dumps(v, 5))
+            else:
+                d, refs = self._encode(v)
+                if refs:
+                    held[len(datas)] = refs
+                datas.append(d)
+        if not datas:
             return 0
-        allrefs = [r for _, rs in pairs for r in rs]
-        if allrefs:
-            self._hold(rt, allrefs)
+        if held:
+            self._hold(rt, [r for rs in held.values() for r in rs])
         try:
             return self._send_many(rt, datas)
         except BaseException as e:
             sent = getattr(e, "sent", 0)
-            undelivered = [r for _, rs in pairs[sent:] for r in rs]
+            undelivered = [r for i, rs in held.items() if i >= sent for r in rs]
             if undelivered:
                 self._drop(rt, undelivered)
             raise
@@ -511,6 +518,9 @@ class Chan(Handle):
             raise e
         return sent
 
+    def _unpickle_batch(self, gs: Any, n: int) -> list[Any]:
+        return _unpickle_batch_impl(self, gs, n)
+
     def recv_many(self, max_n: int) -> list[Any]:
         """Receive between 1 and max_n values (blocks for at least one).
 
@@ -524,6 +534,8 @@ class Chan(Handle):
         gs = _g(rt, "ch.recv_many()")
         r = lib.pg_chan_recv_many(rt.base, self._off, gs.off, max_n, 1, gs.obuf, 65536, gs.out)
         if r > 0:
+            if self._codec is None:
+                return self._unpickle_batch(gs, r)
             mv = gs.obuf_mv
             dec = self._decode
             res = []
@@ -540,6 +552,23 @@ class Chan(Handle):
         if r == CLOSED:
             raise EndOfChannel(f"recv on closed channel {self!r}")
         return [self._take(rt, gs, r)]
+
+
+def _unpickle_batch_impl(ch: "Chan", gs: Any, n: int) -> list[Any]:
+    """n values packed [u32 length][pickle]...: one Unpickler reads them all
+    (its memo cleared between values: each was pickled on its own)."""
+    f = io.BytesIO(gs.obuf_mv[: gs.out[2]])
+    up = pickle.Unpickler(f)
+    load, skip, memo = up.load, f.read, up.memo
+    res = []
+    try:
+        for _ in range(n):
+            skip(4)
+            res.append(load())
+            memo.clear()
+    except Exception as e:
+        raise ch._decode_error(e) from e
+    return res
 
 
 def _get_codec(T: Any) -> _Codec:

@@ -412,7 +412,7 @@ PG_API int64_t pg_chan_send_many(void *base, uint64_t ch, uint64_t g, const uint
 
 /*
  * recv_many: up to maxn values packed in obuf as [u32 len][bytes]...
- * Returns the count (>= 1), PG_CLOSED (closed and drained), PG_WOULDBLOCK,
+ * (out[2] = bytes used).  Returns the count (>= 1), PG_CLOSED (closed and drained), PG_WOULDBLOCK,
  * PG_PARKED (one value will come through pg_chan_recv_finish), or PG_BIG
  * when the first value alone does not fit obuf (out[0] block, out[1] len).
  */
@@ -458,6 +458,7 @@ PG_API int64_t pg_chan_recv_many(void *base, uint64_t ch, uint64_t g, uint64_t m
         pos += 4 + r.len;
         n++;
     }
+    out[2] = pos; /* bytes of obuf used */
     if (n == 0) {
         if (c->closed)
             rc = PG_CLOSED;
