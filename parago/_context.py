@@ -162,6 +162,9 @@ class _Expire:
     def __init__(self, done: Chan, code: Int64) -> None:
         self.done, self.code = done, code
 
+    def alive(self) -> bool:
+        return self.code.load() == _NONE
+
     def __call__(self) -> None:
         if self.code.compare_and_swap(_NONE, _DEADLINE):
             self.done.close()

@@ -76,6 +76,9 @@ class _Fire:
     def __init__(self, c: Chan, st: Int64, seq: int) -> None:
         self.c, self.st, self.seq = c, st, seq
 
+    def alive(self) -> bool:
+        return self.st.load() == self.seq << 2 | _PENDING
+
     def __call__(self) -> None:
         if self.st.compare_and_swap(self.seq << 2 | _PENDING, self.seq << 2 | _FIRED):
             self.c._try_send(time.time())
@@ -131,6 +134,9 @@ class _Tick:
 
     def arm(self) -> None:
         timers(self.rt).add(self.when - time.monotonic(), self)
+
+    def alive(self) -> bool:
+        return self.st.load() == self.seq << 2 | _PENDING
 
     def __call__(self) -> None:
         if self.st.load() != self.seq << 2 | _PENDING:

@@ -39,7 +39,18 @@ class TimerThread:
             self.cond.notify()
 
     def pending(self) -> int:
-        return len(self.heap)
+        """Timers that may still fire: a stopped Timer or Ticker, or the
+        deadline of a context already done, does not count (it would keep
+        Deadlock from being detected until its time).  Dead entries are
+        dropped here."""
+        with self.cond:
+            if len(self.heap) > 256:
+                return len(self.heap)  # a big heap: not worth a scan per idle P
+            live = [e for e in self.heap if _alive(e[2])]
+            if len(live) != len(self.heap):
+                heapq.heapify(live)
+                self.heap = live
+            return len(live)
 
     def stop(self) -> None:
         with self.cond:
@@ -66,6 +77,16 @@ class TimerThread:
             except Exception:
                 if not self.rt.closed and not self.rt.shutting_down:
                     sys.stderr.write("parago: a timer callback failed:\n" + traceback.format_exc())
+
+
+def _alive(fn: Any) -> bool:
+    alive = getattr(fn, "alive", None)
+    if alive is None:
+        return True
+    try:
+        return bool(alive())
+    except Exception:
+        return False  # its objects are gone (the run ended)
 
 
 def timers(rt: Any) -> TimerThread:

@@ -248,3 +248,22 @@ def test_timer_stop_and_reset_from_other_p():
         assert isinstance(_recv_timeout(u.c, 5), float)
 
     pg.run(main, procs=2)
+
+
+@pytest.mark.timeout(30)
+def test_stopped_timers_do_not_hold_off_deadlock(procs):
+    # Go drops a stopped timer: a program left with only stopped timers and
+    # blocked goroutines is deadlocked now, not when the timers would have fired
+    def main():
+        t = pg.Timer(100)
+        t.stop()
+        tk = pg.Ticker(50)
+        tk.stop()
+        ctx, cancel = pg.context.with_timeout(pg.context.background(), 100)
+        cancel()
+        pg.Chan().recv()
+
+    t0 = time.monotonic()
+    with pytest.raises(pg.Deadlock, match=r"^all goroutines are asleep - deadlock!"):
+        pg.run(main, procs=procs)
+    assert time.monotonic() - t0 < 10
