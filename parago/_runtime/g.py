@@ -48,7 +48,6 @@ WAIT_REASONS = {
 WR = {v: k for k, v in WAIT_REASONS.items()}
 
 OFF_WAKE_RES = offset("pg_g", "wake_res")
-OFF_WAKE_CASE = offset("pg_g", "wake_case")
 OFF_GOID = offset("pg_g", "goid")
 
 
@@ -72,10 +71,6 @@ class GState:
 
     def wake_res(self) -> int:
         return self.rt.arena.u32[(self.off + OFF_WAKE_RES) // 4]
-
-    def wake_case(self) -> int:
-        v = self.rt.arena.u32[(self.off + OFF_WAKE_CASE) // 4]
-        return v - (1 << 32) if v >= (1 << 31) else v
 
     def raise_pending(self) -> None:
         exc = self.pending
