@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import parago as pg
@@ -33,3 +34,17 @@ def recv_within(ch: pg.Chan, seconds: float = 10.0):
     i, v, ok = pg.select(pg.Recv(ch), pg.Recv(pg.after(seconds)))
     assert i == 0, f"nothing received within {seconds} s"
     return v
+
+
+def wait_parked(reason: str, n: int = 1, timeout: float = 10.0) -> None:
+    """Park the caller until at least n goroutines wait with `reason`
+    (read from the goroutine dump), instead of sleeping a guessed time."""
+    pat = re.compile(r"\[" + re.escape(reason) + r"[,\]]")
+    deadline = time.monotonic() + timeout
+    while True:
+        text = pg.debug.dump()
+        if len(pat.findall(text)) >= n:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never saw {n} goroutine(s) in [{reason}]:\n{text}")
+        pg.sleep(0.005)

@@ -6,6 +6,7 @@ buffered channel against a deque.
 from __future__ import annotations
 
 import collections
+import functools
 import random
 
 import pytest
@@ -13,17 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parago as pg
+from tests import helpers
+
+_recv_timeout = functools.partial(helpers.recv_within, seconds=30.0)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 PRODUCERS = CONSUMERS = 4
 PER_PRODUCER = 400
-
-
-def _recv_timeout(ch: pg.Chan, seconds: float = 30.0):
-    i, v, ok = pg.select(pg.Recv(ch), pg.Recv(pg.after(seconds)))
-    assert i == 0, f"nothing arrived on {ch!r} within {seconds} s"
-    return v
 
 
 # ----------------------------------------------------------------------

@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import msgspec
 import pytest
 
 import parago as pg
+from tests.helpers import wait_parked as _wait_parked
 
 pytestmark = pytest.mark.timeout(60)
 
 
 # ----------------------------------------------------------------------
 # helpers (module level: goroutine functions are pickled by reference)
-
-
-def _wait_parked(reason: str, n: int = 1, timeout: float = 10.0) -> None:
-    """Park main until at least n goroutines wait with `reason` (dump text)."""
-    pat = re.compile(r"\[" + re.escape(reason) + r"[,\]]")
-    deadline = time.monotonic() + timeout
-    while True:
-        text = pg.debug.dump()
-        if len(pat.findall(text)) >= n:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never saw {n} goroutine(s) in [{reason}]:\n{text}")
-        pg.sleep(0.005)
 
 
 def _nothing_ready(ch: pg.Chan) -> bool:

@@ -6,33 +6,15 @@ to be parked it waits for its wait reason in ``pg.debug.dump()``.
 
 from __future__ import annotations
 
-import re
 import threading
-import time
 
 import pytest
 
 import parago as pg
+from tests.helpers import recv_within as _recv_timeout
+from tests.helpers import wait_parked as _wait_parked
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _wait_parked(reason: str, n: int = 1, timeout: float = 10.0) -> None:
-    pat = re.compile(r"\[" + re.escape(reason) + r"[,\]]")
-    deadline = time.monotonic() + timeout
-    while True:
-        text = pg.debug.dump()
-        if len(pat.findall(text)) >= n:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never saw {n} goroutine(s) in [{reason}]:\n{text}")
-        pg.sleep(0.005)
-
-
-def _recv_timeout(ch: pg.Chan, seconds: float = 10.0):
-    i, v, ok = pg.select(pg.Recv(ch), pg.Recv(pg.after(seconds)))
-    assert i == 0, f"nothing arrived on {ch!r} within {seconds} s"
-    return v
 
 
 def _send_later(c: pg.Chan, v) -> None:
