@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define PG_ABI_VERSION 4u
+#define PG_ABI_VERSION 5u
 #define PG_MAGIC 0x70617261676f3031ull /* "parago01" */
 #define PG_MAXP 128
 #define PG_RUNQ 256            /* Go's runq size */
@@ -32,6 +32,7 @@
 #define PG_CHUNK (4u << 20)    /* fallocate granularity */
 #define PG_SITE 96             /* at most this many bytes of "created by" text */
 #define PG_INLINE 48           /* encoded values up to this size sit in the slot */
+#define PG_ARENA_PAD 5         /* pg_arena.pad: u64 words before the P array (cache alignment) */
 
 /* ---- status codes: every C entry point returns one of these (or >= 0) ---- */
 #define PG_STATUS_LIST(X) \
@@ -46,7 +47,8 @@
     X(PG_INVAL, -8)       /* bad argument */ \
     X(PG_RUNFN, -9)       /* Once: the caller must run fn */ \
     X(PG_BADLAYOUT, -10)  /* attach: ABI or layout mismatch */ \
-    X(PG_SYSERR, -11)     /* a system call failed; errno in out */
+    X(PG_SYSERR, -11)     /* a system call failed; errno in out */ \
+    X(PG_LOST, -12)       /* a lock's owner P is gone: the run is aborted (object untouched) */
 
 /* Gstatus: Go's numbering (runtime2.go). Owner: see parago/_runtime/g.py */
 #define PG_GSTATUS_LIST(X) \
@@ -71,6 +73,16 @@
     X(OBJ_FREE, 0) X(OBJ_CHAN, 1) X(OBJ_SYNC, 2) X(OBJ_BUFFER, 3) \
     X(OBJ_COUNTER, 4)
 
+/* why sysmon signalled a P's hub thread (pg_p.sysreq bits) */
+#define PG_SYSREQ_LIST(X) \
+    X(SYS_PREEMPT, 1) X(SYS_SHUTDOWN, 2) X(SYS_FAILURE, 4) X(SYS_URGENT, 8)
+
+/* what the hub has acted on (pg_p.ack bits): sysmon stops signalling */
+#define PG_ACK_LIST(X) X(ACK_SHUTDOWN, 2) X(ACK_FAILURE, 4)
+
+/* what the failure record holds (pg_arena.fail_kind) */
+#define PG_FAIL_LIST(X) X(FAIL_PAYLOAD, 0) X(FAIL_LOST, 1)
+
 /* P sleep states */
 #define PG_PSTATE_LIST(X) \
     X(P_RUNNING, 0) X(P_SLEEPING, 1) X(P_SPINNING, 2) X(P_GONE, 3)
@@ -83,6 +95,9 @@ enum pg_gkind { PG_GKIND_LIST(PG_ENUM_ITEM) };
 enum pg_wake { PG_WAKE_LIST(PG_ENUM_ITEM) };
 enum pg_objkind { PG_OBJ_LIST(PG_ENUM_ITEM) };
 enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
+enum pg_sysreq { PG_SYSREQ_LIST(PG_ENUM_ITEM) };
+enum pg_ack { PG_ACK_LIST(PG_ENUM_ITEM) };
+enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
 
 /* ------------------------------------------------------------------------
  * The struct lists.  X(struct, type, field, dims, protection)
@@ -165,7 +180,29 @@ enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint32_t, dumpack, , "atomic: the P answered dumpreq (release after dump_*)") \
     X(pg_p, uint64_t, dump_off, , "owner P: block with its dump text") \
     X(pg_p, uint64_t, dump_len, , "owner P") \
-    X(pg_p, uint64_t, pad, [10], "keeps the next P's hot fields off this line")
+    X(pg_p, uint32_t, gone, , "atomic: 1 once the death watch saw this P's process end (never cleared)") \
+    X(pg_p, int32_t, exit_status, , "written by the death watch before gone: wait status, -1 unknown") \
+    X(pg_p, uint64_t, lastsched, , "owner P stores, others load (atomic): CLOCK_MONOTONIC ns of its last findRunnable") \
+    X(pg_p, uint32_t, inbox_lock, , "lock word of the inbox (owner-tagged)") \
+    X(pg_p, uint32_t, inbox_n, , "inbox lock (read racily as load)") \
+    X(pg_p, uint64_t, inbox_head, , "inbox lock: unstarted Gs placed here by other Ps, FIFO through schedlink") \
+    X(pg_p, uint64_t, inbox_tail, , "inbox lock") \
+    X(pg_p, uint32_t, preempt, , "atomic: sysmon's preemption requests (a sequence number)") \
+    X(pg_p, uint32_t, sysreq, , "atomic: reason bits (SYS_*) of sysmon's last signal") \
+    X(pg_p, uint32_t, busy, , "owner P: recent busy fraction of its hub, permille") \
+    X(pg_p, uint32_t, nlocal, , "owner P: goroutines runnable in the hub's own queues (a hint for sysmon)") \
+    X(pg_p, uint64_t, npreempt, , "owner P: goroutines preempted (time slice or async)") \
+    X(pg_p, uint64_t, nplaced, , "atomic: goroutines other Ps placed here") \
+    X(pg_p, uint64_t, nstolen, , "owner P: goroutines this P stole") \
+    X(pg_p, uint32_t, ack, , "owner P stores (release): flags its hub has acted on (ACK_*)") \
+    X(pg_p, uint32_t, tlock, , "lock word of the timer heap (owner-tagged)") \
+    X(pg_p, uint64_t, theap, , "timer lock: block of heap entries") \
+    X(pg_p, uint32_t, tn, , "timer lock: entries in the heap") \
+    X(pg_p, uint32_t, tcap, , "timer lock: capacity of theap") \
+    X(pg_p, uint64_t, twhen, , "atomic: when of the earliest entry (ns), 0 none") \
+    X(pg_p, uint32_t, tgen, , "atomic futex word: bumped to wake this P's sysmon") \
+    X(pg_p, uint32_t, tpad, , "") \
+    X(pg_p, uint64_t, pad, [3], "size to a cache-line multiple")
 
 /* the arena header at offset 0 */
 #define PG_STRUCT_ARENA(X) \
@@ -195,7 +232,12 @@ enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
     X(pg_arena, uint32_t, gq_size, , "gq lock") \
     X(pg_arena, uint64_t, gq_head, , "gq lock") \
     X(pg_arena, uint64_t, gq_tail, , "gq lock") \
-    X(pg_arena, uint64_t, pad, [8], "") \
+    X(pg_arena, uint32_t, fail_kind, , "written by the failure winner before panicking=2 (FAIL_*)") \
+    X(pg_arena, int32_t, lost_p, , "as fail_kind: the P that died (FAIL_LOST)") \
+    X(pg_arena, int64_t, ntimers, , "atomic: armed timers program-wide (the deadlock check)") \
+    X(pg_arena, uint32_t, ctx_lock, , "lock word of every context's parent/children links") \
+    X(pg_arena, uint32_t, nlost, , "atomic: Ps marked gone") \
+    X(pg_arena, uint64_t, pad, [PG_ARENA_PAD], "keeps the P array cache aligned") \
     X(pg_arena, pg_p_t, p, [PG_MAXP], "per P")
 
 /* a channel (Go's hchan) */
@@ -261,6 +303,7 @@ typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
 #define PG_ALL_CONSTS(X) \
     PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
+    PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
     X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION)
 

@@ -32,7 +32,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 import weakref
 from typing import Any, Callable
 
@@ -46,8 +45,8 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
-from . import codec, handles, profile, race, state, trace
-from .g import WAIT_REASONS, WR, GreenletG, GState, TaskG, ThreadG
+from . import codec, dump, handles, profile, race, state, trace
+from .g import WR, GreenletG, GState, TaskG, ThreadG
 from .procs_util import usable_cpus
 
 _DONE = object()
@@ -626,7 +625,10 @@ class Runtime:
         key = (f.f_code, f.f_lineno)
         s = self.site_cache.get(key)
         if s is None:
-            s = self.site_cache[key] = self.intern_site(f"{f.f_code.co_filename}:{f.f_lineno}")
+            # "creator file:line" (Go's "created by main.main ... at file:line");
+            # intern_site keeps the tail when it is too long
+            fn = getattr(f.f_code, "co_qualname", f.f_code.co_name)
+            s = self.site_cache[key] = self.intern_site(f"{fn} {f.f_code.co_filename}:{f.f_lineno}")
         return s
 
     def intern_site(self, text: str) -> ctypes.c_uint64:
@@ -756,55 +758,13 @@ class Runtime:
         return self._sd_start
 
     # ------------------------------------------------------------------
-    # goroutine dumps
+    # goroutine dumps (dump.py)
 
     def dump_text(self) -> str:
-        lines = []
-        now = time.monotonic_ns()
-        q, u32 = self.arena.q, self.arena.u32
-        for off, gs in sorted(self.gtable.items(), key=lambda kv: kv[1].goid):
-            status = u32[(off + OFF_STATUS) // 4]
-            reason = u32[(off + OFF_WAITREASON) // 4]
-            since = q[(off + OFF_WAITSINCE) // 8]
-            if gs is self.current:
-                what = "running"
-            elif status == 4:
-                what = WAIT_REASONS.get(reason, "waiting")
-                secs = (now - since) / 1e9 if since else 0
-                if secs >= 1:
-                    what += f", {int(secs)} seconds" if secs >= 60 else f", {secs:.0f} s"
-            else:
-                what = "runnable"
-            lines.append(f"goroutine {gs.goid} [{what}] (P{self.p}, pid {os.getpid()}):")
-            frame = None
-            if isinstance(gs, GreenletG) and gs.gr is not None:
-                frame = gs.gr.gr_frame
-            elif isinstance(gs, TaskG) and gs.task is not None:
-                st = gs.task.get_stack()
-                frame = st[-1] if st else None
-            if frame is not None:
-                for entry in traceback.format_stack(frame):
-                    lines.append("  " + entry.rstrip().replace("\n", "\n  "))
-            site = self.site_text(off)
-            parent = q[(off + OFF_PARENT) // 8]
-            if site:
-                lines.append(f"created by {site}" + (f" in goroutine {parent}" if parent else ""))
-            lines.append("")
-        return "\n".join(lines)
+        return dump.dump_text(self)
 
     def answer_dump(self) -> None:
-        req = self.arena.u32[self.i_dumpreq]
-        self.dump_seen = req
-        text = self.dump_text().encode()
-        off = lib.pg_store_bytes(self.base, text, len(text)) if text else 0
-        a = self.arena
-        if off > 0:
-            a.q[a.p_field(self.p, "dump_off") // 8] = off
-            a.q[a.p_field(self.p, "dump_len") // 8] = len(text)
-        else:
-            a.q[a.p_field(self.p, "dump_off") // 8] = 0
-            a.q[a.p_field(self.p, "dump_len") // 8] = 0
-        a.u32[a.p_field(self.p, "dumpack") // 4] = req
+        dump.answer_dump(self)
 
 
 class _ThreadSlot:

@@ -45,8 +45,8 @@ blocking = ctypes.CDLL(str(_path))
 # Python ints for parameters that are C ``int``/small lengths (< 2**31).
 fast = ctypes.PyDLL(str(_path))
 
-u64p = POINTER(c_uint64)
-u32p = POINTER(c_uint32)
+from . import sigs_fault, sigs_sched, sigs_timer  # noqa: E402
+from ._ctypes import u32p, u64p  # noqa: E402
 
 _SIGS: dict[str, tuple[list, object]] = {
     # arena.c
@@ -132,7 +132,10 @@ _SIGS: dict[str, tuple[list, object]] = {
     "pg_word_add": ([c_void_p, c_uint64, c_int64], None),
 }
 
-_BLOCKING = {"pg_p_idle", "pg_thread_park"}
+_SIGS.update(sigs_sched.SIGS)
+_SIGS.update(sigs_fault.SIGS)
+_SIGS.update(sigs_timer.SIGS)
+_BLOCKING = {"pg_p_idle", "pg_thread_park"} | sigs_sched.BLOCKING | sigs_fault.BLOCKING | sigs_timer.BLOCKING
 
 for _name, (_args, _res) in _SIGS.items():
     for _dll in (lib, blocking):
