@@ -63,6 +63,9 @@
 #define PG_GKIND_LIST(X) \
     X(GK_GREENLET, 0) X(GK_TASK, 1) X(GK_THREAD, 2) X(GK_SYSTEM, 4)
 
+/* G flags (pg_g.flags, owner P once started); GF_HERE is a pg_go flag only */
+#define PG_GFLAG_LIST(X) X(GF_LOCAL, 1) X(GF_STARTED, 2) X(GF_HERE, 4)
+
 /* wake results stored in g->wake_res */
 #define PG_WAKE_LIST(X) \
     X(WAKE_NONE, 0) X(WAKE_OK, 1) X(WAKE_CLOSED, 2) X(WAKE_RETRY, 3) \
@@ -92,6 +95,7 @@ enum pg_status { PG_STATUS_LIST(PG_ENUM_ITEM) };
 enum pg_gstatus { PG_GSTATUS_LIST(PG_ENUM_ITEM) };
 enum pg_park { PG_PARK_LIST(PG_ENUM_ITEM) };
 enum pg_gkind { PG_GKIND_LIST(PG_ENUM_ITEM) };
+enum pg_gflag { PG_GFLAG_LIST(PG_ENUM_ITEM) };
 enum pg_wake { PG_WAKE_LIST(PG_ENUM_ITEM) };
 enum pg_objkind { PG_OBJ_LIST(PG_ENUM_ITEM) };
 enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
@@ -145,7 +149,7 @@ enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
     X(pg_g, uint32_t, waitreason, , "owner P") \
     X(pg_g, uint32_t, wake_res, , "written by the claimer before ready (WAKE_*)") \
     X(pg_g, int32_t, wake_case, , "written by the claimer before ready") \
-    X(pg_g, uint32_t, flags, , "immutable: 1 = never stolen (go_local)") \
+    X(pg_g, uint32_t, flags, , "GF_*: GF_LOCAL set at creation; GF_STARTED set by the starting P (owner P after)") \
     X(pg_g, uint64_t, waitsince, , "owner P: CLOCK_MONOTONIC ns") \
     X(pg_g, uint64_t, schedlink, , "run queue / ready list link (queue's protocol)") \
     X(pg_g, uint64_t, fn_off, , "immutable until started: encoded (fn, args)") \
@@ -301,7 +305,7 @@ typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
     PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X)
 
 #define PG_ALL_CONSTS(X) \
-    PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) \
+    PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
     PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \

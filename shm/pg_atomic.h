@@ -67,19 +67,20 @@ static inline int pg_futex_wake(uint32_t *addr, int n) {
  * Spin briefly (hold times are a few hundred ns), then sleep on the shared
  * futex with a timeout so a lock never blocks forever without re-checking.
  */
-static inline void pg_lock(uint32_t *l) {
+static inline int pg_lock(uint32_t *l) { /* 0 = PG_OK */
     uint32_t z = 0;
     if (pg_cas_acqrel(l, &z, 1))
-        return;
+        return 0;
     for (int i = 0; i < 200; i++) {
         pg_cpu_relax();
         z = 0;
         if (pg_load_rlx(l) == 0 && pg_cas_acqrel(l, &z, 1))
-            return;
+            return 0;
     }
     /* pairs with pg_unlock's exchange: a 2 tells the unlocker to wake us */
     while (pg_xchg_acqrel(l, 2) != 0)
         pg_futex_wait(l, 2, 50 * 1000 * 1000);
+    return 0;
 }
 
 static inline void pg_unlock(uint32_t *l) {

@@ -20,6 +20,8 @@ void pg_ready(void *base, uint64_t g);
 int pg_claim(void *base, uint64_t g);
 void pg_park_prepare(void *base, uint64_t g, uint32_t reason);
 void pg_wakep_of(void *base, int p);
+int pg_p_has_runnable(void *base, int p); /* sysmon: another G of p is runnable */
+void pg_wake_idle(void *base, int self);  /* sysmon: p's queued work aged: wake an idle P */
 
 /* waitq helpers (under the owning object's lock) */
 static inline void pg_waitq_push(void *base, pg_waitq_t *q, uint64_t sdo) {

@@ -22,9 +22,27 @@
  *     fence; if p->state == SLEEPING         resume g; read wake_* (6)
  *        CAS ->RUNNING, write eventfd  (4)
  *
+ * Placement (DESIGN "Goroutines and scheduling", 0.): a started goroutine
+ * never moves, so *where it starts* is the only load balancing there is.
+ * pg_go places a new G on the least loaded of this P and a few others
+ * (all of them up to 4 Ps; the spawner on ties), load = unstarted Gs
+ * queued there (ring + runnext + inbox) + Gs started there and not dead.
+ * Another P gets it through its *inbox* (a FIFO under an owner-tagged
+ * lock, many producers) which the owner drains into its ring in
+ * findRunnable; so the ring keeps Go's single producer.
+ *
+ * Stealing: an idle P takes unstarted Gs from a victim only when the
+ * victim is stuck in a goroutine (no findRunnable for STEAL_AGE) and the
+ * move helps (victim more loaded than the thief, or stuck for 4x that):
+ * Go can afford "steal at once, migrate later"; parago cannot migrate, so
+ * a transient burst must not pull every worker of a pool onto one P.  The
+ * victim's sysmon wakes an idle P when its queued work ages (pg_wake_idle).
+ *
  * Sleep protocol (Dekker with seq_cst): the P stores state=SLEEPING, then
  * re-checks every queue; the waker pushes, fences, then loads state.  One
- * of the two sees the other, so a wake-up is never lost.
+ * of the two sees the other, so a wake-up is never lost.  pg_p_idle loops
+ * until it either sleeps with nothing visible or has found work (Go's
+ * "delicate dance" in findRunnable).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -45,6 +63,13 @@ static inline uint32_t pg_fastrand(void) {
 }
 
 PG_API void pg_seed(uint64_t seed) { pg_rng = seed | 1; }
+
+/* a thief leaves a victim's unstarted Gs alone until the victim has not
+ * scheduled for this long (process-wide; the shim tests set 0) */
+static uint64_t pg_steal_age = 1000000ull;
+PG_API void pg_set_steal_age(uint64_t ns) { pg_steal_age = ns; }
+
+static uint64_t runqsteal(void *base, int p, int victim, int steal_next, uint32_t max);
 
 /* ---------------- waking Ps ---------------- */
 
@@ -87,6 +112,9 @@ static void pg_wakep(void *base, int self) {
     }
 }
 
+/* sysmon: this P's queued work has aged -- let an idle P come for it */
+PG_API void pg_wake_idle(void *base, int self) { pg_wakep(base, self); }
+
 PG_API void pg_wake_all(void *base) {
     pg_arena_t *a = ARENA(base);
     for (uint32_t p = 0; p < a->nprocs; p++) {
@@ -97,10 +125,13 @@ PG_API void pg_wake_all(void *base) {
 
 /* ---------------- global queue (gq lock) ---------------- */
 
-static void gq_put_batch(void *base, uint64_t first, uint64_t last, uint32_t n) {
+/* PG_LOST: the lock's owner died, the run is aborted and the batch is
+ * dropped (never "repaired": nobody runs it) */
+static int gq_put_batch(void *base, uint64_t first, uint64_t last, uint32_t n) {
     pg_arena_t *a = ARENA(base);
     G(base, last)->schedlink = 0;
-    pg_lock(&a->gq_lock);
+    if (pg_lock(&a->gq_lock) != PG_OK)
+        return PG_LOST;
     if (a->gq_tail)
         G(base, a->gq_tail)->schedlink = first;
     else
@@ -108,6 +139,7 @@ static void gq_put_batch(void *base, uint64_t first, uint64_t last, uint32_t n) 
     a->gq_tail = last;
     pg_store_rel(&a->gq_size, a->gq_size + n);
     pg_unlock(&a->gq_lock);
+    return PG_OK;
 }
 
 /* ---------------- Go's runq ---------------- */
@@ -123,7 +155,7 @@ static int runqputslow(void *base, pg_p_t *pp, uint64_t g, uint32_t h, uint32_t 
     batch[n] = g;
     for (uint32_t i = 0; i < n; i++)
         G(base, batch[i])->schedlink = batch[i + 1];
-    gq_put_batch(base, batch[0], batch[n], n + 1);
+    (void)gq_put_batch(base, batch[0], batch[n], n + 1); /* LOST: dropped, see gq_put_batch */
     return 1;
 }
 
@@ -165,13 +197,15 @@ static uint64_t runqget(void *base, int p) {
 }
 
 /* runqgrab: take half of victim's ring into batch (Go's runqgrab) */
-static uint32_t runqgrab(void *base, pg_p_t *vp, uint64_t *batch, int steal_next) {
+static uint32_t runqgrab(void *base, pg_p_t *vp, uint64_t *batch, int steal_next, uint32_t max) {
     (void)base;
     for (;;) {
         uint32_t h = pg_load_acq(&vp->runqhead);
         uint32_t t = pg_load_acq(&vp->runqtail); /* pairs with the owner's release */
         uint32_t n = t - h;
         n = n - n / 2;
+        if (n > max)
+            n = max;
         if (n == 0) {
             if (steal_next) {
                 uint64_t next = pg_load_acq(&vp->runnext);
@@ -191,9 +225,9 @@ static uint32_t runqgrab(void *base, pg_p_t *vp, uint64_t *batch, int steal_next
     }
 }
 
-static uint64_t runqsteal(void *base, int p, int victim, int steal_next) {
+static uint64_t runqsteal(void *base, int p, int victim, int steal_next, uint32_t max) {
     uint64_t batch[PG_RUNQ / 2];
-    uint32_t n = runqgrab(base, P(base, victim), batch, steal_next);
+    uint32_t n = runqgrab(base, P(base, victim), batch, steal_next, max);
     if (n == 0)
         return 0;
     pg_p_t *pp = P(base, p);
@@ -210,7 +244,8 @@ static uint64_t globrunqget(void *base, int p, uint32_t max) {
     pg_arena_t *a = ARENA(base);
     if (pg_load_acq(&a->gq_size) == 0)
         return 0;
-    pg_lock(&a->gq_lock);
+    if (pg_lock(&a->gq_lock) != PG_OK)
+        return 0; /* the run is aborted: nothing more from the global queue */
     uint32_t n = a->gq_size;
     if (n == 0) {
         pg_unlock(&a->gq_lock);
@@ -348,6 +383,9 @@ PG_API void pg_unpark_local(void *base, uint64_t g, int counted) {
  * Cancel a park (teardown, an interrupt): returns 1 if the wait was
  * cancelled and every sudog of g is off its queue; 0 if a waker already
  * claimed it (the ready is in flight: the caller must let it arrive).
+ * If the object's lock owner died (PG_LOST) the wait still counts as
+ * cancelled (returns 1): the G never runs on that object again, the run is
+ * aborted, and the half-linked queue is left as it is.
  */
 PG_API int pg_park_cancel(void *base, uint64_t g) {
     pg_g_t *gp = G(base, g);
@@ -358,13 +396,14 @@ PG_API int pg_park_cancel(void *base, uint64_t g) {
     pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
     if (sd->obj && !gp->sel) {
         pg_objhdr_t *h = AT(base, sd->obj, pg_objhdr_t);
-        pg_lock(&h->lock);
-        pg_sudog_unlink(base, sdo);
-        if (sd->elem_off) { /* a parked send's payload (no other wait sets it) */
-            pg_free(base, sd->elem_off);
-            sd->elem_off = 0;
+        if (pg_lock(&h->lock) == PG_OK) {
+            pg_sudog_unlink(base, sdo);
+            if (sd->elem_off) { /* a parked send's payload (no other wait sets it) */
+                pg_free(base, sd->elem_off);
+                sd->elem_off = 0;
+            }
+            pg_unlock(&h->lock);
         }
-        pg_unlock(&h->lock);
     }
     if (gp->kind != GK_THREAD)
         pg_add_sc(&ARENA(base)->nparked, -1);
@@ -388,17 +427,123 @@ PG_API int pg_thread_park(void *base, uint64_t g, uint64_t timeout_ns) {
     }
 }
 
+/* ---------------- load and placement ---------------- */
+
+/* unstarted Gs waiting on p (racy: a snapshot is all placement needs) */
+static inline uint64_t p_queued(pg_p_t *pp) {
+    uint32_t h = pg_load_acq(&pp->runqhead), t = pg_load_acq(&pp->runqtail);
+    return (uint64_t)(uint32_t)(t - h) + (pg_load_rlx(&pp->runnext) != 0) + pg_load_rlx(&pp->inbox_n);
+}
+
+/* load = queued + started and not dead (parked ones too: a started G
+ * never leaves, so a pool's parked workers are the load it will have) */
+static inline uint64_t p_load(pg_p_t *pp) { return p_queued(pp) + pg_load_rlx(&pp->nlive); }
+
+static inline int p_usable(pg_arena_t *a, int v) {
+    return !pg_load_acq(&a->p[v].gone) && pg_load_rlx(&a->p[v].state) != P_GONE;
+}
+
+/* The P a new G of P self starts on: the least loaded of self and up to 4
+ * others (all of them for small procs, else random ones), self on ties.
+ * out (may be NULL): [target, load of self, load of target]. */
+static int pg_place(void *base, int self, uint64_t *out) {
+    pg_arena_t *a = ARENA(base);
+    uint32_t n = a->nprocs;
+    uint64_t own = p_load(&a->p[self]), best_load = own;
+    int best = self;
+    uint32_t k = n - 1 < 4 ? n - 1 : 4;
+    uint32_t start = n - 1 <= 4 ? 0 : pg_fastrand() % n;
+    for (uint32_t i = 0, seen = 0; i < n && seen < k; i++) {
+        int v = (int)((start + i) % n);
+        if (v == self)
+            continue;
+        seen++;
+        if (!p_usable(a, v))
+            continue;
+        uint64_t l = p_load(&a->p[v]);
+        if (l < best_load) {
+            best = v;
+            best_load = l;
+        }
+    }
+    if (out) {
+        out[0] = (uint64_t)best;
+        out[1] = own;
+        out[2] = best_load;
+    }
+    return best;
+}
+
+/* the inbox: many producers, the owner drains it; a thief may take from it.
+ * Returns PG_OK or PG_LOST (the lock's owner died: the run is aborted). */
+static int inbox_put(void *base, int p, uint64_t g) {
+    pg_p_t *pp = P(base, p);
+    G(base, g)->schedlink = 0;
+    if (pg_lock(&pp->inbox_lock) != PG_OK)
+        return PG_LOST;
+    if (pp->inbox_tail)
+        G(base, pp->inbox_tail)->schedlink = g;
+    else
+        pp->inbox_head = g;
+    pp->inbox_tail = g;
+    pg_store_rlx(&pp->inbox_n, pp->inbox_n + 1);
+    pg_unlock(&pp->inbox_lock);
+    pg_add_rlx(&pp->nplaced, 1);
+    return PG_OK;
+}
+
+/* take up to max Gs from p's inbox (FIFO); returns the first, links the
+ * rest through schedlink and stores their count in *rest */
+static uint64_t inbox_take(void *base, int p, uint32_t max, uint32_t *rest) {
+    pg_p_t *pp = P(base, p);
+    *rest = 0;
+    if (!pg_load_rlx(&pp->inbox_n) || max == 0)
+        return 0;
+    if (pg_lock(&pp->inbox_lock) != PG_OK)
+        return 0;
+    uint64_t first = pp->inbox_head, last = first;
+    uint32_t n = first ? 1 : 0;
+    while (n < max && last && G(base, last)->schedlink) {
+        last = G(base, last)->schedlink;
+        n++;
+    }
+    if (first) {
+        pp->inbox_head = G(base, last)->schedlink;
+        if (!pp->inbox_head)
+            pp->inbox_tail = 0;
+        G(base, last)->schedlink = 0;
+        pg_store_rlx(&pp->inbox_n, pp->inbox_n - n);
+    }
+    pg_unlock(&pp->inbox_lock);
+    *rest = n ? n - 1 : 0;
+    return first;
+}
+
+/* the owner moves its whole inbox into its ring (overflow: global queue) */
+static void inbox_drain(void *base, int p) {
+    uint32_t rest;
+    uint64_t g = inbox_take(base, p, UINT32_MAX, &rest);
+    while (g) {
+        uint64_t nx = G(base, g)->schedlink;
+        runqput(base, p, g, 0);
+        g = nx;
+    }
+}
+
 /* ---------------- goroutine records ---------------- */
 
 /*
- * pg.go: allocate a G holding the encoded (fn, args), put it in p's runnext
- * (p < 0: a thread that is no P: the global queue) and wake an idle P.
- * flags & 1: go_local -- never stolen, started by p itself.
- * Returns the G's offset, or PG_NOMEM with nothing allocated.
+ * pg.go: allocate a G holding the encoded (fn, args) and place it (see
+ * "Placement" above): this P's runnext, or another P's inbox (then that P
+ * is woken if it sleeps); p < 0 (a thread that is no P): the global queue.
+ * flags: GF_LOCAL -- go_local: started by p itself, never stolen;
+ * GF_HERE -- no placement (Go's structures exactly: p's runnext).
+ * out (may be NULL): where it went and why (pg_place).
+ * Returns the G's offset, PG_NOMEM with nothing allocated, or PG_LOST.
  */
 PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags,
                      uint32_t kind, uint64_t site, uint64_t parent, const uint64_t *refs,
-                     uint32_t nrefs) {
+                     uint32_t nrefs, uint64_t *out) {
     pg_arena_t *a = ARENA(base);
     int64_t payload = 0;
     if (fnlen) {
@@ -418,7 +563,7 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
     gp->status = G_RUNNABLE;
     gp->ownerp = -1;
     gp->kind = kind;
-    gp->flags = flags;
+    gp->flags = flags & GF_LOCAL;
     gp->wake_case = -1;
     gp->fn_off = (uint64_t)payload;
     gp->fn_len = fnlen;
@@ -435,18 +580,31 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
         pg_add_sc(&a->nsystem, 1);
     else
         pg_add_sc(&a->ngoroutines, 1);
-    if (flags & 1) {
+    if (out) {
+        out[0] = (uint64_t)(int64_t)p;
+        out[1] = out[2] = 0;
+    }
+    if (flags & GF_LOCAL) {
         gp->ownerp = p;
         privput(base, p, (uint64_t)g);
         return g;
     }
     if (p < 0) {
         gp->schedlink = 0;
-        gq_put_batch(base, (uint64_t)g, (uint64_t)g, 1);
-    } else {
-        runqput(base, p, (uint64_t)g, 1);
+        if (gq_put_batch(base, (uint64_t)g, (uint64_t)g, 1) != PG_OK)
+            return PG_LOST;
+        pg_wakep(base, p);
+        return g;
     }
-    pg_wakep(base, p);
+    int target = (flags & GF_HERE) || a->nprocs < 2 ? p : pg_place(base, p, out);
+    if (target == p) {
+        runqput(base, p, (uint64_t)g, 1);
+        pg_wakep(base, p);
+        return g;
+    }
+    if (inbox_put(base, target, (uint64_t)g) != PG_OK)
+        return PG_LOST;
+    pg_wakep_of(base, target); /* step 4 of the wake protocol, for the inbox */
     return g;
 }
 
@@ -463,15 +621,18 @@ PG_API int64_t pg_gnew_running(void *base, int p, uint32_t kind, uint64_t site) 
     gp->status = G_RUNNING;
     gp->ownerp = p;
     gp->kind = kind;
-    gp->flags = 2; /* started: a ready-list entry resumes it, never starts it */
+    gp->flags = GF_STARTED; /* a ready-list entry resumes it, never starts it */
     gp->wake_case = -1;
     gp->site = site;
     if (kind & GK_SYSTEM)
         pg_add_sc(&a->nsystem, 1);
+    if (p >= 0)
+        pg_store_rlx(&P(base, p)->nlive, P(base, p)->nlive + 1); /* owner P */
     return g;
 }
 
-/* a started G finished: free its record */
+/* a G finished (or an unstarted one is dropped at teardown): free its
+ * record.  Called by its owner P (or, for a thread's G, by that thread). */
 PG_API void pg_gexit(void *base, uint64_t g) {
     pg_arena_t *a = ARENA(base);
     pg_g_t *gp = G(base, g);
@@ -480,6 +641,10 @@ PG_API void pg_gexit(void *base, uint64_t g) {
             pg_add_sc(&a->nsystem, -1);
         else
             pg_add_sc(&a->ngoroutines, -1);
+        if ((gp->flags & GF_STARTED) && gp->ownerp >= 0) {
+            pg_p_t *pp = P(base, gp->ownerp);
+            pg_store_rlx(&pp->nlive, pp->nlive - 1); /* owner P */
+        }
     }
     pg_store_rel(&gp->status, G_DEAD);
     if (gp->fn_off)
@@ -497,8 +662,9 @@ PG_API void pg_gexit(void *base, uint64_t g) {
  */
 PG_API int64_t pg_gstart(void *base, int p, uint64_t g, void *out, uint64_t cap, uint64_t *out2) {
     pg_g_t *gp = G(base, g);
-    gp->flags |= 2; /* started: its ready-list entries resume it */
+    gp->flags |= GF_STARTED; /* its ready-list entries resume it */
     gp->ownerp = p;
+    pg_store_rlx(&P(base, p)->nlive, P(base, p)->nlive + 1); /* owner P: read by placement, WorkerLost */
     pg_store_rlx(&gp->status, G_RUNNING);
     uint64_t off = gp->fn_off, len = gp->fn_len;
     gp->fn_off = 0;
@@ -519,6 +685,8 @@ PG_API int64_t pg_gstart(void *base, int p, uint64_t g, void *out, uint64_t cap,
 static uint64_t pg_find_local(void *base, int p, uint64_t tick) {
     pg_arena_t *a = ARENA(base);
     uint64_t g;
+    if (pg_load_rlx(&P(base, p)->inbox_n))
+        inbox_drain(base, p);
     /* every 61st tick the global queue first, for fairness (Go) */
     if (tick % 61 == 0 && pg_load_acq(&a->gq_size) > 0 && (g = globrunqget(base, p, 1)))
         return g;
@@ -533,24 +701,67 @@ static uint64_t pg_find_local(void *base, int p, uint64_t tick) {
     return 0;
 }
 
+/*
+ * How many unstarted Gs thief p may take from victim v now (0: none).
+ * A victim is stealable when it is stuck in a goroutine (no findRunnable
+ * for pg_steal_age) and either more loaded than the thief or stuck for 4x
+ * as long; then half the excess, at least one (see "Placement" above).
+ */
+static uint32_t steal_quota(void *base, int p, int v, uint64_t now) {
+    pg_arena_t *a = ARENA(base);
+    pg_p_t *vp = &a->p[v];
+    if (!p_usable(a, v) || pg_load_rlx(&vp->state) != P_RUNNING)
+        return 0;
+    uint64_t queued = p_queued(vp);
+    if (!queued)
+        return 0;
+    uint64_t last = pg_load_acq(&vp->lastsched); /* pairs with the owner's release */
+    uint64_t age = now > last ? now - last : 0;
+    if (age < pg_steal_age)
+        return 0;
+    uint64_t lv = queued + pg_load_rlx(&vp->nlive), lt = p_load(&a->p[p]);
+    if (lv > lt + 1)
+        return (uint32_t)((lv - lt) / 2 < PG_RUNQ / 2 ? (lv - lt) / 2 : PG_RUNQ / 2);
+    if (lv > lt || age >= 4 * pg_steal_age)
+        return 1;
+    return 0;
+}
+
 static uint64_t pg_steal(void *base, int p, int steal_next) {
     pg_arena_t *a = ARENA(base);
     uint32_t n = a->nprocs;
     if (n < 2)
         return 0;
+    uint64_t now = pg_nanotime();
     uint32_t start = pg_fastrand() % n;
     for (uint32_t i = 0; i < n; i++) {
         int v = (int)((start + i) % n);
-        if (v == p || pg_load_rlx(&a->p[v].state) == P_GONE)
+        if (v == p)
             continue;
-        uint64_t g = runqsteal(base, p, v, steal_next);
-        if (g)
+        uint32_t quota = steal_quota(base, p, v, now);
+        if (!quota)
+            continue;
+        uint64_t g = runqsteal(base, p, v, steal_next, quota);
+        if (!g) {
+            /* the victim's ring is empty: its inbox (placed, not drained yet) */
+            uint32_t rest;
+            g = inbox_take(base, v, quota, &rest);
+            if (g) {
+                uint64_t r = G(base, g)->schedlink;
+                while (r) {
+                    uint64_t nx = G(base, r)->schedlink;
+                    runqput(base, p, r, 0);
+                    r = nx;
+                }
+            }
+        }
+        if (g) {
+            pg_store_rlx(&P(base, p)->nstolen, P(base, p)->nstolen + 1);
             return g;
+        }
     }
     return 0;
 }
-
-PG_API void pg_gexit(void *base, uint64_t g);
 
 /*
  * One G to run next on p, or 0 (does not sleep or spin).  exited: a G that
@@ -559,17 +770,25 @@ PG_API void pg_gexit(void *base, uint64_t g);
  * out[0] = 0 for a started G to resume; 1 for a new one whose encoded
  * (fn, args) is in obuf, out[1] bytes; 2 when it did not fit: out[2] =
  * payload block, out[1] = length (the caller reads it and frees it).
+ * Every call is a scheduling decision: schedtick and lastsched move
+ * (sysmon's progress signal, the thieves' age).
  */
-PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t tick, uint64_t exited, void *obuf,
-                                uint64_t ocap, uint64_t *out) {
+PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t exited, void *obuf, uint64_t ocap,
+                                uint64_t *out) {
+    pg_p_t *pp = P(base, p);
     if (exited)
         pg_gexit(base, exited);
+    uint64_t tick = pp->schedtick + 1;
+    pg_store_rlx(&pp->schedtick, tick);
+    pg_store_rel(&pp->lastsched, pg_nanotime()); /* pairs with steal_quota's acquire */
+    if (pg_load_rlx(&pp->state) != P_RUNNING)
+        pg_store_sc(&pp->state, P_RUNNING); /* woken by I/O or the loop, not by a waker */
     uint64_t g = pg_find_local(base, p, tick);
     if (!g)
         g = pg_steal(base, p, 0);
     if (!g || !obuf)
         return g;
-    if (G(base, g)->flags & 2) {
+    if (G(base, g)->flags & GF_STARTED) {
         out[0] = 0;
         return g;
     }
@@ -586,42 +805,55 @@ PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t tick, uint64_t exite
     return g;
 }
 
-/* anything for p at all?  (cheap loads only) */
+/* p's own queues hold work (cheap loads only) */
+static int pg_has_local(void *base, int p) {
+    pg_p_t *pp = P(base, p);
+    return pp->privhead || pg_load_sc(&pp->readyq) || pg_load_sc(&pp->runnext) ||
+           pg_load_sc(&pp->runqtail) != pg_load_sc(&pp->runqhead) || pg_load_sc(&pp->inbox_n);
+}
+
+/* sysmon: is a goroutine of p other than the running one runnable? */
+PG_API int pg_p_has_runnable(void *base, int p) {
+    return pg_has_local(base, p) || pg_load_rlx(&P(base, p)->nlocal) != 0;
+}
+
+/* anything p may run or steal now?  Same predicates as findRunnable, so
+ * that an idle P never sees work it is not allowed to take */
 static int pg_has_work(void *base, int p) {
     pg_arena_t *a = ARENA(base);
-    pg_p_t *pp = P(base, p);
-    if (pp->privhead || pg_load_sc(&pp->readyq) || pg_load_sc(&pp->runnext) ||
-        pg_load_sc(&pp->runqtail) != pg_load_sc(&pp->runqhead) || pg_load_sc(&a->gq_size))
+    if (pg_has_local(base, p) || pg_load_sc(&a->gq_size))
         return 1;
-    for (uint32_t v = 0; v < a->nprocs; v++) {
-        if ((int)v == p)
-            continue;
-        pg_p_t *vp = &a->p[v];
-        /* runnext too: a busy P's newest goroutine is ours to steal (Go
-         * steals runnext on its last try), or it waits until that P blocks */
-        if (pg_load_sc(&vp->runqtail) != pg_load_sc(&vp->runqhead) || pg_load_sc(&vp->runnext))
+    uint64_t now = pg_nanotime();
+    for (uint32_t v = 0; v < a->nprocs; v++)
+        if ((int)v != p && steal_quota(base, p, (int)v, now))
             return 1;
-    }
     return 0;
 }
 
 /*
  * The P found nothing: spin for up to spin_ns looking for work (at most
- * half the Ps spin, as in Go), then enter the sleep protocol.  Returns a G
- * to run, or 0 after state was set to P_SLEEPING with every queue seen
- * empty afterwards -- the caller then blocks in its event loop, and any
- * waker will write its eventfd.
+ * half the Ps spin, as in Go), then sleep.  Returns a G to run, or 0 with
+ * state == P_SLEEPING published and every queue seen empty after it; the
+ * caller then blocks in its event loop, and any waker writes its eventfd.
+ *
+ *   idle P                                   waker
+ *   (1) store state = SLEEPING (seq_cst)     (a) publish work (seq_cst)
+ *   (2) look at every queue                  (b) load state; SLEEPING:
+ *   (3) nothing: sleep. Work: CAS back to        CAS -> RUNNING, eventfd
+ *       RUNNING, take it; lost the race for
+ *       it: back to (1) (Go's "delicate dance")
+ * If the waker's CAS won (3)'s, its eventfd write only makes the next
+ * sleep return at once.
  */
-PG_API uint64_t pg_p_idle(void *base, int p, uint64_t tick, uint64_t spin_ns) {
+PG_API uint64_t pg_p_idle(void *base, int p, uint64_t spin_ns) {
     pg_arena_t *a = ARENA(base);
     pg_p_t *pp = P(base, p);
     uint64_t g;
+    uint64_t tick = pp->schedtick;
     if (spin_ns && pg_load_rlx(&a->nspinning) * 2 < a->nprocs) {
         pg_add_sc(&a->nspinning, 1);
         pg_store_rlx(&pp->state, P_SPINNING);
         uint64_t end = pg_nanotime() + spin_ns;
-        uint64_t seen_next[PG_MAXP / 64 + 1];
-        (void)seen_next;
         int rounds = 0;
         do {
             g = pg_find_local(base, p, tick);
@@ -644,17 +876,15 @@ PG_API uint64_t pg_p_idle(void *base, int p, uint64_t tick, uint64_t spin_ns) {
         } while (pg_nanotime() < end && !pg_load_rlx(&a->shutdown));
         pg_add_sc(&a->nspinning, -1);
     }
-    /* sleep protocol step: publish SLEEPING, then look once more */
-    pg_store_sc(&pp->state, P_SLEEPING);
-    if (pg_has_work(base, p)) {
+    for (int round = 0;; round++) {
+        pg_store_sc(&pp->state, P_SLEEPING);         /* (1) */
+        if (!pg_has_work(base, p) || round >= 64)    /* (2); 64 lost races: a thief as busy as that is awake */
+            return 0;                                /* (3) sleep */
         uint32_t st = P_SLEEPING;
-        pg_cas_sc(&pp->state, &st, P_RUNNING);
+        pg_cas_sc(&pp->state, &st, P_RUNNING);       /* (3) a waker may have done it: fine */
         if ((g = pg_find_local(base, p, tick)) || (g = pg_steal(base, p, 1)))
             return g;
-        /* lost the race for it: sleep properly next round */
-        return 0;
     }
-    return 0;
 }
 
 /* the P woke up by itself (its loop ran a callback) */

@@ -231,7 +231,7 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         period, detail = schedtrace.from_env()
         if period > 0:
             trace_stop = schedtrace.start(rt, period, detail)
-        off = lib.pg_go(rt.base, 0, None, 0, 1, 0, rt.intern_site("pg.run"), 0, None, 0)
+        off = lib.pg_go(rt.base, 0, None, 0, 1, 0, rt.intern_site("pg.run"), 0, None, 0, None)
         rt.main_off = off
         rt.local_fns[off] = (main, args, {})
         rt.arm()

@@ -258,7 +258,7 @@ class Runtime:
                 if self.tick % 61 == 0 and self.yielded:
                     self.resume(self.yielded.popleft())
                 else:
-                    g = find(base, p, self.tick, self.exited, obuf, ocap, out)
+                    g = find(base, p, self.exited, obuf, ocap, out)
                     self.exited = None
                     self.tick = (self.tick + 1) & 0x7FFFFFFF
                     if g:
@@ -295,7 +295,7 @@ class Runtime:
             self.shutdown_progress()
             return
         self.publish_idle()
-        g = blocking.pg_p_idle(self.base, p, self.tick, self.spin_ns)
+        g = blocking.pg_p_idle(self.base, p, self.spin_ns)
         if g:
             self.run_g(g)
             self.arm()
@@ -416,7 +416,6 @@ class Runtime:
             except BaseException as e:
                 gs = GreenletG(self, off)
                 self.gtable[off] = gs
-                self.arena.q[self.i_nlive] += 1
                 err = DecodeError(
                     f"goroutine {gs.goid}: cannot decode its function and arguments in P{self.p}: {type(e).__name__}: {e}"
                 )
@@ -429,7 +428,6 @@ class Runtime:
             return
         gs = GreenletG(self, off)
         self.gtable[off] = gs
-        self.arena.q[self.i_nlive] += 1  # read by P0 if this P dies (WorkerLost)
         if off == self.main_off:
             self.main_gs = gs
         if self.tracer is not None:
@@ -513,7 +511,6 @@ class Runtime:
         gs.fut = None
         gs.system = False
         self.gtable[off] = gs
-        self.arena.q[self.i_nlive] += 1
         if off == self.main_off:
             self.main_gs = gs
         task = self.loop.create_task(self._run_task(gs, fn, args, kw))
@@ -543,8 +540,6 @@ class Runtime:
         if self.closed:
             return
         if self.gtable.pop(gs.off, None) is not None or isinstance(gs, (ThreadG,)):
-            if not (isinstance(gs, TaskG) and gs.system):
-                self.arena.q[self.i_nlive] -= 1
             if self.exited is not None:
                 fast.pg_gexit(self.cbase, self.exited)
             # retired by the scheduler's next pg_findrunnable (one call fewer)
@@ -653,7 +648,7 @@ class Runtime:
         if local:
             if not in_hub:
                 raise ParagoError("pg.go_local: call it from a goroutine of this P, not from a thread")
-            off = lib.pg_go(self.base, self.p, None, 0, 1, kind, self.site_of(depth), parent, None, 0)
+            off = lib.pg_go(self.base, self.p, None, 0, 1, kind, self.site_of(depth), parent, None, 0, None)
             if off == NOMEM:
                 raise OutOfSharedMemory.for_size(400, self.arena.size)
             self.local_fns[off] = (fn, args, kw)
@@ -676,13 +671,13 @@ class Runtime:
             if nrefs:
                 rb[:nrefs] = refs
             off = fast.pg_go(
-                self.cbase, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, rb, nrefs
+                self.cbase, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, rb, nrefs, None
             )
         else:
             arr = array.array("Q", refs)
             raddr, nrefs = arr.buffer_info()
             off = lib.pg_go(
-                self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs
+                self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs, None
             )
         if off == NOMEM:
             raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)

@@ -11,5 +11,9 @@ from ctypes import c_char_p, c_int, c_int64, c_uint32, c_uint64, c_void_p  # noq
 
 from ._ctypes import u32p, u64p  # noqa: F401
 
-SIGS: dict[str, tuple[list, object]] = {}
+SIGS: dict[str, tuple[list, object]] = {
+    "pg_set_steal_age": ([c_uint64], None),
+    "pg_wake_idle": ([c_void_p, c_int], None),
+    "pg_p_has_runnable": ([c_void_p, c_int], c_int),
+}
 BLOCKING: set[str] = set()

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parago._shim as shim
-from parago._shim import LAYOUT, LAYOUT_HASH, NOMEM, Gstatus, SyncKind, lib, offset
+from parago._shim import CONST, LAYOUT, LAYOUT_HASH, NOMEM, Gstatus, SyncKind, lib, offset
 from parago._shim.arena import Arena, LayoutMismatch
 
 pytestmark = pytest.mark.shim
@@ -103,8 +103,10 @@ def _all_ok(ends: dict[int, str]) -> bool:
 
 @pytest.fixture
 def arena_factory():
-    """Arena.create(...) that is always closed at teardown."""
+    """Arena.create(...) that is always closed at teardown.  Thieves steal at
+    once here (no victim age): these tests are about Go's run queue itself."""
     made: list[Arena] = []
+    lib.pg_set_steal_age(0)
 
     def make(size: int = 32 * MiB, nprocs: int = 4, nonce: int = 0x5EED) -> Arena:
         a = Arena.create(size, nprocs, nonce)
@@ -112,6 +114,7 @@ def arena_factory():
         return a
 
     yield make
+    lib.pg_set_steal_age(1_000_000)
     for a in made:
         a.close()
 
@@ -182,14 +185,19 @@ def _padded(fn, *args):
     return fn(*args, *([0] * extra))
 
 
+GF_HERE = CONST["GF_HERE"]
+
+
 def _go(base: int, p: int) -> int:
-    """pg.go of a G with a small payload onto P p's runnext."""
-    return _padded(lib.pg_go, base, p, b"payload", 7, 0, 0, 0, 0)
+    """pg.go of a G with a small payload onto P p's runnext (GF_HERE: Go's
+    structures exactly, no placement)."""
+    return _padded(lib.pg_go, base, p, b"payload", 7, GF_HERE, 0, 0, 0)
 
 
-def _find(base: int, p: int, tick: int) -> int:
-    """pg_findrunnable as P p's owner: local queues, then steal."""
-    return _padded(lib.pg_findrunnable, base, p, tick)
+def _find(base: int, p: int, tick: int = 0) -> int:
+    """pg_findrunnable as P p's owner: local queues, then steal (its own
+    schedtick decides the 61st/7th-tick checks; ``tick`` is unused)."""
+    return _padded(lib.pg_findrunnable, base, p)
 
 
 def _new_g(a: Arena, p: int = 0) -> int:
@@ -306,6 +314,7 @@ def test_runq_with_two_thieves_hands_out_every_goroutine_exactly_once(arena_fact
 )
 @given(n=st.integers(1, 700), take_every=st.integers(1, 4))
 def test_runq_conservation_property(n, take_every):
+    lib.pg_set_steal_age(0)
     a = Arena.create(16 * MiB, 3, 7)
     try:
         taken = _produce_and_steal(a, n, take_every)
