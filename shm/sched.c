@@ -33,7 +33,7 @@
  *
  * Stealing: an idle P takes unstarted Gs from a victim only when the
  * victim is stuck in a goroutine (no findRunnable for STEAL_AGE) and the
- * move helps (victim more loaded than the thief, or stuck for 4x that):
+ * move helps (victim more loaded than the thief, or stuck past a slice):
  * Go can afford "steal at once, migrate later"; parago cannot migrate, so
  * a transient burst must not pull every worker of a pool onto one P.  The
  * victim's sysmon wakes an idle P when its queued work ages (pg_wake_idle).
@@ -704,8 +704,9 @@ static uint64_t pg_find_local(void *base, int p, uint64_t tick) {
 /*
  * How many unstarted Gs thief p may take from victim v now (0: none).
  * A victim is stealable when it is stuck in a goroutine (no findRunnable
- * for pg_steal_age) and either more loaded than the thief or stuck for 4x
- * as long; then half the excess, at least one (see "Placement" above).
+ * for pg_steal_age) and either more loaded than the thief, or stuck for
+ * longer than a time slice (then the victim is not going to start that
+ * work itself soon); then half the excess, at least one (see "Placement").
  */
 static uint32_t steal_quota(void *base, int p, int v, uint64_t now) {
     pg_arena_t *a = ARENA(base);
@@ -722,7 +723,7 @@ static uint32_t steal_quota(void *base, int p, int v, uint64_t now) {
     uint64_t lv = queued + pg_load_rlx(&vp->nlive), lt = p_load(&a->p[p]);
     if (lv > lt + 1)
         return (uint32_t)((lv - lt) / 2 < PG_RUNQ / 2 ? (lv - lt) / 2 : PG_RUNQ / 2);
-    if (lv > lt || age >= 4 * pg_steal_age)
+    if (lv > lt || age >= 20 * pg_steal_age) /* 20 ms: two of sysmon's 10 ms time slices */
         return 1;
     return 0;
 }
