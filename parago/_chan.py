@@ -287,7 +287,7 @@ class Chan(Handle):
         OutOfSharedMemory.
         """
         rt = self._rt
-        if rt.closed:
+        if rt.attn:  # closed, or a preemption request: yield here
             self._live_rt()
         if self._codec is None and v.__class__ in _SCALARS:
             data, refs = _dumps(v, 5), None
@@ -388,7 +388,7 @@ class Chan(Handle):
     def recv_ok(self) -> tuple[Any, bool]:
         """Go's ``v, ok := <-ch``: (value, True), or (None, False) when closed and drained."""
         rt = self._rt
-        if rt.closed:
+        if rt.attn:  # closed, or a preemption request: yield here
             self._live_rt()
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.recv()")
         r = _recv(rt.cbase, self._c, gs.c, 1, gs.obuf, _OCAP, gs.out)

@@ -14,7 +14,13 @@ from ._runtime.sched import cur, need_rt
 T = TypeVar("T")
 
 
-def run(main: Callable[..., Any], *args: Any, procs: int | None = None, start_method: str | None = None) -> Any:
+def run(
+    main: Callable[..., Any],
+    *args: Any,
+    procs: int | None = None,
+    start_method: str | None = None,
+    cluster: str | None = None,
+) -> Any:
     """Run ``main(*args)`` as goroutine 1 with ``procs`` Ps and return its result.
 
     Starts P1..Pn-1 as processes (this process is P0), runs main on P0's
@@ -26,8 +32,12 @@ def run(main: Callable[..., Any], *args: Any, procs: int | None = None, start_me
     Raises: ``Panic``, ``Deadlock``, ``WorkerLost``, ``SystemExit`` (a
     goroutine's), whatever main raised, ``KeyboardInterrupt``;
     ``TypeError``/``ValueError`` for bad ``procs``/``start_method``.
+
+    ``cluster="ray"`` (or ``"ray://host:port"``, or ``$PARAGO_CLUSTER``) runs
+    the program across the nodes of a Ray cluster, ``procs`` Ps per node
+    (docs/cluster.md); unset, Ray is never imported.
     """
-    return _run(main, *args, procs=procs, start_method=start_method)
+    return _run(main, *args, procs=procs, start_method=start_method, cluster=cluster)
 
 
 def go(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
@@ -88,8 +98,7 @@ def gosched() -> None:
 
         os.sched_yield()
         return
-    rt.yielded.append(gs)
-    rt.arm()
+    rt.push_yielded(gs)
     gs.park()
 
 

@@ -60,9 +60,13 @@ class HandleMixin:
         return h
 
     def _live_rt(self) -> Any:
+        """This handle's runtime, checked: the entry of every operation, and
+        so a preemption point (DESIGN "Time slices": one attribute check)."""
         rt = self._rt
-        if rt.closed:
-            raise stale_handle(self._kind)
+        if rt.attn:
+            rt.attention()
+            if rt.closed:
+                raise stale_handle(self._kind)
         return rt
 
     def __reduce__(self) -> tuple:
@@ -108,9 +112,14 @@ class HandleMixin:
 
 # offsets of the handles decoded by the loads in progress (StartCache)
 dec_refs: list[int] | None = None
+# set by parago._cluster while a cluster run is active: rebuilds a handle whose
+# home is another node's arena (its nonce is that node's run) as a remote handle
+remote_rebuild: Any = None
 
 
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
+    if remote_rebuild is not None and state.rt is not None and state.rt.nonce != nonce:
+        return remote_rebuild(cls, nonce, off, gen)
     if dec_refs is not None:
         dec_refs.append(off)
     rt = state.rt

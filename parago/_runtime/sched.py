@@ -45,7 +45,7 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
-from . import codec, dump, handles, profile, race, state, trace
+from . import codec, dump, handles, preempt, profile, race, state, trace
 from .g import WR, GreenletG, GState, TaskG, ThreadG
 from .procs_util import usable_cpus
 
@@ -61,6 +61,7 @@ OFF_PARENT = offset("pg_g", "parent")
 OFF_GOID = offset("pg_g", "goid")
 
 
+@preempt.goroutine_entry
 def _call(fn: Callable, args: tuple, kw: dict) -> Any:
     """fn(*args, **kw), but with plain calls for the common shapes: a
     *-call recurses in C, and every C frame below a parked goroutine is
@@ -116,7 +117,7 @@ class Runtime:
         self.race = bool(settings.get("race"))
         self.tracer = trace.tracer_for(settings, p)
         self.sampler = profile.sampler_for(settings, p)
-        self.closed = False
+        self._closed = False
         self.shutting_down = False
         self.failed = False
         self.wakefds = wakefds
@@ -128,6 +129,7 @@ class Runtime:
         self.obuf_mv = memoryview(self.obuf).cast("B")
         self.out = (ctypes.c_uint64 * 8)()
         self.fout = (ctypes.c_uint64 * 4)()  # pg_findrunnable's own out (start_g reads it)
+        self.place_out = (ctypes.c_uint64 * 3)()  # pg_go's placement decision (traced runs)
         self.handles: dict[int, weakref.ref] = {}  # intern table: offset -> weakref to this P's handle
         self.refbuf = (ctypes.c_uint64 * 256)()
         self.spawn_cache = codec.SpawnCache()
@@ -155,6 +157,12 @@ class Runtime:
         self.main_off = 0
         self.on_main_done: Callable[[Any, BaseException | None], None] | None = None
         self.dump_seen = 0
+        # preemption: rt.attn is the one attribute the fast paths check
+        # (a closed runtime, or a pending preemption request)
+        self.attn = False
+        self.preempt_pending = False
+        self.sliced = False  # a goroutine was preempted in this round
+        self.async_preempt = preempt.async_enabled()
         # indices into the arena views
         u4 = lambda f: arena.p_field(p, f) // 4  # noqa: E731
         u8 = lambda f: arena.p_field(p, f) // 8  # noqa: E731
@@ -165,6 +173,8 @@ class Runtime:
         self.i_dumpreq = u4("dumpreq")
         self.i_ntimers = u8("ntimers")
         self.i_nlive = u8("nlive")
+        self.i_nlocal = u4("nlocal")
+        self.i_npreempt = u8("npreempt")
         self.i_nexternal = u8("nexternal")
         self.i_schedtick = u8("schedtick")
         self.i_syscalltick = u8("syscalltick")
@@ -175,6 +185,17 @@ class Runtime:
         self.n_timers = 0
         self.loop = self._new_loop()
         self.hub = greenlet.getcurrent()
+
+    @property
+    def closed(self) -> bool:
+        """The run is over: handles of it refuse to work (NotInRuntime)."""
+        return self._closed
+
+    @closed.setter
+    def closed(self, v: bool) -> None:
+        self._closed = v
+        if v:
+            self.attn = True  # the fast paths' one check sees it
 
     # ------------------------------------------------------------------
     # the loop
@@ -235,13 +256,15 @@ class Runtime:
 
     def schedule(self) -> None:
         self.scheduled = False
-        if self.closed:
+        if self._closed:
             return
         arena = self.arena
+        # the hub is awake: wakers may skip the eventfd, sysmon watches it
+        # (findRunnable stores it too; the hub may first run local Gs)
         arena.u32[self.i_state] = Pstate.RUNNING
         if self.flags():
             self.on_flags()
-            if self.closed:
+            if self._closed:
                 return
         base, p = self.cbase, self.p
         find = fast.pg_findrunnable
@@ -253,10 +276,10 @@ class Runtime:
         while True:
             n += 1
             if local:
-                self.resume(local.popleft())
+                self.resume_local(local)
             else:
                 if self.tick % 61 == 0 and self.yielded:
-                    self.resume(self.yielded.popleft())
+                    self.resume_local(self.yielded)
                 else:
                     g = find(base, p, self.exited, obuf, ocap, out)
                     self.exited = None
@@ -279,16 +302,18 @@ class Runtime:
                         else:
                             self.run_g(g)
                     elif self.yielded:
-                        self.resume(self.yielded.popleft())
+                        self.resume_local(self.yielded)
                     else:
                         break
-            if (n & 15) == 0 and (time.perf_counter() > deadline or self.flags()):
-                arena.q[self.i_schedtick] += n
+            if ((n & 15) == 0 or self.sliced) and (time.perf_counter() > deadline or self.flags()):
+                # a round ends after 2 ms (checked every 16 goroutines, or at
+                # once after a preemption: a slice alone was 10 ms), so the
+                # loop polls I/O and runs its callbacks (Go's sysmon netpoll)
+                self.sliced = False
                 self.arm()
                 return
-            if self.closed:
+            if self._closed:
                 return
-        arena.q[self.i_schedtick] += n
         if self.tracer is not None:
             self.tracer.runq((arena.u32[self.i_runqtail] - arena.u32[self.i_runqhead]) & 0xFFFFFFFF)
         if self.shutting_down:
@@ -310,6 +335,55 @@ class Runtime:
             self.arm()
         self.went_idle()
 
+    # ---- the hub's own run queues (Python-only: no arena round trip) ----
+    def push_local(self, gs: GState) -> None:
+        """Ready gs on this P without the arena (a local event readied it)."""
+        self.local_ready.append(gs)
+        self.arena.u32[self.i_nlocal] = 1  # sysmon: another goroutine is runnable
+        self.arm()
+
+    def push_yielded(self, gs: GState) -> None:
+        """gs yields the P (gosched, preemption): it runs after the others."""
+        self.yielded.append(gs)
+        self.arena.u32[self.i_nlocal] = 1
+        self.arm()
+
+    def resume_local(self, q: collections.deque) -> None:
+        gs = q.popleft()
+        if not self.local_ready and not self.yielded:
+            self.arena.u32[self.i_nlocal] = 0
+        self.arena.q[self.i_schedtick] += 1  # a scheduling decision (sysmon's progress signal)
+        self.resume(gs)
+
+    # ---- preemption (preempt.py) ----
+    def yield_preempted(self, gs: GState) -> None:
+        """The running goroutine gives up the P for a time slice."""
+        self.preempt_pending = False
+        self.attn = self._closed
+        self.sliced = True
+        self.arena.q[self.i_npreempt] += 1
+        if self.tracer is not None:
+            self.tracer.preempt(gs.goid)
+        self.push_yielded(gs)
+        gs.park()
+
+    def preempt_signal(self, frame: Any) -> None:
+        preempt.on_signal(self, frame)
+
+    def attention(self) -> None:
+        """The fast paths' one check (``rt.attn``) found something: a closed
+        runtime (the caller raises) or a preemption request (yield now: a
+        parago operation is a safe point)."""
+        if self._closed:
+            return
+        if self.preempt_pending:
+            gs = getattr(greenlet.getcurrent(), "gs", None)
+            if gs is not None and gs is self.current and gs.__class__ is GreenletG:
+                self.yield_preempted(gs)
+            else:
+                self.preempt_pending = False
+                self.attn = False
+
     def decref_later(self, off: int) -> None:
         """Drop an arena reference, batched: a delayed decref only delays a free."""
         pend = self.pending_decref
@@ -319,7 +393,7 @@ class Runtime:
 
     def flush_decrefs(self) -> None:
         pend = self.pending_decref
-        if pend and not self.closed:
+        if pend and not self._closed:
             arr = array.array("Q", pend)
             pend.clear()
             addr, n = arr.buffer_info()
@@ -344,7 +418,7 @@ class Runtime:
             self.sampler.write()
 
     def flush_exited(self) -> None:
-        if self.exited is not None and not self.closed:
+        if self.exited is not None and not self._closed:
             fast.pg_gexit(self.cbase, self.exited)
             self.exited = None
 
@@ -484,12 +558,12 @@ class Runtime:
         except BaseException as e:
             if is_main:
                 self.main_finished(None, e)
-            elif not self.closed:
+            elif not self._closed:
                 self.goroutine_failed(gs, e)
         else:
             if is_main:
                 self.main_finished(result, None)
-        if snap is not None and not self.closed:
+        if snap is not None and not self._closed:
             race.after(self, gs, fn, args, kw, snap)
         self.gexit(gs)
 
@@ -537,7 +611,7 @@ class Runtime:
             self.gexit(gs)
 
     def gexit(self, gs: GState) -> None:
-        if self.closed:
+        if self._closed:
             return
         if self.gtable.pop(gs.off, None) is not None or isinstance(gs, (ThreadG,)):
             if self.exited is not None:
@@ -547,7 +621,7 @@ class Runtime:
 
     def goroutine_failed(self, gs: GState, e: BaseException) -> None:
         """An uncaught exception: the whole program ends (Go's panic)."""
-        if self.closed or (self.shutting_down and isinstance(e, (Shutdown, asyncio.CancelledError))):
+        if self._closed or (self.shutting_down and isinstance(e, (Shutdown, asyncio.CancelledError))):
             return
         from .failure import record_failure
 
@@ -620,10 +694,9 @@ class Runtime:
         key = (f.f_code, f.f_lineno)
         s = self.site_cache.get(key)
         if s is None:
-            # "creator file:line" (Go's "created by main.main ... at file:line");
-            # intern_site keeps the tail when it is too long
-            fn = getattr(f.f_code, "co_qualname", f.f_code.co_name)
-            s = self.site_cache[key] = self.intern_site(f"{fn} {f.f_code.co_filename}:{f.f_lineno}")
+            # "module.creator file:line" (Go's "created by main.main", then file:line),
+            # shortened to fit the arena's PG_SITE bytes
+            s = self.site_cache[key] = self.intern_site(dump.site(f))
         return s
 
     def intern_site(self, text: str) -> ctypes.c_uint64:
@@ -671,7 +744,17 @@ class Runtime:
             if nrefs:
                 rb[:nrefs] = refs
             off = fast.pg_go(
-                self.cbase, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, rb, nrefs, None
+                self.cbase,
+                self.p if in_hub else -1,
+                payload,
+                n,
+                0,
+                kind,
+                self.site_of(depth),
+                parent,
+                rb,
+                nrefs,
+                self.place_out if self.tracer is not None else None,
             )
         else:
             arr = array.array("Q", refs)
@@ -686,7 +769,11 @@ class Runtime:
             # idle, and wakep only wakes *other* Ps
             self.arm()
         if self.tracer is not None:
-            self.tracer.spawn(self.arena.q[(off + OFF_GOID) // 8])
+            goid = self.arena.q[(off + OFF_GOID) // 8]
+            self.tracer.spawn(goid)
+            po = self.place_out
+            if po[0] != self.p:
+                self.tracer.place(goid, po[0], po[1], po[2])
         if not in_hub:
             self.loop.call_soon_threadsafe(self.arm)
 
@@ -702,8 +789,7 @@ class Runtime:
             return
         gs.local_wait = None
         lib.pg_unpark_local(self.base, gs.off, 0)
-        self.local_ready.append(gs)
-        self.arm()
+        self.push_local(gs)
 
     def interrupt(self, gs: GState, exc: BaseException) -> None:
         """Raise exc in a G at its current or next wait (teardown, signals)."""
@@ -720,9 +806,9 @@ class Runtime:
             except Exception:
                 pass
             lib.pg_unpark_local(self.base, gs.off, 0)
-            self.local_ready.append(gs)
+            self.push_local(gs)
         elif gs is not self.current and lib.pg_park_cancel(self.base, gs.off):
-            self.local_ready.append(gs)
+            self.push_local(gs)
         self.arm()
 
     # ------------------------------------------------------------------

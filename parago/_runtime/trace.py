@@ -57,6 +57,27 @@ class Tracer:
             }
         )
 
+    def preempt(self, goid: int) -> None:
+        """An instant on the P's track: goid gave up the P for a time slice."""
+        self.events.append(
+            {"ph": "i", "s": "t", "name": f"preempt G{goid}", "cat": "preempt", "pid": self.p, "tid": 0, "ts": _now() / 1000}
+        )
+
+    def place(self, goid: int, target: int, own_load: int, target_load: int) -> None:
+        """Where a new goroutine was placed and the loads that decided it."""
+        self.events.append(
+            {
+                "ph": "i",
+                "s": "t",
+                "name": f"go G{goid} -> P{target}",
+                "cat": "placement",
+                "pid": self.p,
+                "tid": 0,
+                "ts": _now() / 1000,
+                "args": {"goid": goid, "target": target, "load_here": own_load, "load_there": target_load},
+            }
+        )
+
     def runq(self, n: int) -> None:
         self.events.append({"ph": "C", "name": "runq", "pid": self.p, "ts": _now() / 1000, "args": {"size": n}})
 
