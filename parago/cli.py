@@ -112,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--cpuprofile", metavar="FILE", help="write a CPU profile merged from every P (pstats) + FILE.svg")
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)
-    d = sub.add_parser("demo", help="all cores busy: a speedup table")
-    d.add_argument("--procs", type=int, default=None)
-    d.add_argument("--n", type=int, default=27, help="fib(n) per goroutine")
-    d.add_argument("--goroutines", type=int, default=32)
+    d = sub.add_parser("demo", help="all cores busy, channels across Ps, a speedup table, a trace picture")
+    d.add_argument("--procs", type=int, default=None, help="number of Ps (default: usable CPUs)")
+    d.add_argument("--n", type=int, default=None, help="fib(n) per goroutine in the speedup table (default 27)")
+    d.add_argument("--goroutines", type=int, default=None, help="goroutines in the speedup table (default 32)")
+    d.add_argument("--quick", action="store_true", help="small sizes: a few seconds")
     sub.add_parser("env", help="what parago sees on this machine")
     t = sub.add_parser("trace", help="render a --trace file")
     t.add_argument("file")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.cmd == "demo":
         from .demo import main as demo_main
 
-        return demo_main(ns.procs, ns.n, ns.goroutines)
+        return demo_main(ns.procs, ns.n, ns.goroutines, quick=ns.quick)
     if ns.cmd == "env":
         return _env(ns)
     if ns.cmd == "trace":
