@@ -92,13 +92,18 @@ PG_API uint32_t pg_layout_hash(void) {
 
 /* ---------------- header, attach ---------------- */
 
+/* -1 when the arena cannot grow: full, fallocate failed, or the commit
+ * lock's owner died (PG_LOST).  pg_alloc reports all three as PG_NOMEM,
+ * which every caller already handles; a lost P has been recorded by the
+ * death watch, and its WorkerLost is what pg.run raises. */
 static int pg_commit_to(void *base, uint64_t end) {
     pg_arena_t *a = ARENA(base);
     if (pg_load_acq(&a->committed) >= end)
         return 0;
     if (end > a->size)
         return -1;
-    pg_lock(&a->commit_lock);
+    if (pg_lock(&a->commit_lock) != PG_OK)
+        return -1;
     uint64_t c = pg_load_acq(&a->committed);
     int rc = 0;
     if (c < end) {
@@ -146,6 +151,7 @@ PG_API int64_t pg_arena_attach(void *base, int fd, uint32_t *abi_out, uint32_t *
     pg_memfd = fd;
     for (int i = 0; i < PG_MAXP; i++)
         pg_wakefd[i] = -1;
+    pg_lock_register(base, a->size);
     return PG_OK;
 }
 

@@ -15,6 +15,10 @@
  * whose ownership moves sender -> slot/sudog -> receiver, who frees it.
  * The waker readies the G after releasing the lock (Go's goready outside
  * the lock).
+ *
+ * PG_LOST: every entry point returns it when a channel lock's owner P died
+ * holding it (pg_lock); the channel is not touched (a select first unlocks
+ * what it had locked) and the caller's own payload block is freed.
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -221,7 +225,11 @@ PG_API int64_t pg_chan_send(void *base, uint64_t ch, uint64_t g, const void *dat
             return PG_NOMEM;
         pre = (uint64_t)b;
     }
-    pg_lock(&c->hdr.lock);
+    if (pg_lock(&c->hdr.lock) != PG_OK) {
+        if (pre)
+            pg_free(base, pre);
+        return PG_LOST;
+    }
     int r = chan_trysend(base, c, data, len, len > PG_INLINE ? pre : 0, &wakeg);
     if (r == 1) {
         pg_unlock(&c->hdr.lock);
@@ -266,7 +274,8 @@ PG_API int64_t pg_chan_recv(void *base, uint64_t ch, uint64_t g, int block, void
                             uint64_t ocap, uint64_t *out) {
     pg_chan_t *c = C(base, ch);
     rv_t r;
-    pg_lock(&c->hdr.lock);
+    if (pg_lock(&c->hdr.lock) != PG_OK)
+        return PG_LOST;
     int got = chan_tryrecv(base, c, &r);
     if (got == 1) {
         int64_t n = r.block ? 0 : deliver_inl(r.buf, r.len, obuf);
@@ -307,7 +316,8 @@ PG_API int64_t pg_chan_recv_finish(void *base, uint64_t g, void *obuf, uint64_t 
 PG_API int64_t pg_chan_close(void *base, uint64_t ch) {
     pg_chan_t *c = C(base, ch);
     uint64_t list = 0; /* claimed sudogs, linked through sd->next */
-    pg_lock(&c->hdr.lock);
+    if (pg_lock(&c->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (c->closed) {
         pg_unlock(&c->hdr.lock);
         return PG_CLOSED;
@@ -356,7 +366,9 @@ PG_API int64_t pg_chan_send_many(void *base, uint64_t ch, uint64_t g, const uint
     uint64_t i = 0, pos = 0;
     uint64_t wakes = 0; /* Gs to ready, linked through schedlink-free sudog list */
     int64_t rc = 0;
-    pg_lock(&c->hdr.lock);
+    out[0] = 0;
+    if (pg_lock(&c->hdr.lock) != PG_OK)
+        return PG_LOST;
     while (i < n) {
         uint64_t len = lens[i], pre = 0, wakeg = 0;
         if (len > PG_INLINE) {
@@ -421,7 +433,9 @@ PG_API int64_t pg_chan_recv_many(void *base, uint64_t ch, uint64_t g, uint64_t m
     pg_chan_t *c = C(base, ch);
     uint64_t n = 0, pos = 0, wakes = 0;
     int64_t rc = 0;
-    pg_lock(&c->hdr.lock);
+    out[2] = 0;
+    if (pg_lock(&c->hdr.lock) != PG_OK)
+        return PG_LOST;
     while (n < maxn) {
         /* peek the size so nothing is taken that cannot be delivered */
         uint64_t need;
@@ -519,16 +533,22 @@ static int sel_orders(const pg_case_t *cs, uint32_t n, uint64_t seed, uint16_t *
     return (int)m;
 }
 
-static void sel_lock(void *base, const pg_case_t *cs, const uint16_t *lo, int m) {
-    for (int k = 0; k < m; k++)
-        if (k == 0 || cs[lo[k]].ch != cs[lo[k - 1]].ch)
-            pg_lock(&C(base, cs[lo[k]].ch)->hdr.lock);
-}
-
 static void sel_unlock(void *base, const pg_case_t *cs, const uint16_t *lo, int m) {
     for (int k = m - 1; k >= 0; k--)
         if (k == 0 || cs[lo[k]].ch != cs[lo[k - 1]].ch)
             pg_unlock(&C(base, cs[lo[k]].ch)->hdr.lock);
+}
+
+/* lock every channel once, in lock order; PG_LOST: one's owner died, and
+ * the ones locked before it are unlocked again */
+static int sel_lock(void *base, const pg_case_t *cs, const uint16_t *lo, int m) {
+    for (int k = 0; k < m; k++)
+        if ((k == 0 || cs[lo[k]].ch != cs[lo[k - 1]].ch) &&
+            pg_lock(&C(base, cs[lo[k]].ch)->hdr.lock) != PG_OK) {
+            sel_unlock(base, cs, lo, k);
+            return PG_LOST;
+        }
+    return PG_OK;
 }
 
 #define SEL_MAX 1024
@@ -537,7 +557,8 @@ static void sel_unlock(void *base, const pg_case_t *cs, const uint16_t *lo, int 
  * select: cases[n] (dir 0 = nil case), send values in blob.
  * Returns PG_OK with out[0] = case index, out[1] = RES_*, out[2] = length,
  * out[3] = block (RES_BLOCK); or PG_WOULDBLOCK (block == 0), PG_NOMEM,
- * PG_INVAL (too many cases), or PG_PARKED (then pg_select_finish).
+ * PG_INVAL (too many cases), PG_LOST (nothing locked, nothing sent), or
+ * PG_PARKED (then pg_select_finish).
  */
 PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n,
                          const uint8_t *blob, int block, uint64_t seed, void *obuf, uint64_t ocap,
@@ -562,7 +583,12 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
             pre[i] = (uint64_t)b;
         }
     }
-    sel_lock(base, cs, lo, m);
+    if (sel_lock(base, cs, lo, m) != PG_OK) {
+        for (int k = 0; k < m; k++)
+            if (pre[poll[k]])
+                pg_free(base, pre[poll[k]]);
+        return PG_LOST;
+    }
     int64_t rc = PG_WOULDBLOCK;
     uint64_t wakeg = 0;
     int chosen = -1;
@@ -649,29 +675,51 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
     return rc;
 }
 
+/* under the locks of their channels: take sudogs [from, to) of blk off
+ * their queues and free the losers' send values */
+static void sel_dequeue(void *base, pg_g_t *gp, uint64_t blk, int from, int to) {
+    for (int k = from; k < to; k++) {
+        uint64_t sdo = blk + (uint64_t)k * sizeof(pg_sudog_t);
+        pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
+        pg_sudog_unlink(base, sdo);
+        if (sd->elem_off && sd->case_idx != gp->wake_case) {
+            pg_free(base, sd->elem_off);
+            sd->elem_off = 0;
+        }
+    }
+}
+
 /* after a parked select was woken (or to abandon it: the G must have been
  * claimed or cancelled): dequeue the losers, free their send values, and
- * report the winner as pg_select does. */
+ * report the winner as pg_select does.  PG_LOST: a channel's lock owner
+ * died (the sudogs on the others are dequeued all the same). */
 PG_API int64_t pg_select_finish(void *base, uint64_t g, const pg_case_t *cs, uint32_t n,
                                 void *obuf, uint64_t ocap, uint64_t *out) {
     uint16_t poll[SEL_MAX], lo[SEL_MAX];
     pg_g_t *gp = G(base, g);
     int m = sel_orders(cs, n, 1, poll, lo);
     uint64_t blk = gp->sel;
-    if (blk) {
-        sel_lock(base, cs, lo, m);
-        for (int k = 0; k < m; k++) {
-            uint64_t sdo = blk + (uint64_t)k * sizeof(pg_sudog_t);
-            pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
-            pg_sudog_unlink(base, sdo);
-            if (sd->elem_off && sd->case_idx != gp->wake_case) {
-                pg_free(base, sd->elem_off);
-                sd->elem_off = 0;
-            }
-        }
+    if (blk && sel_lock(base, cs, lo, m) == PG_OK) {
+        sel_dequeue(base, gp, blk, 0, m);
         sel_unlock(base, cs, lo, m);
         gp->sel = 0;
         pg_free(base, blk);
+    } else if (blk) {
+        /* a channel's owner died: take our sudogs off every other channel,
+         * one channel at a time (sudog k waits on case lo[k]'s channel);
+         * blk stays allocated, since the dead channel's queue may still
+         * link into it */
+        for (int k = 0, j; k < m; k = j) {
+            uint32_t *l = &C(base, cs[lo[k]].ch)->hdr.lock;
+            for (j = k + 1; j < m && cs[lo[j]].ch == cs[lo[k]].ch; j++)
+                ;
+            if (pg_lock(l) == PG_OK) {
+                sel_dequeue(base, gp, blk, k, j);
+                pg_unlock(l);
+            }
+        }
+        gp->sel = 0;
+        return PG_LOST;
     }
     int i = gp->wake_case;
     out[0] = (uint64_t)(int64_t)i;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
+#include "layout.h"
 
 #define pg_load_rlx(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define pg_load_acq(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -21,6 +22,7 @@
 #define pg_store_rlx(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define pg_store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define pg_store_sc(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define pg_xchg_rel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_RELEASE)
 #define pg_xchg_acqrel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 #define pg_xchg_sc(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 #define pg_add_rlx(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
@@ -63,28 +65,48 @@ static inline int pg_futex_wake(uint32_t *addr, int n) {
 }
 
 /*
- * The lock of every arena object: 0 free, 1 held, 2 held with sleepers.
- * Spin briefly (hold times are a few hundred ns), then sleep on the shared
- * futex with a timeout so a lock never blocks forever without re-checking.
+ * The lock of every arena object, owner-tagged (DESIGN "Parking"):
+ *
+ *     word = ((owner + 1) << 1) | PG_LOCK_WAITERS      0 = free
+ *
+ * owner is the P index of the process that holds it (pg_set_self); a
+ * process that is no P (the shim tests' helper processes, tools) tags with
+ * PG_LOCK_NOP, an owner index >= PG_MAXP, which never reads as a gone P.
+ * The waiters bit says someone may sleep on the futex: the unlocker wakes.
+ *
+ *     locker                                    unlocker (the owner)
+ *     ---------------------------------        ---------------------------
+ *     (1) CAS 0 -> tag (acquire)  fast path    (4) xchg word, 0 (release)
+ *     (2) spin: load, CAS 0 -> tag                 pairs with (1)/(3)
+ *     (3) slow (pg_lock_slow, watch.c):        (5) old & WAITERS: futex wake
+ *         set WAITERS by CAS, futex wait <= 2 ms,
+ *         then: owner's p[].gone (acquire, pairs with the death watch's
+ *         release store) -> PG_LOST, object untouched;
+ *         a free word -> CAS 0 -> tag|WAITERS (others may still sleep)
+ *
+ * A lost wake-up is impossible: a sleeper's futex wait compares the word
+ * with the value that carries its WAITERS bit, so an unlock (4) between its
+ * CAS and its sleep makes the wait return at once; and every wait is
+ * bounded anyway.  The fast path is one CAS, as before tagging.
  */
-static inline int pg_lock(uint32_t *l) { /* 0 = PG_OK */
+#define PG_LOCK_WAITERS 1u
+#define PG_LOCK_NOP 0x7ffffffeu /* owner index of a process that is no P */
+#define PG_LOCK_TAG(p) ((uint32_t)((p) + 1) << 1)
+#define PG_LOCK_OWNER(w) ((int64_t)((w) >> 1) - 1) /* -1: free */
+
+extern uint32_t pg_lock_self; /* this process's tag (watch.c: pg_set_self) */
+int pg_lock_slow(uint32_t *l); /* steps (2)-(3): PG_OK or PG_LOST */
+
+/* PG_OK, or PG_LOST: the owner P died holding it (the run is aborted) */
+static inline int pg_lock(uint32_t *l) {
     uint32_t z = 0;
-    if (pg_cas_acqrel(l, &z, 1))
-        return 0;
-    for (int i = 0; i < 200; i++) {
-        pg_cpu_relax();
-        z = 0;
-        if (pg_load_rlx(l) == 0 && pg_cas_acqrel(l, &z, 1))
-            return 0;
-    }
-    /* pairs with pg_unlock's exchange: a 2 tells the unlocker to wake us */
-    while (pg_xchg_acqrel(l, 2) != 0)
-        pg_futex_wait(l, 2, 50 * 1000 * 1000);
-    return 0;
+    if (pg_cas_acqrel(l, &z, pg_lock_self)) /* (1) */
+        return PG_OK;
+    return pg_lock_slow(l);
 }
 
 static inline void pg_unlock(uint32_t *l) {
-    if (pg_xchg_acqrel(l, 0) == 2)
+    if (pg_xchg_rel(l, 0) & PG_LOCK_WAITERS) /* (4), (5) */
         pg_futex_wake(l, 1);
 }
 

@@ -15,6 +15,9 @@ int64_t pg_alloc_copy(void *base, const void *data, uint64_t len);
 int64_t pg_alloc_zeroed(void *base, uint64_t size);
 extern int pg_wakefd[PG_MAXP];
 
+/* watch.c */
+void pg_lock_register(void *base, uint64_t size); /* pg_arena_attach: locks in [base, base+size) */
+
 /* sched.c */
 void pg_ready(void *base, uint64_t g);
 int pg_claim(void *base, uint64_t g);

@@ -17,7 +17,8 @@
  *   Counter    res_off = 2 * PG_MAXP cache lines of shards
  *
  * Wake-ups are claimed under the object lock and readied after it is
- * released.  g->wake_res tells the woken G what happened: WAKE_OK (the
+ * released.  Every entry point that locks returns PG_LOST, the object
+ * untouched, when the lock's owner P died holding it (pg_lock).  g->wake_res tells the woken G what happened: WAKE_OK (the
  * condition it waited for), WAKE_HANDOFF (the lock was handed to it: it
  * owns it now), WAKE_RETRY (Mutex normal mode: compete again).
  */
@@ -161,7 +162,8 @@ static void ready_list(void *base, uint64_t list) {
  * counter value (>= 0). */
 PG_API int64_t pg_wg_add(void *base, uint64_t o, int64_t delta) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     int64_t v = s->a + delta;
     if (v < 0) {
         pg_unlock(&s->hdr.lock);
@@ -178,7 +180,8 @@ PG_API int64_t pg_wg_wait(void *base, uint64_t o, uint64_t g) {
     pg_sync_t *s = S(base, o);
     if (pg_load_acq(&s->a) == 0)
         return PG_OK;
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->a == 0 || !g) {
         int64_t r = s->a == 0 ? PG_OK : PG_WOULDBLOCK;
         pg_unlock(&s->hdr.lock);
@@ -200,7 +203,8 @@ PG_API int64_t pg_mutex_lock(void *base, uint64_t o, uint64_t g, int flags, uint
      * waiters exist (unlock hands it over), so barging cannot starve them. */
     if (!(flags & 2) && pg_cas_acqrel((uint64_t *)&s->a, &z, 1))
         return PG_OK;
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     /* (1) announce the waiter, (2) try once more: pairs with unlock's
      * "store a = 0; load b" (Dekker, seq_cst) so a release is never missed */
     pg_store_sc(&s->b, s->b + 1);
@@ -231,7 +235,8 @@ PG_API int64_t pg_mutex_unlock(void *base, uint64_t o) {
         if (pg_load_sc(&s->b) == 0)
             return PG_OK;
         /* a waiter queued meanwhile: it may have missed the release */
-        pg_lock(&s->hdr.lock);
+        if (pg_lock(&s->hdr.lock) != PG_OK)
+            return PG_LOST;
         uint64_t g = 0;
         if (s->a == 0) {
             uint64_t sdo = pg_waitq_dequeue(base, &s->q1);
@@ -246,7 +251,8 @@ PG_API int64_t pg_mutex_unlock(void *base, uint64_t o) {
             pg_ready(base, g);
         return PG_OK;
     }
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (pg_load_acq(&s->a) == 0) {
         pg_unlock(&s->hdr.lock);
         return PG_UNLOCKED;
@@ -283,7 +289,8 @@ PG_API int64_t pg_mutex_unlock(void *base, uint64_t o) {
 
 PG_API int64_t pg_rw_rlock(void *base, uint64_t o, uint64_t g, int tryonly) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->a == 0 && s->c == 0) {
         s->b++;
         pg_unlock(&s->hdr.lock);
@@ -312,7 +319,8 @@ static uint64_t rw_handoff_writer(void *base, pg_sync_t *s) {
 
 PG_API int64_t pg_rw_runlock(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->b <= 0) {
         pg_unlock(&s->hdr.lock);
         return PG_UNLOCKED;
@@ -328,7 +336,8 @@ PG_API int64_t pg_rw_runlock(void *base, uint64_t o) {
 
 PG_API int64_t pg_rw_lock(void *base, uint64_t o, uint64_t g, int tryonly) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->a == 0 && s->b == 0) {
         s->a = 1;
         pg_unlock(&s->hdr.lock);
@@ -346,7 +355,8 @@ PG_API int64_t pg_rw_lock(void *base, uint64_t o, uint64_t g, int tryonly) {
 
 PG_API int64_t pg_rw_unlock(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->a == 0) {
         pg_unlock(&s->hdr.lock);
         return PG_UNLOCKED;
@@ -363,13 +373,15 @@ PG_API int64_t pg_rw_unlock(void *base, uint64_t o) {
     return PG_OK;
 }
 
-/* a waiting writer was cancelled (teardown): forget it */
-PG_API void pg_rw_writer_gone(void *base, uint64_t o) {
+/* a waiting writer was cancelled (teardown): forget it.  PG_OK or PG_LOST */
+PG_API int64_t pg_rw_writer_gone(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->c > 0)
         s->c--;
     pg_unlock(&s->hdr.lock);
+    return PG_OK;
 }
 
 /* ---------------- weighted Semaphore (FIFO, as x/sync/semaphore) ---------------- */
@@ -378,7 +390,8 @@ PG_API int64_t pg_sema_acquire(void *base, uint64_t o, uint64_t g, int64_t k, in
     pg_sync_t *s = S(base, o);
     if (k < 0 || k > s->a)
         return PG_INVAL;
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->a - s->b >= k && !s->q1.first) {
         s->b += k;
         pg_unlock(&s->hdr.lock);
@@ -419,7 +432,8 @@ PG_API int64_t pg_sema_release(void *base, uint64_t o, int64_t k) {
     pg_sync_t *s = S(base, o);
     if (k < 0)
         return PG_INVAL;
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->b - k < 0) {
         pg_unlock(&s->hdr.lock);
         return PG_NEGATIVE;
@@ -431,13 +445,16 @@ PG_API int64_t pg_sema_release(void *base, uint64_t o, int64_t k) {
     return PG_OK;
 }
 
-/* a cancelled waiter may have been the head that blocked the others */
-PG_API void pg_sema_kick(void *base, uint64_t o) {
+/* a cancelled waiter may have been the head that blocked the others.
+ * PG_OK or PG_LOST */
+PG_API int64_t pg_sema_kick(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     uint64_t list = sema_notify(base, s);
     pg_unlock(&s->hdr.lock);
     ready_list(base, list);
+    return PG_OK;
 }
 
 /* ---------------- Cond ---------------- */
@@ -445,7 +462,8 @@ PG_API void pg_sema_kick(void *base, uint64_t o) {
 /* step 1 of Wait: queue (the caller then unlocks L, parks, relocks L) */
 PG_API int64_t pg_cond_enqueue(void *base, uint64_t o, uint64_t g) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     park_on(base, g, o, &s->q1, WR_COND, 0, 0);
     pg_unlock(&s->hdr.lock);
     return PG_PARKED;
@@ -455,7 +473,8 @@ PG_API int64_t pg_cond_signal(void *base, uint64_t o, int all) {
     pg_sync_t *s = S(base, o);
     uint64_t list = 0;
     int64_t n = 0;
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (all) {
         list = claim_all(base, &s->q1, WAKE_OK, 0, &n);
     } else {
@@ -483,7 +502,8 @@ PG_API int64_t pg_cond_signal(void *base, uint64_t o, int all) {
 PG_API int64_t pg_once_begin(void *base, uint64_t o, uint64_t g, void *obuf, uint64_t ocap,
                              uint64_t *out) {
     pg_sync_t *s = S(base, o);
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK)
+        return PG_LOST;
     if (s->a == 2) {
         uint64_t off = s->res_off, len = s->res_len;
         pg_unlock(&s->hdr.lock);
@@ -513,7 +533,11 @@ PG_API int64_t pg_once_begin(void *base, uint64_t o, uint64_t g, void *obuf, uin
 PG_API int64_t pg_once_done(void *base, uint64_t o, const void *res, uint64_t len) {
     pg_sync_t *s = S(base, o);
     int64_t b = len ? pg_alloc_copy(base, res, len) : 0;
-    pg_lock(&s->hdr.lock);
+    if (pg_lock(&s->hdr.lock) != PG_OK) {
+        if (b > 0)
+            pg_free(base, (uint64_t)b);
+        return PG_LOST;
+    }
     if (b > 0) {
         s->res_off = (uint64_t)b;
         s->res_len = len;

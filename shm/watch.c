@@ -1,0 +1,313 @@
+/*
+ * watch.c -- owner-tagged locks and the death watch: a dead P is noticed
+ * without the GIL, without any hub, and nobody waits for ever on its locks.
+ *
+ *   P0 (pg_watch_start)                        every other P (pg_deathpipe_watch)
+ *   ---------------------------------------    ----------------------------------
+ *   C thread, signals blocked: poll one pidfd  C thread, signals blocked: poll the
+ *   per P (or its multiprocessing sentinel)    death pipe's read end (P0 holds the
+ *   + a stop eventfd                           only write end)
+ *   P i ended:                                 EOF / HUP (P0 gone, whatever
+ *     (1) p[i].exit_status (plain)               killed it):
+ *     (2) p[i].gone = 1 (release)                (1) p[0].gone = 1 (release)
+ *     (3) nlost++                                (2) a short grace, so a hub in
+ *     (4) no teardown, no failure yet:               pg_lock sees PG_LOST
+ *         record FAIL_LOST (the CAS protocol     (3) _exit(3)
+ *         of pg_panic_record)
+ *     (5) write every live P's eventfd
+ *
+ * A locker waiting on a word tagged by P i loads p[i].gone (acquire, pairs
+ * with (2)) after every bounded futex wait and returns PG_LOST: the lock is
+ * never taken and the object never touched (never "repaired").
+ *
+ * Which arena a lock word lives in: the lock's address falls in one of the
+ * mappings registered at pg_arena_attach (newest first: a mapping reused at
+ * an address range is the newest one registered there).
+ */
+#define _GNU_SOURCE
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include "pg_internal.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define LOCK_SPIN 200
+#define LOCK_STEP_NS (2 * 1000 * 1000ull) /* each futex wait: bounded */
+#define DEATH_GRACE_NS (50 * 1000 * 1000ull)
+
+uint32_t pg_lock_self = PG_LOCK_TAG(PG_LOCK_NOP);
+
+/* ---------------- which arena a lock lives in ---------------- */
+
+#define NMAPS 8
+/* written by pg_arena_attach (one thread at a time), read by any locker:
+ * relaxed fields, published by the release store of pg_nmaps */
+static uintptr_t pg_map_lo[NMAPS], pg_map_hi[NMAPS];
+static uint32_t pg_nmaps;
+
+void pg_lock_register(void *base, uint64_t size) {
+    uint32_t n = pg_load_rlx(&pg_nmaps);
+    pg_store_rlx(&pg_map_lo[n % NMAPS], (uintptr_t)base);
+    pg_store_rlx(&pg_map_hi[n % NMAPS], (uintptr_t)base + size);
+    pg_store_rel(&pg_nmaps, n + 1); /* pairs with arena_of's acquire */
+    pg_lock_self = PG_LOCK_TAG(PG_LOCK_NOP); /* until pg_set_self names the P */
+}
+
+static void *arena_of(const uint32_t *l) {
+    uint32_t n = pg_load_acq(&pg_nmaps);
+    uintptr_t a = (uintptr_t)l;
+    for (uint32_t k = 0; k < n && k < NMAPS; k++) {
+        uint32_t i = (n - 1 - k) % NMAPS;
+        uintptr_t lo = pg_load_rlx(&pg_map_lo[i]), hi = pg_load_rlx(&pg_map_hi[i]);
+        if (lo <= a && a < hi)
+            return (void *)lo;
+    }
+    return NULL;
+}
+
+/* this process is P p (p < 0: no P); every lock it takes is tagged so */
+PG_API void pg_set_self(int p) {
+    pg_lock_self = PG_LOCK_TAG(p >= 0 && p < PG_MAXP ? (uint32_t)p : PG_LOCK_NOP);
+}
+
+/* for Python and tests: the owner P of a lock word; -1 free, PG_LOCK_NOP
+ * for a process that is no P */
+PG_API int64_t pg_lock_owner(uint32_t w) { return PG_LOCK_OWNER(w); }
+
+/* the word a lock held by P p (p < 0: no P) holds, without waiters */
+PG_API uint32_t pg_lock_tag(int p) {
+    return PG_LOCK_TAG(p >= 0 && p < PG_MAXP ? (uint32_t)p : PG_LOCK_NOP);
+}
+
+static int owner_gone(void *base, uint32_t w) {
+    int64_t o = PG_LOCK_OWNER(w);
+    if (!base || o < 0 || o >= PG_MAXP)
+        return 0;
+    return pg_load_acq(&ARENA(base)->p[o].gone) != 0; /* pairs with (2) of the watch */
+}
+
+/* steps (2) and (3) of pg_lock (pg_atomic.h) */
+static uint64_t pg_nslow; /* atomic (relaxed): pg_lock_slow entries in this process */
+
+int pg_lock_slow(uint32_t *l) {
+    uint32_t me = pg_lock_self;
+    pg_add_rlx(&pg_nslow, 1);
+    for (int i = 0; i < LOCK_SPIN; i++) { /* (2) hold times are ~100s of ns */
+        pg_cpu_relax();
+        uint32_t z = 0;
+        if (pg_load_rlx(l) == 0 && pg_cas_acqrel(l, &z, me))
+            return PG_OK;
+    }
+    void *base = arena_of(l);
+    for (;;) { /* (3) */
+        uint32_t w = pg_load_rlx(l);
+        if (w == 0) {
+            if (pg_cas_acqrel(l, &w, me | PG_LOCK_WAITERS))
+                return PG_OK;
+            continue;
+        }
+        if (owner_gone(base, w)) {
+            /* its tag still there: it died holding it (only it could clear
+             * it); another tag: it unlocked before dying, look again */
+            if ((pg_load_acq(l) >> 1) == (w >> 1))
+                return PG_LOST;
+            continue;
+        }
+        if (!(w & PG_LOCK_WAITERS)) {
+            if (!pg_cas_acqrel(l, &w, w | PG_LOCK_WAITERS))
+                continue;
+            w |= PG_LOCK_WAITERS;
+        }
+        pg_futex_wait(l, w, LOCK_STEP_NS);
+    }
+}
+
+/* ---------------- P0: one pidfd per P ---------------- */
+
+static struct {
+    void *base;
+    int n;                /* nprocs */
+    int fd[PG_MAXP];      /* fd[i]: P i's pidfd or sentinel, -1 none */
+    int kind[PG_MAXP];    /* 0 pidfd, 1 a sentinel (readable once the P ended) */
+    int stopfd;
+    int running;
+    pthread_t th;
+} W = {.stopfd = -1};
+
+/* the P's wait status if it is our child (WNOWAIT: multiprocessing still
+ * reaps it), else -1 (a forkserver's child, or already reaped) */
+static int32_t exit_status_of(int pidfd) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        si.si_pid == 0)
+        return -1;
+    if (si.si_code == CLD_EXITED)
+        return (si.si_status & 0xff) << 8;
+    if (si.si_code == CLD_KILLED)
+        return si.si_status & 0x7f;
+    if (si.si_code == CLD_DUMPED)
+        return (si.si_status & 0x7f) | 0x80;
+    return -1;
+}
+
+static void wake_fd(int fd) {
+    if (fd >= 0) {
+        uint64_t one = 1;
+        ssize_t r = write(fd, &one, sizeof one);
+        (void)r; /* EAGAIN: the counter is already non-zero, it is awake */
+    }
+}
+
+static void p_died(void *base, int i, int32_t status) {
+    pg_arena_t *a = ARENA(base);
+    a->p[i].exit_status = status;        /* (1), published by (2) */
+    pg_store_rel(&a->p[i].gone, 1);      /* (2) pairs with owner_gone's acquire */
+    pg_add_sc(&a->nlost, 1);             /* (3) */
+    uint32_t z = 0;                      /* (4) as pg_panic_record */
+    if (!pg_load_acq(&a->shutdown) && pg_cas_acqrel(&a->panicking, &z, 1)) {
+        a->fail_kind = FAIL_LOST;
+        a->lost_p = i;
+        a->panic_off = 0;
+        a->panic_len = 0;
+        pg_store_rel(&a->panicking, 2); /* pairs with the reader's acquire */
+    }
+    for (uint32_t p = 0; p < a->nprocs && p < PG_MAXP; p++) /* (5) */
+        if (!pg_load_acq(&a->p[p].gone))
+            wake_fd(pg_wakefd[p]);
+}
+
+static void *watch_main(void *arg) {
+    (void)arg;
+    struct pollfd pf[PG_MAXP + 1];
+    int n = W.n;
+    pf[0].fd = W.stopfd;
+    pf[0].events = POLLIN;
+    for (int i = 1; i < n; i++) {
+        pf[i].fd = W.fd[i];
+        pf[i].events = POLLIN;
+    }
+    for (;;) {
+        int r = poll(pf, (nfds_t)n, -1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return NULL;
+        }
+        if (pf[0].revents)
+            return NULL; /* pg_watch_stop */
+        for (int i = 1; i < n; i++) {
+            if (pf[i].fd < 0 || !pf[i].revents)
+                continue;
+            if (!(pf[i].revents & POLLNVAL))
+                p_died(W.base, i, W.kind[i] == 0 ? exit_status_of(pf[i].fd) : -1);
+            pf[i].fd = -1; /* poll skips it from now on */
+        }
+    }
+}
+
+static int start_thread(pthread_t *th, void *(*fn)(void *), void *arg) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits "all blocked" */
+    int rc = pthread_create(th, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/*
+ * P0: watch P 1..n-1 through fds[i] (kinds[i]: 0 a pidfd, 1 a sentinel fd
+ * that becomes readable when the P ends; fds[i] < 0: not watched).  The fds
+ * stay the caller's: pg_watch_stop before closing them.  PG_OK, PG_INVAL
+ * (already running, bad n) or PG_SYSERR.
+ */
+PG_API int64_t pg_watch_start(void *base, const int *fds, const int *kinds, int n) {
+    if (W.running || n < 1 || n > PG_MAXP)
+        return PG_INVAL;
+    W.base = base;
+    W.n = n;
+    for (int i = 0; i < n; i++) {
+        W.fd[i] = i ? fds[i] : -1;
+        W.kind[i] = i ? kinds[i] : 0;
+    }
+    W.stopfd = eventfd(0, EFD_CLOEXEC);
+    if (W.stopfd < 0)
+        return PG_SYSERR;
+    if (start_thread(&W.th, watch_main, NULL) != 0) {
+        close(W.stopfd);
+        W.stopfd = -1;
+        return PG_SYSERR;
+    }
+    W.running = 1;
+    return PG_OK;
+}
+
+/* teardown: stop and join the watch (before its fds are closed) */
+PG_API void pg_watch_stop(void) {
+    if (!W.running)
+        return;
+    wake_fd(W.stopfd);
+    pthread_join(W.th, NULL);
+    close(W.stopfd);
+    W.stopfd = -1;
+    W.running = 0;
+}
+
+/* ---------------- every other P: the death pipe ---------------- */
+
+static struct {
+    void *base;
+    int fd;
+} D;
+
+static void *deathpipe_main(void *arg) {
+    (void)arg;
+    struct pollfd pf = {.fd = D.fd, .events = POLLIN};
+    for (;;) {
+        if (poll(&pf, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pf.revents & POLLNVAL)
+            break;
+        char c;
+        ssize_t r = read(D.fd, &c, 1);
+        if (r > 0 || (r < 0 && (errno == EINTR || errno == EAGAIN)))
+            continue; /* P0 never writes: only EOF matters */
+        break;
+    }
+    /* P0 is gone: nobody will tear this P down */
+    ARENA(D.base)->p[0].exit_status = -1;
+    pg_store_rel(&ARENA(D.base)->p[0].gone, 1); /* (1) pairs with owner_gone */
+    struct timespec ts = {0, (long)DEATH_GRACE_NS}; /* (2) */
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    _exit(3); /* (3) */
+}
+
+/* a P: exit (status 3) when the death pipe's read end fd reaches EOF */
+PG_API int64_t pg_deathpipe_watch(void *base, int fd) {
+    D.base = base;
+    D.fd = fd;
+    pthread_t th;
+    if (start_thread(&th, deathpipe_main, NULL) != 0)
+        return PG_SYSERR;
+    pthread_detach(th);
+    return PG_OK;
+}
+
+/* ---------------- for tests and tools ---------------- */
+
+/* pg_lock / pg_unlock on the word at off (PG_OK or PG_LOST) */
+PG_API int64_t pg_lock_at(void *base, uint64_t off) { return pg_lock(AT(base, off, uint32_t)); }
+PG_API void pg_unlock_at(void *base, uint64_t off) { pg_unlock(AT(base, off, uint32_t)); }
+
+/* how many lock acquisitions in this process left the fast path (one CAS) */
+PG_API uint64_t pg_lock_nslow(void) { return pg_load_rlx(&pg_nslow); }
