@@ -9,13 +9,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ._errors import OutOfSharedMemory
+from ._runtime import ops, park
 from ._runtime.handles import Handle
-from ._runtime.sched import need_rt
-from ._shim import MAXP, NOMEM, SyncKind, fast, lib, offset
+from ._runtime.ops import MAXP, SyncKind, check, views
 
-_A = offset("pg_sync", "a")
-_RES = offset("pg_sync", "res_off")
 _MASK = (1 << 64) - 1
 
 
@@ -32,14 +29,12 @@ class _Atomic(Handle):
     _kind = "atomic"
 
     def __new__(cls, v: Any = 0) -> Any:
-        rt = need_rt(f"pg.atomic.{cls.__name__}()")
-        off = lib.pg_sync_new(rt.base, SyncKind.ATOMIC, cls._to_c(v))  # type: ignore[attr-defined]
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(128, rt.arena.size)
+        rt = park.runtime(f"pg.atomic.{cls.__name__}()")
+        off = check(ops.sync_new(rt.base, SyncKind.ATOMIC, cls._to_c(v)), "pg.atomic", 128)  # type: ignore[attr-defined]
         return cls._new(rt, off)
 
     def _load(self, rt: Any) -> None:
-        self._ai = (self._off + _A) // 8
+        self._ai = views.obj_index(self._off, "pg_sync", "a")  # an aligned 8-byte load is atomic
 
     def _raw(self) -> int:
         return self._live_rt().arena.i[self._ai]
@@ -62,23 +57,23 @@ class Int64(_Atomic):
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, _int64(v, "Int64.store value"))
+        ops.atomic_store(rt.base, self._off, _int64(v, "Int64.store value"))
 
     def add(self, d: int) -> int:
         """Add d; returns the new value."""
         rt = self._live_rt()
         if d.__class__ is int and -0x7FFFFFFF < d < 0x7FFFFFFF:
-            return fast.pg_atomic_add(rt.cbase, self._c, d)
-        return lib.pg_atomic_add(rt.base, self._off, _int64(d, "Int64.add delta"))
+            return ops.atomic_add_fast(rt.cbase, self._c, d)
+        return ops.atomic_add(rt.base, self._off, _int64(d, "Int64.add delta"))
 
     def swap(self, v: int) -> int:
         """Store v; returns the old value."""
         rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, _int64(v, "Int64.swap value"))
+        return ops.atomic_swap(rt.base, self._off, _int64(v, "Int64.swap value"))
 
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, _int64(old, "old"), _int64(new, "new")))
+        return bool(ops.atomic_cas(rt.base, self._off, _int64(old, "old"), _int64(new, "new")))
 
 
 def _u64(v: Any, what: str) -> int:
@@ -103,7 +98,7 @@ class Uint64(_Atomic):
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, _u64(v, "Uint64.store value"))
+        ops.atomic_store(rt.base, self._off, _u64(v, "Uint64.store value"))
 
     def add(self, d: int) -> int:
         """Add d (may be negative, as Go's Add(^uint64(0)) idiom); returns the new value."""
@@ -111,15 +106,15 @@ class Uint64(_Atomic):
         if isinstance(d, bool) or not isinstance(d, int):
             raise TypeError(f"Uint64.add delta must be an int, got {type(d).__name__}")
         d &= _MASK
-        return lib.pg_atomic_add(rt.base, self._off, d - (1 << 64) if d >= (1 << 63) else d) & _MASK
+        return ops.atomic_add(rt.base, self._off, d - (1 << 64) if d >= (1 << 63) else d) & _MASK
 
     def swap(self, v: int) -> int:
         rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, _u64(v, "Uint64.swap value")) & _MASK
+        return ops.atomic_swap(rt.base, self._off, _u64(v, "Uint64.swap value")) & _MASK
 
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, _u64(old, "old"), _u64(new, "new")))
+        return bool(ops.atomic_cas(rt.base, self._off, _u64(old, "old"), _u64(new, "new")))
 
 
 class Bool(_Atomic):
@@ -136,15 +131,15 @@ class Bool(_Atomic):
 
     def store(self, v: bool) -> None:
         rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, 1 if v else 0)
+        ops.atomic_store(rt.base, self._off, 1 if v else 0)
 
     def swap(self, v: bool) -> bool:
         rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, 1 if v else 0) != 0
+        return ops.atomic_swap(rt.base, self._off, 1 if v else 0) != 0
 
     def compare_and_swap(self, old: bool, new: bool) -> bool:
         rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, 1 if old else 0, 1 if new else 0))
+        return bool(ops.atomic_cas(rt.base, self._off, 1 if old else 0, 1 if new else 0))
 
 
 class Counter(Handle):
@@ -160,32 +155,25 @@ class Counter(Handle):
     _kind = "Counter"
 
     def __new__(cls) -> "Counter":
-        rt = need_rt("pg.atomic.Counter()")
-        off = lib.pg_counter_new(rt.base)
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(2 * MAXP * 64, rt.arena.size)
+        rt = park.runtime("pg.atomic.Counter()")
+        off = check(ops.counter_new(rt.base), "pg.atomic.Counter", 2 * MAXP * 64)
         return cls._new(rt, off)
 
     def _load(self, rt: Any) -> None:
-        self._shards = rt.arena.q[(self._off + _RES) // 8]
+        self._shards = views.sync_res_off(rt.arena, self._off)
 
     def add(self, d: int = 1) -> None:
         rt = self._live_rt()
         if isinstance(d, bool) or not isinstance(d, int):
             raise TypeError(f"Counter.add delta must be an int, got {type(d).__name__}")
         if threading.get_ident() == rt.hub_tid:
-            # only this P's hub thread writes this shard: a plain store is enough
-            i = (self._shards + rt.p * 64) // 8
-            view = rt.arena.i
-            view[i] = ((view[i] + d + (1 << 63)) & _MASK) - (1 << 63)
+            # only this P's hub thread writes its shard: a plain store is enough
+            views.counter_add_own(rt.arena, self._shards, rt.p, d)
         else:
-            lib.pg_word_add(rt.base, self._shards + (MAXP + rt.p) * 64, d)
+            ops.word_add(rt.base, views.counter_thread_shard(self._shards, rt.p), d)
 
     def value(self) -> int:
-        rt = self._live_rt()
-        view = rt.arena.i
-        start = self._shards // 8
-        return sum(view[start : start + 2 * MAXP * 8 : 8])
+        return views.counter_sum(self._live_rt().arena, self._shards)
 
     def __repr__(self) -> str:
         return f"pg.atomic.Counter({self.value()})"

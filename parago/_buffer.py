@@ -14,13 +14,11 @@ import mmap
 from typing import Any
 
 from ._errors import OutOfSharedMemory
+from ._runtime import ops, park
 from ._runtime.handles import HandleMixin
-from ._runtime.sched import need_rt
-from ._shim import NOMEM, lib, offset
+from ._runtime.ops import check, views
 
 PAGE = mmap.PAGESIZE
-_RES_OFF = offset("pg_sync", "res_off")
-_A = offset("pg_sync", "a")
 
 
 class Buffer(HandleMixin, mmap.mmap):
@@ -38,13 +36,11 @@ class Buffer(HandleMixin, mmap.mmap):
             raise TypeError(f"nbytes must be an int, got {type(nbytes).__name__}")
         if nbytes < 1:
             raise ValueError(f"nbytes must be >= 1, got {nbytes}")
-        rt = need_rt("pg.Buffer()")
+        rt = park.runtime("pg.Buffer()")
         if nbytes > rt.arena.size:
             raise OutOfSharedMemory.for_size(nbytes, rt.arena.size)
-        off = lib.pg_buffer_new(rt.base, nbytes + PAGE)
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(nbytes, rt.arena.size)
-        rt.arena.i[(off + _A) // 8] = nbytes  # written before the handle exists anywhere
+        off = check(ops.buffer_new(rt.base, nbytes + PAGE), "pg.Buffer", nbytes)
+        views.sync_set_a(rt.arena, off, nbytes)  # written before the handle exists anywhere
         return cls._new(rt, off)
 
     def __init__(self, *a: Any, **kw: Any) -> None:
@@ -53,8 +49,7 @@ class Buffer(HandleMixin, mmap.mmap):
     @classmethod
     def _make(cls, rt: Any, off: int, gen: int) -> "Buffer":
         a = rt.arena
-        nbytes = a.i[(off + _A) // 8]
-        data = (a.q[(off + _RES_OFF) // 8] + PAGE - 1) & ~(PAGE - 1)
+        nbytes, data = views.buffer_geometry(a, off, PAGE)
         b = mmap.mmap.__new__(cls, a.fd, nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=data)
         b._bind(rt, off, gen)
         return b

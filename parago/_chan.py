@@ -10,7 +10,6 @@ the fast path; the batched forms move many values per call.
 
 from __future__ import annotations
 
-import array
 import ctypes
 import io
 import pickle
@@ -24,39 +23,25 @@ import msgspec
 
 from ._errors import (
     ChanTypeError,
-    ClosedChannelError,
     DecodeError,
     EndOfChannel,
     OutOfSharedMemory,
 )
-from ._runtime import codec
+from ._runtime import codec, ops, park
 from ._runtime.g import WR
 from ._runtime.handles import Handle, HandleMixin
-from ._runtime.sched import need_rt
-from ._shim import CLOSED, NOMEM, OK, PARKED, WOULDBLOCK, Wake, fast, lib, offset
+from ._runtime.ops import CLOSED, OK, PARKED, WOULDBLOCK, Wake, check, error, views
 
-_CAP = offset("pg_chan", "cap")
-_QCOUNT = offset("pg_chan", "qcount")
-_CLOSED = offset("pg_chan", "closed")
-_TYPE_OFF = offset("pg_chan", "type_off")
-_TYPE_LEN = offset("pg_chan", "type_len")
 _MAXCAP = (1 << 32) - 1
 
 _SCALARS = (int, float, str, bytes, type(None), bool)
-_send = fast.pg_chan_send
-_recv = fast.pg_chan_recv
-_recv_finish = fast.pg_chan_recv_finish
+_send = ops.chan_send_fast
+_recv = ops.chan_recv_fast
+_recv_finish = ops.chan_recv_finish_fast
 _OCAP = ctypes.c_uint64(65536)
 _dumps = pickle.dumps
 _loads = pickle.loads
 _rand = random.getrandbits
-
-
-def _g(rt: Any, op: str) -> Any:
-    gs = getattr(greenlet.getcurrent(), "gs", None)
-    if gs is None:
-        gs = rt.slow_current(op)
-    return gs
 
 
 def _typename(t: Any) -> str:
@@ -167,7 +152,7 @@ class Chan(Handle):
     blocked sender (they raise).  ``len(ch)`` is a racy snapshot.
     """
 
-    __slots__ = ("_cap", "_type", "_codec", "_iq", "_ic")
+    __slots__ = ("_cap", "_type", "_codec")
     _kind = "channel"
 
     def __new__(cls, cap: int = 0, type: Any = None) -> "Chan":
@@ -175,7 +160,7 @@ class Chan(Handle):
             raise TypeError(f"cap must be an int, got {_typename(cap.__class__)}")
         if cap < 0:
             raise ValueError(f"cap must be >= 0, got {cap}")
-        rt = need_rt("pg.Chan()")
+        rt = park.runtime("pg.Chan()")
         if cap > _MAXCAP:
             raise OutOfSharedMemory.for_size(cap * 64, rt.arena.size)
         if type is not None:
@@ -183,9 +168,7 @@ class Chan(Handle):
             tb = pickle.dumps(type)
         else:
             tb = b""
-        off = lib.pg_chan_new(rt.base, cap, tb, len(tb))
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(cap * 64 + 128, rt.arena.size)
+        off = check(ops.chan_new(rt.base, cap, tb, len(tb)), "pg.Chan", cap * 64 + 128)
         return cls._new(rt, off)
 
     def __class_getitem__(cls, T: Any) -> _TypedChan:
@@ -193,13 +176,10 @@ class Chan(Handle):
 
     def _load(self, rt: Any) -> None:
         a = rt.arena
-        off = self._off
-        self._cap = a.u32[(off + _CAP) // 4]
-        self._iq = (off + _QCOUNT) // 4
-        self._ic = (off + _CLOSED) // 4
-        toff = a.q[(off + _TYPE_OFF) // 8]
-        if toff:
-            self._type = pickle.loads(a.read(toff, a.q[(off + _TYPE_LEN) // 8]))
+        self._cap = views.chan_cap(a, self._off)
+        tb = views.chan_type(a, self._off)
+        if tb is not None:
+            self._type = pickle.loads(tb)
             self._codec = _get_codec(self._type)
         else:
             self._type = None
@@ -217,11 +197,12 @@ class Chan(Handle):
 
     @property
     def closed(self) -> bool:
-        return bool(self._live_rt().arena.u32[self._ic])
+        """Whether the channel was closed (a racy snapshot)."""
+        return bool(views.chan_closed(self._live_rt().arena, self._off))
 
     def __len__(self) -> int:
         """Values buffered now (a racy snapshot, as Go's len(ch))."""
-        return self._live_rt().arena.u32[self._iq]
+        return views.chan_qcount(self._live_rt().arena, self._off)
 
     def __bool__(self) -> bool:
         return True
@@ -249,9 +230,7 @@ class Chan(Handle):
             codec.enc_refs = outer
 
     def _hold(self, rt: Any, refs: list[int]) -> None:
-        arr = array.array("Q", refs)
-        addr, n = arr.buffer_info()
-        lib.pg_obj_incref_many(rt.base, addr, n)
+        ops.incref_many(rt, refs)
 
     def _drop(self, rt: Any, refs: list[int]) -> None:
         for r in refs:
@@ -273,9 +252,10 @@ class Chan(Handle):
         """Turn a recv status into the value (r >= 0 or BIG)."""
         if r >= 0:
             return self._decode(gs.obuf_mv[:r])
+        check(r, "recv")
         out = gs.out
         data = rt.arena.read(out[0], out[1])
-        lib.pg_mfree(rt.base, out[0])
+        ops.mfree(rt.base, out[0])
         return self._decode(data)
 
     # ---- send ----
@@ -297,55 +277,46 @@ class Chan(Handle):
                 self._hold(rt, refs)
         gs = getattr(greenlet.getcurrent(), "gs", None) or rt.slow_current("ch.send()")
         n = len(data)
+        # park protocol (park.py): begin -- one foreign call
         if n < 0x7FFFFFFF:
             r = _send(rt.cbase, self._c, gs.c, data, n, 1)
         else:
-            r = lib.pg_chan_send(rt.base, self._off, gs.off, data, n, 1)
+            r = ops.chan_send(rt.base, self._off, gs.off, data, n, 1)
         if r == OK:
             return
-        if r == PARKED:
+        if r == PARKED:  # park, inline: the unbuffered hot path
             try:
                 gs.park()
             except BaseException:
                 if refs:
                     self._drop(rt, refs)
                 raise
-            if gs.wake_res() == Wake.OK:
-                return
-            r = CLOSED
-        if refs:
-            self._drop(rt, refs)
-        self._send_error(rt, r, len(data))
+        self._send_finish(rt, gs, r, refs, n)
 
     async def send_async(self, v: Any) -> None:
+        """``await ch.send_async(v)``: send() for async goroutines."""
         rt = self._live_rt()
         data, refs = self._encode(v)
         gs = rt.task_g()
         if refs:
             self._hold(rt, refs)
-        r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
-        if r == OK:
-            return
+        r = ops.chan_send(rt.base, self._off, gs.off, data, len(data), 1)
         if r == PARKED:
-            try:
-                await gs.park_async()
-            except BaseException:
-                if refs:
-                    self._drop(rt, refs)
-                raise
-            if gs.wake_res() == Wake.OK:
+            await park.park_async(gs, (lambda: self._drop(rt, refs)) if refs else None)
+        self._send_finish(rt, gs, r, refs, len(data))
+
+    def _send_finish(self, rt: Any, gs: Any, r: int, refs: list[int] | None, n: int) -> None:
+        """finish: a woken send either delivered (WAKE_OK) or saw the close;
+        a failed send gives its handles' references back and raises."""
+        if r == PARKED:
+            if park.wake_res(gs) == Wake.OK:
                 return
             r = CLOSED
+        elif r == OK:
+            return
         if refs:
             self._drop(rt, refs)
-        self._send_error(rt, r, len(data))
-
-    def _send_error(self, rt: Any, r: int, n: int) -> None:
-        if r == CLOSED:
-            raise ClosedChannelError("send on closed channel")
-        if r == NOMEM:
-            raise OutOfSharedMemory.for_size(n, rt.arena.size)
-        raise RuntimeError(f"pg_chan_send: unexpected status {r}")  # pragma: no cover
+        raise error(r, "send", n)
 
     def _try_send(self, v: Any) -> bool:
         """Non-blocking send (for timers and pools): True if delivered."""
@@ -353,11 +324,11 @@ class Chan(Handle):
         data, refs = self._encode(v)
         if refs:
             self._hold(rt, refs)
-        r = lib.pg_chan_send(rt.base, self._off, 0, data, len(data), 0)
+        r = ops.chan_send(rt.base, self._off, 0, data, len(data), 0)
         if r != OK and refs:
             self._drop(rt, refs)
-        if r == NOMEM:
-            raise OutOfSharedMemory.for_size(len(data), rt.arena.size)
+        if r != CLOSED:
+            check(r, "try_send", len(data))
         return r == OK
 
     def _try_recv(self) -> tuple[Any, bool]:
@@ -368,7 +339,7 @@ class Chan(Handle):
             buf = rt  # the hub thread's buffers (nothing switches before the decode)
         else:
             buf = rt.slow_current("ch.recv()")
-        r = lib.pg_chan_recv(rt.base, self._off, 0, 0, buf.obuf, rt.OBUF, buf.out)
+        r = ops.chan_recv(rt.base, self._off, 0, 0, buf.obuf, rt.OBUF, buf.out)
         if r == WOULDBLOCK or r == CLOSED:
             return None, False
         return self._take(rt, buf, r), True
@@ -399,29 +370,33 @@ class Chan(Handle):
                 except Exception as e:
                     raise self._decode_error(e) from e
             return self._decode(gs.obuf_mv[:r]), True
-        if r == PARKED:
+        if r == PARKED:  # park, inline: the unbuffered hot path
             gs.park()
             r = _recv_finish(rt.cbase, gs.c, gs.obuf, _OCAP, gs.out)
+        return self._recv_finish(rt, gs, r)
+
+    def _recv_finish(self, rt: Any, gs: Any, r: int) -> tuple[Any, bool]:
+        """finish: the value (in obuf, or a payload block), or the end."""
         if r == CLOSED:
             return None, False
         return self._take(rt, gs, r), True
 
     async def recv_async(self) -> Any:
+        """``await ch.recv_async()``: recv() for async goroutines."""
         v, ok = await self.recv_ok_async()
         if not ok:
             raise EndOfChannel(f"recv on closed channel {self!r}")
         return v
 
     async def recv_ok_async(self) -> tuple[Any, bool]:
+        """``await ch.recv_ok_async()``: recv_ok() for async goroutines."""
         rt = self._live_rt()
         gs = rt.task_g()
-        r = lib.pg_chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
+        r = ops.chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
         if r == PARKED:
-            await gs.park_async()
-            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
-        if r == CLOSED:
-            return None, False
-        return self._take(rt, gs, r), True
+            await park.park_async(gs)
+            r = ops.chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+        return self._recv_finish(rt, gs, r)
 
     def __iter__(self) -> Iterator[Any]:
         """``for v in ch``: receive until closed and drained."""
@@ -445,8 +420,7 @@ class Chan(Handle):
         """Close: receivers drain what is buffered, then see the end; blocked
         senders raise.  Raises ClosedChannelError("close of closed channel")."""
         rt = self._live_rt()
-        if lib.pg_chan_close(rt.base, self._off) == CLOSED:
-            raise ClosedChannelError("close of closed channel")
+        check(ops.chan_close(rt.base, self._off), "close")
 
     # ---- batches ----
     def send_many(self, values: Iterable[Any]) -> int:
@@ -483,7 +457,7 @@ class Chan(Handle):
 
     def _send_many(self, rt: Any, datas: list[bytes]) -> int:
         n = len(datas)
-        gs = _g(rt, "ch.send_many()")
+        gs = park.current(rt, "ch.send_many()")
         blob = b"".join(datas)
         lens = struct.pack(f"{n}I", *map(len, datas))
         baddr = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value or 0
@@ -491,7 +465,7 @@ class Chan(Handle):
         sent = pos = 0
         out = gs.out
         while sent < n:
-            r = lib.pg_chan_send_many(rt.base, self._off, gs.off, baddr + pos, laddr + 4 * sent, n - sent, 1, out)
+            r = ops.chan_send_many(rt.base, self._off, gs.off, baddr + pos, laddr + 4 * sent, n - sent, 1, out)
             k = out[0]
             pos += sum(map(len, datas[sent : sent + k])) if k < n - sent else 0
             sent += k
@@ -503,17 +477,12 @@ class Chan(Handle):
                 except BaseException as ex:
                     ex.sent = sent  # type: ignore[attr-defined]
                     raise
-                if gs.wake_res() != Wake.OK:
-                    e = ClosedChannelError("send on closed channel")
-                    e.sent = sent  # type: ignore[attr-defined]
-                    raise e
-                pos += len(datas[sent])
-                sent += 1
-                continue
-            if r == CLOSED:
-                e = ClosedChannelError("send on closed channel")
-            else:
-                e = OutOfSharedMemory.for_size(len(datas[sent]), rt.arena.size)  # type: ignore[assignment]
+                if park.wake_res(gs) == Wake.OK:
+                    pos += len(datas[sent])
+                    sent += 1
+                    continue
+                r = CLOSED
+            e = error(r, "send", len(datas[sent]))
             e.sent = sent  # type: ignore[attr-defined]
             raise e
         return sent
@@ -531,8 +500,8 @@ class Chan(Handle):
         if max_n < 1:
             raise ValueError(f"max_n must be >= 1, got {max_n}")
         rt = self._live_rt()
-        gs = _g(rt, "ch.recv_many()")
-        r = lib.pg_chan_recv_many(rt.base, self._off, gs.off, max_n, 1, gs.obuf, 65536, gs.out)
+        gs = park.current(rt, "ch.recv_many()")
+        r = check(ops.chan_recv_many(rt.base, self._off, gs.off, max_n, 1, gs.obuf, 65536, gs.out), "recv")
         if r > 0:
             if self._codec is None:
                 return self._unpickle_batch(gs, r)
@@ -548,7 +517,7 @@ class Chan(Handle):
             return res
         if r == PARKED:
             gs.park()
-            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+            r = ops.chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
         if r == CLOSED:
             raise EndOfChannel(f"recv on closed channel {self!r}")
         return [self._take(rt, gs, r)]
@@ -611,88 +580,99 @@ class Send:
         return f"pg.Send({self.ch!r}, {self.value!r})"
 
 
-_RES_VALUE, _RES_BLOCK, _RES_CLOSED, _RES_SENT, _RES_SENDCLOSED = range(5)
+_NIL, _RECV, _SEND = ops.SELDIR_NIL, ops.SELDIR_RECV, ops.SELDIR_SEND
+_RES_VALUE, _RES_BLOCK, _RES_CLOSED, _RES_SENT = ops.SEL_VALUE, ops.SEL_BLOCK, ops.SEL_CLOSED, ops.SEL_SENT
 
 
-def _prepare(cases: tuple) -> tuple[bytes, bytes, list, bool, list]:
-    allrefs: list[tuple[int, list[int]]] = []  # (case, handle offsets) of Send values
-    flat: list[int] = []
-    blobs: list[bytes] = []
-    pos = 0
-    live = False
-    chans: list = []
-    for i, c in enumerate(cases):
-        if c is None:
-            flat += (0, 0, 0, 0)
-            chans.append(None)
-            continue
-        t = c.__class__
-        if t is Recv:
-            ch = c.ch
-            if ch is None:
-                flat += (0, 0, 0, 0)
-            else:
-                ch._live_rt()
-                flat += (ch._off, 1, 0, 0)
-                live = True
+class _Select:
+    """One select: its cases packed for pg_select, every Send value encoded
+    first (DESIGN: an encoding error raises even if another case would win),
+    and the handle references those values carry until one is delivered."""
+
+    __slots__ = ("packed", "blob", "chans", "live", "allrefs", "n")
+
+    def __init__(self, cases: tuple) -> None:
+        allrefs: list[tuple[int, list[int]]] = []  # (case, handle offsets) of Send values
+        flat: list[int] = []
+        blobs: list[bytes] = []
+        pos = 0
+        live = False
+        chans: list = []
+        for i, c in enumerate(cases):
+            t = c.__class__
+            ch = c.ch if t is Recv or t is Send else None
+            if c is None or ch is None:
+                if c is not None and t is not Recv and t is not Send:
+                    raise TypeError(
+                        f"select: case {i} must be pg.Recv(ch), pg.Send(ch, v) or None, got {type(c).__name__}"
+                    )
+                flat += (0, _NIL, 0, 0)
+                chans.append(None)
+                continue
+            ch._live_rt()
+            live = True
             chans.append(ch)
-        elif t is Send:
-            ch = c.ch
-            if ch is None:
-                flat += (0, 0, 0, 0)
+            if t is Recv:
+                flat += (ch._off, _RECV, 0, 0)
             else:
-                ch._live_rt()
-                data, refs = ch._encode(c.value)  # every Send value is encoded first
-                flat += (ch._off, 2, len(data), pos)
+                data, refs = ch._encode(c.value)
+                flat += (ch._off, _SEND, len(data), pos)
                 blobs.append(data)
                 pos += len(data)
-                live = True
                 if refs:
                     allrefs.append((i, refs))
-            chans.append(ch)
-        else:
-            raise TypeError(f"select: case {i} must be pg.Recv(ch), pg.Send(ch, v) or None, got {type(c).__name__}")
-    return struct.pack(f"<{len(cases) * 'QIIQ'}", *flat), b"".join(blobs), chans, live, allrefs
+        self.packed = struct.pack(f"<{len(cases) * 'QIIQ'}", *flat)
+        self.blob = b"".join(blobs)
+        self.chans = chans
+        self.live = live
+        self.allrefs = allrefs
+        self.n = len(cases)
 
+    def begin(self, rt: Any, gs: Any, default: bool) -> int:
+        """park protocol: begin -- poll every case in a random order, or
+        queue a sudog on each (all sharing the G's one ticket)."""
+        if self.allrefs:
+            ops.incref_many(rt, [r for _, rs in self.allrefs for r in rs])
+        r = ops.select(
+            rt.base, gs.off, self.packed, self.n, self.blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out
+        )
+        if r != PARKED:
+            self._drop_refs(rt, gs, r)
+        return check(r, "select")
 
-def _hold_send_refs(rt: Any, allrefs: list) -> None:
-    if allrefs:
-        arr = array.array("Q", [r for _, rs in allrefs for r in rs])
-        addr, n = arr.buffer_info()
-        lib.pg_obj_incref_many(rt.base, addr, n)
+    def after_park(self, rt: Any, gs: Any) -> int:
+        """finish, part 1: dequeue the losing sudogs (also after an interrupt)."""
+        r = ops.select_finish(rt.base, gs.off, self.packed, self.n, gs.obuf, 65536, gs.out)
+        self._drop_refs(rt, gs, r)
+        return check(r, "select")
 
+    def _drop_refs(self, rt: Any, gs: Any, r: int) -> None:
+        """The Send values that were not delivered give their references back."""
+        if not self.allrefs:
+            return
+        sent = gs.out[0] if r == OK and gs.out[1] == _RES_SENT else -1
+        for i, rs in self.allrefs:
+            if i != sent:
+                for off in rs:
+                    rt.decref_later(off)
 
-def _drop_send_refs(rt: Any, allrefs: list, gs: Any, r: int) -> None:
-    """The Send values that were not delivered give their references back."""
-    if not allrefs:
-        return
-    sent = gs.out[0] if r == OK and gs.out[1] == _RES_SENT else -1
-    for i, rs in allrefs:
-        if i != sent:
-            for off in rs:
-                rt.decref_later(off)
-
-
-def _result(rt: Any, gs: Any, chans: list, r: int) -> tuple[int, Any, bool]:
-    out = gs.out
-    if r == WOULDBLOCK:
-        return -1, None, False
-    if r == NOMEM:
-        raise OutOfSharedMemory.for_size(0, rt.arena.size)
-    if r != OK:  # pragma: no cover
-        raise RuntimeError(f"pg_select: unexpected status {r}")
-    i, kind = out[0], out[1]
-    if kind == _RES_VALUE:
-        return i, chans[i]._decode(gs.obuf_mv[: out[2]]), True
-    if kind == _RES_BLOCK:
-        data = rt.arena.read(out[3], out[2])
-        lib.pg_mfree(rt.base, out[3])
-        return i, chans[i]._decode(data), True
-    if kind == _RES_CLOSED:
-        return i, None, False
-    if kind == _RES_SENT:
-        return i, None, True
-    raise ClosedChannelError("send on closed channel")
+    def result(self, rt: Any, gs: Any, r: int) -> tuple[int, Any, bool]:
+        """finish, part 2: (index, value, ok) as Go's select."""
+        if r == WOULDBLOCK:
+            return -1, None, False
+        out = gs.out
+        i, kind = out[0], out[1]
+        if kind == _RES_VALUE:
+            return i, self.chans[i]._decode(gs.obuf_mv[: out[2]]), True
+        if kind == _RES_BLOCK:
+            data = rt.arena.read(out[3], out[2])
+            ops.mfree(rt.base, out[3])
+            return i, self.chans[i]._decode(data), True
+        if kind == _RES_CLOSED:
+            return i, None, False
+        if kind == _RES_SENT:
+            return i, None, True
+        raise error(CLOSED, "send")  # a chosen Send case on a closed channel
 
 
 def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
@@ -707,49 +687,39 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     default blocks forever (Go's ``select {}``).  A chosen Send on a closed
     channel raises ClosedChannelError.
     """
-    rt = need_rt("pg.select()")
-    packed, blob, chans, live, allrefs = _prepare(cases)
-    gs = _g(rt, "pg.select()")
-    if not live:
+    rt = park.runtime("pg.select()")
+    sel = _Select(cases)
+    gs = park.current(rt, "pg.select()")
+    if not sel.live:
         if default:
             return -1, None, False
-        lib.pg_park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
+        ops.park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
         while True:
             gs.park()
-    n = len(cases)
-    _hold_send_refs(rt, allrefs)
-    r = lib.pg_select(rt.base, gs.off, packed, n, blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out)
+    r = sel.begin(rt, gs, default)
     if r == PARKED:
         try:
             gs.park()
         finally:
-            r = lib.pg_select_finish(rt.base, gs.off, packed, n, gs.obuf, 65536, gs.out)
-            _drop_send_refs(rt, allrefs, gs, r)
-    else:
-        _drop_send_refs(rt, allrefs, gs, r)
-    return _result(rt, gs, chans, r)
+            r = sel.after_park(rt, gs)
+    return sel.result(rt, gs, r)
 
 
 async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     """``await pg.select_async(...)``: select for async goroutines."""
-    rt = need_rt("pg.select_async()")
-    packed, blob, chans, live, allrefs = _prepare(cases)
+    rt = park.runtime("pg.select_async()")
+    sel = _Select(cases)
     gs = rt.task_g()
-    if not live:
+    if not sel.live:
         if default:
             return -1, None, False
-        lib.pg_park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
+        ops.park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
         while True:
             await gs.park_async()
-    n = len(cases)
-    _hold_send_refs(rt, allrefs)
-    r = lib.pg_select(rt.base, gs.off, packed, n, blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out)
+    r = sel.begin(rt, gs, default)
     if r == PARKED:
         try:
             await gs.park_async()
         finally:
-            r = lib.pg_select_finish(rt.base, gs.off, packed, n, gs.obuf, 65536, gs.out)
-            _drop_send_refs(rt, allrefs, gs, r)
-    else:
-        _drop_send_refs(rt, allrefs, gs, r)
-    return _result(rt, gs, chans, r)
+            r = sel.after_park(rt, gs)
+    return sel.result(rt, gs, r)

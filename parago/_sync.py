@@ -1,34 +1,24 @@
 """sync: WaitGroup, Mutex, RWMutex, Once, Cond, Semaphore, Pool.
 
 All are shared across Ps (arena objects, shm/sync.c) and park the waiting
-*goroutine*, never the process.  Each blocking method has an ``_async``
-form for ``async def`` goroutines.  Misuse raises ``pg.SyncError`` with
-Go's words, in the calling goroutine, and leaves the object usable.
+*goroutine*, never the process, through the one park protocol
+(parago/_runtime/park.py: begin = the C operation, park, finish).  Each
+blocking method has an ``_async`` form for ``async def`` goroutines that
+shares its body.  Misuse raises ``pg.SyncError`` with Go's words, in the
+calling goroutine, and leaves the object usable.
 """
 
 from __future__ import annotations
 
-import array
-import ctypes
 import time
 from typing import Any, Callable
 
-import greenlet
-
-from ._errors import OutOfSharedMemory, SyncError
-from ._runtime import codec, handles
+from ._runtime import codec, handles, ops, park
 from ._runtime.handles import Handle
-from ._runtime.sched import need_rt
-from ._shim import BIG, INVAL, NEGATIVE, NOMEM, OK, PARKED, RUNFN, UNLOCKED, SyncKind, Wake, fast, lib
+from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
 
-_ZERO = ctypes.c_uint64(0)
-
-
-def _g(rt: Any, op: str) -> Any:
-    gs = getattr(greenlet.getcurrent(), "gs", None)
-    if gs is None:
-        gs = rt.slow_current(op)
-    return gs
+_ZERO = ops.c_zero
+_MX_TRY, _MX_RETRY = ops.MX_TRY, ops.MX_RETRY
 
 
 class _SyncObject(Handle):
@@ -36,10 +26,8 @@ class _SyncObject(Handle):
     _skind = 0
 
     def __new__(cls, *args: Any, **kw: Any) -> Any:
-        rt = need_rt(f"pg.{cls.__name__}()")
-        off = lib.pg_sync_new(rt.base, cls._skind, cls._initial(*args, **kw))
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(128, rt.arena.size)
+        rt = park.runtime(f"pg.{cls.__name__}()")
+        off = check(ops.sync_new(rt.base, cls._skind, cls._initial(*args, **kw)), f"pg.{cls.__name__}", 128)
         return cls._new(rt, off)
 
     def __init__(self, *args: Any, **kw: Any) -> None:
@@ -67,12 +55,12 @@ class WaitGroup(_SyncObject):
         rt = self._live_rt()
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"WaitGroup.add: delta must be an int, got {type(delta).__name__}")
-        if (
-            fast.pg_wg_add(rt.cbase, self._c, delta)
-            if -0x7FFFFFFF < delta < 0x7FFFFFFF
-            else lib.pg_wg_add(rt.base, self._off, delta)
-        ) == NEGATIVE:
-            raise SyncError("sync: negative WaitGroup counter")
+        if -0x7FFFFFFF < delta < 0x7FFFFFFF:
+            r = ops.wg_add_fast(rt.cbase, self._c, delta)
+        else:
+            r = ops.wg_add(rt.base, self._off, delta)
+        if r < 0:
+            check(r, "wg.add")
 
     def done(self) -> None:
         """add(-1)."""
@@ -81,22 +69,20 @@ class WaitGroup(_SyncObject):
     def wait(self) -> None:
         """Block until the counter is zero."""
         rt = self._live_rt()
-        gs = _g(rt, "wg.wait()")
-        if fast.pg_wg_wait(rt.cbase, self._c, gs.c) == PARKED:
+        gs = park.current(rt, "wg.wait()")
+        if check(ops.wg_wait_fast(rt.cbase, self._c, gs.c), "wg.wait") == PARKED:
             gs.park()
 
     async def wait_async(self) -> None:
+        """``await wg.wait_async()``: wait() for async goroutines."""
         rt = self._live_rt()
         gs = rt.task_g()
-        if lib.pg_wg_wait(rt.base, self._off, gs.off) == PARKED:
-            await gs.park_async()
+        if check(ops.wg_wait(rt.base, self._off, gs.off), "wg.wait") == PARKED:
+            await park.park_async(gs)
 
     def value(self) -> int:
         """The counter (a racy snapshot)."""
-        from ._shim import offset
-
-        rt = self._live_rt()
-        return rt.arena.i[(self._off + offset("pg_sync", "a")) // 8]
+        return views.sync_a(self._live_rt().arena, self._off)
 
 
 class Mutex(_SyncObject):
@@ -113,50 +99,46 @@ class Mutex(_SyncObject):
     _skind = SyncKind.MUTEX
 
     def lock(self) -> None:
+        """Block until the lock is ours."""
         rt = self._live_rt()
-        gs = _g(rt, "mu.lock()")
-        if fast.pg_mutex_lock(rt.cbase, self._c, gs.c, 0, _ZERO) == OK:
-            return
-        base, off = rt.base, self._off
-        since = time.monotonic_ns()
-        while True:
-            gs.park()
-            if gs.wake_res() == Wake.HANDOFF:
-                return
-            if lib.pg_mutex_lock(base, off, gs.off, 2, since) == OK:
-                return
+        gs = park.current(rt, "mu.lock()")
+        r = ops.mutex_lock_fast(rt.cbase, self._c, gs.c, 0, _ZERO)
+        if r != OK:
+            park.run(gs, self._contended(rt, gs, r))
 
     async def lock_async(self) -> None:
+        """``await mu.lock_async()`` / ``async with mu``: lock() for async goroutines."""
         rt = self._live_rt()
         gs = rt.task_g()
-        base, off = rt.base, self._off
-        if lib.pg_mutex_lock(base, off, gs.off, 0, 0) == OK:
-            return
+        r = ops.mutex_lock(rt.base, self._off, gs.off, 0, 0)
+        if r != OK:
+            await park.run_async(gs, self._contended(rt, gs, r))
+
+    def _contended(self, rt: Any, gs: Any, r: int) -> park.Steps:
+        """The slow path, parked: handed the lock (starvation mode), or woken
+        to compete again at the front of the queue (normal mode)."""
         since = time.monotonic_ns()
-        while True:
-            await gs.park_async()
-            if gs.wake_res() == Wake.HANDOFF:
+        while check(r, "mu.lock") == PARKED:
+            yield
+            if park.wake_res(gs) == Wake.HANDOFF:
                 return
-            if lib.pg_mutex_lock(base, off, gs.off, 2, since) == OK:
-                return
+            r = ops.mutex_lock(rt.base, self._off, gs.off, _MX_RETRY, since)
 
     def try_lock(self) -> bool:
         """Lock if free, without blocking; True if it was taken."""
         rt = self._live_rt()
-        return lib.pg_mutex_lock(rt.base, self._off, 0, 1, 0) == OK
+        return check(ops.mutex_lock(rt.base, self._off, 0, _MX_TRY, 0), "mu.lock") == OK
 
     def unlock(self) -> None:
         """Raises SyncError("sync: unlock of unlocked mutex") if not locked."""
         rt = self._live_rt()
-        if fast.pg_mutex_unlock(rt.cbase, self._c) == UNLOCKED:
-            raise SyncError("sync: unlock of unlocked mutex")
+        r = ops.mutex_unlock_fast(rt.cbase, self._c)
+        if r != OK:
+            check(r, "mutex.unlock")
 
     def locked(self) -> bool:
         """Whether it is held (a racy snapshot)."""
-        from ._shim import offset
-
-        rt = self._live_rt()
-        return rt.arena.i[(self._off + offset("pg_sync", "a")) // 8] != 0
+        return views.sync_a(self._live_rt().arena, self._off) != 0
 
     def __enter__(self) -> "Mutex":
         self.lock()
@@ -182,57 +164,53 @@ class RWMutex(_SyncObject):
     _kind = "RWMutex"
     _skind = SyncKind.RWMUTEX
 
-    def _acquire(self, fn: Any, op: str) -> None:
-        rt = self._live_rt()
-        gs = _g(rt, op)
-        if fn(rt.base, self._off, gs.off, 0) == PARKED:
-            try:
-                gs.park()
-            except BaseException:
-                if fn is lib.pg_rw_lock:
-                    lib.pg_rw_writer_gone(rt.base, self._off)
-                raise
-
-    async def _acquire_async(self, fn: Any) -> None:
-        rt = self._live_rt()
-        gs = rt.task_g()
-        if fn(rt.base, self._off, gs.off, 0) == PARKED:
-            try:
-                await gs.park_async()
-            except BaseException:
-                if fn is lib.pg_rw_lock:
-                    lib.pg_rw_writer_gone(rt.base, self._off)
-                raise
+    def _begin(self, rt: Any, gs: Any, write: bool) -> Any:
+        """park protocol: begin; returns on_abort when parked, else None.
+        A cancelled waiting writer must stop counting as waiting."""
+        fn = ops.rw_lock if write else ops.rw_rlock
+        if check(fn(rt.base, self._off, gs.off, 0), "rw.lock") != PARKED:
+            return None
+        return (lambda: ops.rw_writer_gone(rt.base, self._off)) if write else _nothing
 
     def lock(self) -> None:
-        self._acquire(lib.pg_rw_lock, "rw.lock()")
+        rt = self._live_rt()
+        gs = park.current(rt, "rw.lock()")
+        if abort := self._begin(rt, gs, True):
+            park.park(gs, abort)
 
     def rlock(self) -> None:
-        self._acquire(lib.pg_rw_rlock, "rw.rlock()")
+        rt = self._live_rt()
+        gs = park.current(rt, "rw.rlock()")
+        if abort := self._begin(rt, gs, False):
+            park.park(gs, abort)
 
     async def lock_async(self) -> None:
-        await self._acquire_async(lib.pg_rw_lock)
+        rt = self._live_rt()
+        gs = rt.task_g()
+        if abort := self._begin(rt, gs, True):
+            await park.park_async(gs, abort)
 
     async def rlock_async(self) -> None:
-        await self._acquire_async(lib.pg_rw_rlock)
+        rt = self._live_rt()
+        gs = rt.task_g()
+        if abort := self._begin(rt, gs, False):
+            await park.park_async(gs, abort)
 
     def try_lock(self) -> bool:
         rt = self._live_rt()
-        return lib.pg_rw_lock(rt.base, self._off, 0, 1) == OK
+        return check(ops.rw_lock(rt.base, self._off, 0, 1), "rw.lock") == OK
 
     def try_rlock(self) -> bool:
         rt = self._live_rt()
-        return lib.pg_rw_rlock(rt.base, self._off, 0, 1) == OK
+        return check(ops.rw_rlock(rt.base, self._off, 0, 1), "rw.lock") == OK
 
     def unlock(self) -> None:
         rt = self._live_rt()
-        if lib.pg_rw_unlock(rt.base, self._off) == UNLOCKED:
-            raise SyncError("sync: Unlock of unlocked RWMutex")
+        check(ops.rw_unlock(rt.base, self._off), "rw.unlock")
 
     def runlock(self) -> None:
         rt = self._live_rt()
-        if lib.pg_rw_runlock(rt.base, self._off) == UNLOCKED:
-            raise SyncError("sync: RUnlock of unlocked RWMutex")
+        check(ops.rw_runlock(rt.base, self._off), "rw.runlock")
 
     def rlocker(self) -> "_RLocker":
         """A Locker whose lock/unlock are rlock/runlock (for pg.Cond)."""
@@ -251,6 +229,10 @@ class RWMutex(_SyncObject):
 
     async def __aexit__(self, *exc: Any) -> None:
         self.unlock()
+
+
+def _nothing() -> None:
+    pass
 
 
 class _RLocker:
@@ -292,41 +274,42 @@ class Once(_SyncObject):
     _kind = "Once"
     _skind = SyncKind.ONCE
 
+    def _steps(self, rt: Any, gs: Any) -> park.Steps:
+        """Until fn has run: RUNFN (this caller runs it: returns _RUN), or
+        park while another caller runs it, then look again."""
+        while True:
+            r = check(ops.once_begin(rt.base, self._off, gs.off, gs.obuf, rt.OBUF, gs.out), "once.do")
+            if r == RUNFN:
+                return _RUN
+            if r != PARKED:
+                return self._result(rt, gs, r)
+            yield
+
     def do(self, fn: Callable[[], Any]) -> Any:
         rt = self._live_rt()
-        gs = _g(rt, "once.do()")
-        while True:
-            r = lib.pg_once_begin(rt.base, self._off, gs.off, gs.obuf, rt.OBUF, gs.out)
-            if r == RUNFN:
-                return self._run(rt, fn)
-            if r == PARKED:
-                gs.park()
-                continue
-            return self._result(rt, gs, r)
-
-    async def do_async(self, fn: Callable[[], Any]) -> Any:
-        rt = self._live_rt()
-        gs = rt.task_g()
-        while True:
-            r = lib.pg_once_begin(rt.base, self._off, gs.off, gs.obuf, rt.OBUF, gs.out)
-            if r == RUNFN:
-                try:
-                    res = fn()
-                    if hasattr(res, "__await__"):
-                        res = await res
-                except BaseException:
-                    self._finish(rt, None)
-                    raise
-                self._finish(rt, res)
-                return res
-            if r == PARKED:
-                await gs.park_async()
-                continue
-            return self._result(rt, gs, r)
-
-    def _run(self, rt: Any, fn: Callable[[], Any]) -> Any:
+        gs = park.current(rt, "once.do()")
+        res = park.run(gs, self._steps(rt, gs))
+        if res is not _RUN:
+            return res
         try:
             res = fn()
+        except BaseException:
+            self._finish(rt, None)
+            raise
+        self._finish(rt, res)
+        return res
+
+    async def do_async(self, fn: Callable[[], Any]) -> Any:
+        """``await once.do_async(fn)``: fn may be a coroutine function."""
+        rt = self._live_rt()
+        gs = rt.task_g()
+        res = await park.run_async(gs, self._steps(rt, gs))
+        if res is not _RUN:
+            return res
+        try:
+            res = fn()
+            if hasattr(res, "__await__"):
+                res = await res
         except BaseException:
             self._finish(rt, None)
             raise
@@ -338,7 +321,7 @@ class Once(_SyncObject):
             data = codec.dumps(res, "Once result") if res is not None else b""
         except Exception:
             data = b""
-        lib.pg_once_done(rt.base, self._off, data, len(data))
+        check(ops.once_done(rt.base, self._off, data, len(data)), "once.do", len(data))
 
     def _result(self, rt: Any, gs: Any, r: int) -> Any:
         if r == 0:
@@ -353,10 +336,11 @@ class Once(_SyncObject):
         finally:
             handles.dec_refs = None
         if refs:
-            arr = array.array("Q", refs)
-            addr, n = arr.buffer_info()
-            lib.pg_obj_incref_many(rt.base, addr, n)
+            ops.incref_many(rt, refs)
         return v
+
+
+_RUN = object()  # Once: this caller runs fn
 
 
 class Cond(Handle):
@@ -369,10 +353,8 @@ class Cond(Handle):
     def __new__(cls, L: Any) -> "Cond":
         if not (hasattr(L, "lock") and hasattr(L, "unlock")):
             raise TypeError(f"pg.Cond: L must be a Locker (lock/unlock), got {type(L).__name__}")
-        rt = need_rt("pg.Cond()")
-        off = lib.pg_sync_new(rt.base, SyncKind.COND, 0)
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(128, rt.arena.size)
+        rt = park.runtime("pg.Cond()")
+        off = check(ops.sync_new(rt.base, SyncKind.COND, 0), "pg.Cond", 128)
         c = cls._new(rt, off)
         c._L = L
         return c
@@ -384,15 +366,20 @@ class Cond(Handle):
     def __reduce__(self) -> tuple:
         return (_cond_rebuild, (Handle.__reduce__(self), self._L))
 
-    def wait(self) -> None:
-        rt = self._live_rt()
-        gs = _g(rt, "cond.wait()")
-        lib.pg_cond_enqueue(rt.base, self._off, gs.off)
+    def _begin(self, rt: Any, gs: Any) -> None:
+        """Queue as a waiter, then unlock L (Go's order: a signal between the
+        two is not lost)."""
+        check(ops.cond_enqueue(rt.base, self._off, gs.off), "cond.wait")
         try:
             self._L.unlock()
         except BaseException:
-            lib.pg_park_cancel(rt.base, gs.off)
+            ops.park_cancel(rt.base, gs.off)
             raise
+
+    def wait(self) -> None:
+        rt = self._live_rt()
+        gs = park.current(rt, "cond.wait()")
+        self._begin(rt, gs)
         try:
             gs.park()
         finally:
@@ -401,12 +388,7 @@ class Cond(Handle):
     async def wait_async(self) -> None:
         rt = self._live_rt()
         gs = rt.task_g()
-        lib.pg_cond_enqueue(rt.base, self._off, gs.off)
-        try:
-            self._L.unlock()
-        except BaseException:
-            lib.pg_park_cancel(rt.base, gs.off)
-            raise
+        self._begin(rt, gs)
         try:
             await gs.park_async()
         finally:
@@ -419,12 +401,12 @@ class Cond(Handle):
     def signal(self) -> None:
         """Wake one waiter, if any."""
         rt = self._live_rt()
-        lib.pg_cond_signal(rt.base, self._off, 0)
+        check(ops.cond_signal(rt.base, self._off, 0), "cond.signal")
 
     def broadcast(self) -> None:
         """Wake every waiter."""
         rt = self._live_rt()
-        lib.pg_cond_signal(rt.base, self._off, 1)
+        check(ops.cond_signal(rt.base, self._off, 1), "cond.signal")
 
 
 def _cond_rebuild(h: tuple, L: Any) -> Cond:
@@ -457,53 +439,46 @@ class Semaphore(_SyncObject):
             raise ValueError(f"Semaphore: k must be >= 0, got {k}")
         return k
 
+    def _begin(self, rt: Any, gs: Any, k: int) -> bool:
+        """park protocol: begin; True when parked."""
+        r = ops.sema_acquire(rt.base, self._off, gs.off, k, 0)
+        if r == INVAL:
+            raise ValueError(f"semaphore: acquire of {k} exceeds the size {self.size}")
+        return check(r, "sem.acquire") == PARKED
+
+    def _kick(self) -> None:
+        # a cancelled waiter may have been the head that blocked the others
+        ops.sema_kick(self._rt.base, self._off)
+
     def acquire(self, k: int = 1) -> None:
         """Block until k units are free (FIFO).  ValueError if k > the size."""
         rt = self._live_rt()
         k = self._check(k)
-        gs = _g(rt, "sem.acquire()")
-        r = lib.pg_sema_acquire(rt.base, self._off, gs.off, k, 0)
-        if r == INVAL:
-            raise ValueError(f"semaphore: acquire of {k} exceeds the size {self.size}")
-        if r == PARKED:
-            try:
-                gs.park()
-            except BaseException:
-                lib.pg_sema_kick(rt.base, self._off)
-                raise
+        gs = park.current(rt, "sem.acquire()")
+        if self._begin(rt, gs, k):
+            park.park(gs, self._kick)
 
     async def acquire_async(self, k: int = 1) -> None:
         rt = self._live_rt()
         k = self._check(k)
         gs = rt.task_g()
-        r = lib.pg_sema_acquire(rt.base, self._off, gs.off, k, 0)
-        if r == INVAL:
-            raise ValueError(f"semaphore: acquire of {k} exceeds the size {self.size}")
-        if r == PARKED:
-            try:
-                await gs.park_async()
-            except BaseException:
-                lib.pg_sema_kick(rt.base, self._off)
-                raise
+        if self._begin(rt, gs, k):
+            await park.park_async(gs, self._kick)
 
     def try_acquire(self, k: int = 1) -> bool:
         rt = self._live_rt()
         k = self._check(k)
-        return lib.pg_sema_acquire(rt.base, self._off, 0, k, 1) == OK
+        return check(ops.sema_acquire(rt.base, self._off, 0, k, 1), "sem.acquire") == OK
 
     def release(self, k: int = 1) -> None:
         """Raises SyncError("semaphore: released more than held")."""
         rt = self._live_rt()
         k = self._check(k)
-        if lib.pg_sema_release(rt.base, self._off, k) == NEGATIVE:
-            raise SyncError("semaphore: released more than held")
+        check(ops.sema_release(rt.base, self._off, k), "sema.release")
 
     @property
     def size(self) -> int:
-        from ._shim import offset
-
-        rt = self._live_rt()
-        return rt.arena.i[(self._off + offset("pg_sync", "a")) // 8]
+        return views.sync_a(self._live_rt().arena, self._off)
 
     def __enter__(self) -> "Semaphore":
         self.acquire()

@@ -71,6 +71,14 @@
     X(WAKE_NONE, 0) X(WAKE_OK, 1) X(WAKE_CLOSED, 2) X(WAKE_RETRY, 3) \
     X(WAKE_HANDOFF, 4)
 
+/* select: a case's direction, and what the chosen case did (pg_select out[1]) */
+#define PG_SELECT_LIST(X) \
+    X(SELDIR_NIL, 0) X(SELDIR_RECV, 1) X(SELDIR_SEND, 2) \
+    X(SEL_VALUE, 0) X(SEL_BLOCK, 1) X(SEL_CLOSED, 2) X(SEL_SENT, 3) X(SEL_SENDCLOSED, 4)
+
+/* pg_mutex_lock flags */
+#define PG_MUTEX_LIST(X) X(MX_TRY, 1) X(MX_RETRY, 2)
+
 /* shared object kinds (pg_objhdr.kind) */
 #define PG_OBJ_LIST(X) \
     X(OBJ_FREE, 0) X(OBJ_CHAN, 1) X(OBJ_SYNC, 2) X(OBJ_BUFFER, 3) \
@@ -299,15 +307,80 @@ typedef struct pg_chan { PG_STRUCT_CHAN(PG_DECL_FIELD) } pg_chan_t;
 typedef struct pg_slot { PG_STRUCT_SLOT(PG_DECL_FIELD) } pg_slot_t;
 typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
 
+/* ---- timers and contexts (shm/timer.c; fired by each P's sysmon, shm/sysmon.c) ---- */
+
+/* the kinds of shared object that timer.c adds (pg_objhdr.kind, after PG_OBJ_LIST) */
+#define PG_TOBJ_LIST(X) X(OBJ_TIMER, 5) X(OBJ_CTX, 6)
+
+/* what a firing timer does (pg_timer.tkind) */
+#define PG_TKIND_LIST(X) \
+    X(TK_SEND, 1)   /* send time.time() on its channel, without blocking (pg.after, Timer) */ \
+    X(TK_TICK, 2)   /* the same, then re-arm one period later (Ticker) */ \
+    X(TK_CTX, 3)    /* cancel its context with CTX_DEADLINE */ \
+    X(TK_READY, 4)  /* ready the G parked in pg.sleep */
+
+/* the low two bits of pg_timer.state (seq << 2 | T_*); only the CAS
+ * seq|T_PENDING -> seq|T_RUNNING fires an arming */
+#define PG_TSTATE_LIST(X) X(T_PENDING, 0) X(T_FIRED, 1) X(T_STOPPED, 2) X(T_RUNNING, 3)
+
+/* a context's error (pg_ctx.err): set once, before its done channel is closed */
+#define PG_CTXERR_LIST(X) X(CTX_NONE, 0) X(CTX_CANCELED, 1) X(CTX_DEADLINE, 2)
+
+enum pg_tobj { PG_TOBJ_LIST(PG_ENUM_ITEM) };
+enum pg_tkind { PG_TKIND_LIST(PG_ENUM_ITEM) };
+enum pg_tstate { PG_TSTATE_LIST(PG_ENUM_ITEM) };
+enum pg_ctxerr { PG_CTXERR_LIST(PG_ENUM_ITEM) };
+
+/* a timer (Go's runtime timer), refcounted: held by its Python handle (if
+ * any) and by each heap entry that names it */
+#define PG_STRUCT_TIMER(X) \
+    X(pg_timer, pg_objhdr_t, hdr, , "see pg_objhdr (the lock word is unused)") \
+    X(pg_timer, uint64_t, state, , "atomic: seq << 2 | T_*") \
+    X(pg_timer, uint32_t, tkind, , "immutable (TK_*)") \
+    X(pg_timer, uint32_t, pad, , "") \
+    X(pg_timer, uint64_t, period, , "atomic: TK_TICK's period (ns); reset stores it before re-arming") \
+    X(pg_timer, uint64_t, target, , "atomic: chan (TK_SEND/TK_TICK) or ctx (TK_CTX) held by a reference, " \
+      "0 once released; TK_READY: the sleeping G (no reference: the sleeper waits out T_RUNNING)")
+
+/* one entry of a P's timer heap (pg_p.theap: a min-heap on when) */
+#define PG_STRUCT_TENTRY(X) \
+    X(pg_tentry, uint64_t, when, , "timer lock: CLOCK_MONOTONIC ns") \
+    X(pg_tentry, uint64_t, timer, , "timer lock: the timer (the entry holds a reference on it)") \
+    X(pg_tentry, uint64_t, seq, , "timer lock: the arming it fires; stale once the timer's state moved on")
+
+/* a cancelable context (Go's cancelCtx): the tree of links lives under
+ * arena.ctx_lock; a parent's children list holds a reference on each child */
+#define PG_STRUCT_CTX(X) \
+    X(pg_ctx, pg_objhdr_t, hdr, , "see pg_objhdr (the lock word is unused)") \
+    X(pg_ctx, uint32_t, err, , "atomic (CTX_*): set once under ctx lock, before done is closed") \
+    X(pg_ctx, uint32_t, pad, , "") \
+    X(pg_ctx, uint64_t, done, , "immutable: its done channel (a reference)") \
+    X(pg_ctx, uint64_t, timer, , "immutable: its deadline's TK_CTX timer (a reference), 0 none") \
+    X(pg_ctx, uint64_t, parent, , "ctx lock: the context whose children list holds us, 0 none") \
+    X(pg_ctx, uint64_t, child, , "ctx lock: first child") \
+    X(pg_ctx, uint64_t, next, , "ctx lock: next sibling") \
+    X(pg_ctx, uint64_t, prev, , "ctx lock: previous sibling") \
+    X(pg_ctx, uint64_t, wl, , "ctx lock: worklist link while one cancel collects its subtree")
+
+typedef struct pg_timer { PG_STRUCT_TIMER(PG_DECL_FIELD) } pg_timer_t;
+typedef struct pg_tentry { PG_STRUCT_TENTRY(PG_DECL_FIELD) } pg_tentry_t;
+typedef struct pg_ctx { PG_STRUCT_CTX(PG_DECL_FIELD) } pg_ctx_t;
+
+_Static_assert(offsetof(pg_timer_t, hdr) == 0 && offsetof(pg_ctx_t, hdr) == 0,
+               "objects start with their header");
+_Static_assert(sizeof(pg_tentry_t) == 24, "heap entries are packed");
+
 #define PG_ALL_STRUCTS(X) \
     PG_STRUCT_BLOCK(X) PG_STRUCT_OBJHDR(X) PG_STRUCT_WAITQ(X) \
     PG_STRUCT_SUDOG(X) PG_STRUCT_G(X) PG_STRUCT_P(X) PG_STRUCT_ARENA(X) \
-    PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X)
+    PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X) \
+    PG_STRUCT_TIMER(X) PG_STRUCT_TENTRY(X) PG_STRUCT_CTX(X)
 
 #define PG_ALL_CONSTS(X) \
     PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
-    PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) \
+    PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) PG_SELECT_LIST(X) PG_MUTEX_LIST(X) \
+    PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
     X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION)
 

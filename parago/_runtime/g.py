@@ -25,7 +25,7 @@ import ctypes
 from typing import Any
 
 from .._errors import Shutdown
-from .._shim import OK, blocking, lib, offset
+from .._shim import OK, blocking, lib, views
 
 WAIT_REASONS = {
     1: "chan receive",
@@ -47,12 +47,10 @@ WAIT_REASONS = {
 }
 WR = {v: k for k, v in WAIT_REASONS.items()}
 
-OFF_WAKE_RES = offset("pg_g", "wake_res")
-OFF_GOID = offset("pg_g", "goid")
 
 
 class GState:
-    __slots__ = ("off", "c", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name")
+    __slots__ = ("off", "c", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name", "i_wake_res")
 
     def park(self) -> None:  # pragma: no cover - every kind defines its own
         raise NotImplementedError
@@ -61,7 +59,8 @@ class GState:
         self.rt = rt
         self.off = off
         self.c = ctypes.c_uint64(off)  # prebuilt for the no-argtypes fast calls
-        self.goid = rt.arena.q[(off + OFF_GOID) // 8]
+        self.goid = rt.arena.q[views.g_index(off, "goid")]
+        self.i_wake_res = views.g_index(off, "wake_res")
         self.pending: BaseException | None = None
         self.stale = 0
         self.local_wait: Any = None
@@ -70,7 +69,7 @@ class GState:
         self.out = rt.out
 
     def wake_res(self) -> int:
-        return self.rt.arena.u32[(self.off + OFF_WAKE_RES) // 4]
+        return self.rt.arena.u32[self.i_wake_res]
 
     def raise_pending(self) -> None:
         exc = self.pending

@@ -138,6 +138,10 @@ _SIGS.update(sigs_timer.SIGS)
 _BLOCKING = {"pg_p_idle", "pg_thread_park"} | sigs_sched.BLOCKING | sigs_fault.BLOCKING | sigs_timer.BLOCKING
 
 for _name, (_args, _res) in _SIGS.items():
+    if not hasattr(lib, _name):
+        # a table names a function this build does not have (a shim built
+        # from other sources, PARAGO_SHIM): calling it raises AttributeError
+        continue
     for _dll in (lib, blocking):
         _fn = getattr(_dll, _name)
         _fn.argtypes = _args

@@ -1,0 +1,168 @@
+"""Typed views of the arena's shared records, built from the C layout table.
+
+Every read or write of a shared field outside C goes through here: the
+layers above never do offset arithmetic (STYLE 9).  A view resolves the
+field offsets once (from :data:`parago._shim.LAYOUT`) and answers either
+values (``chan_cap(arena, ch)``) or, for the runtime's hot paths, an
+*index* into one of the arena's typed memoryviews
+(``arena.q[idx]`` / ``arena.u32[idx]`` / ``arena.i[idx]``) computed once.
+
+    index = (record offset + field offset) // field size
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import CONST, LAYOUT, offset, sizeof
+
+_P_BASE = offset("pg_arena", "p")
+_P_SIZE = sizeof("pg_p")
+SITE_MAX = CONST["PG_SITE"]
+
+
+def _ix(struct: str, field: str, base: int = 0) -> int:
+    off, size = LAYOUT[struct][field]
+    if size not in (4, 8):
+        raise TypeError(f"views: {struct}.{field} is {size} bytes, not a word")
+    return (base + off) // size
+
+
+def p_index(p: int, field: str) -> int:
+    """Index of P p's ``field`` in ``arena.u32`` (4-byte fields) or ``arena.q``/``arena.i`` (8-byte)."""
+    return _ix("pg_p", field, _P_BASE + p * _P_SIZE)
+
+
+def hdr_index(field: str) -> int:
+    """Index of an arena-header field (``pg_arena``) in its word view."""
+    return _ix("pg_arena", field)
+
+
+def g_index(g: int, field: str) -> int:
+    """Index of a G record's field (``pg_g``) in its word view."""
+    return _ix("pg_g", field, g)
+
+
+def obj_index(o: int, struct: str, field: str) -> int:
+    """Index of a field of the shared object at ``o`` (``pg_chan``, ``pg_sync``, ``pg_objhdr``)."""
+    return _ix(struct, field, o)
+
+
+# ---- values (not on hot paths) ----
+
+
+def hdr(arena: Any, field: str) -> int:
+    """An arena-header field's value (signed for int64 fields)."""
+    off, size = LAYOUT["pg_arena"][field]
+    if size == 4:
+        return arena.u32[off // 4]
+    return arena.i[off // 8] if field in _SIGNED_HDR else arena.q[off // 8]
+
+
+_SIGNED_HDR = frozenset({"ngoroutines", "nsystem", "nparked", "ntimers"})
+
+
+def p_get(arena: Any, p: int, field: str) -> int:
+    i = p_index(p, field)
+    return arena.u32[i] if LAYOUT["pg_p"][field][1] == 4 else arena.q[i]
+
+
+def p_set(arena: Any, p: int, field: str, value: int) -> None:
+    i = p_index(p, field)
+    if LAYOUT["pg_p"][field][1] == 4:
+        arena.u32[i] = value
+    else:
+        arena.q[i] = value
+
+
+def g_get(arena: Any, g: int, field: str) -> int:
+    i = g_index(g, field)
+    return arena.u32[i] if LAYOUT["pg_g"][field][1] == 4 else arena.q[i]
+
+
+def g_site(arena: Any, g: int) -> str:
+    """The created-by text of G g ("" if none)."""
+    off = arena.q[g_index(g, "site")]
+    if not off:
+        return ""
+    return bytes(arena.mv[off : off + SITE_MAX]).split(b"\0", 1)[0].decode(errors="replace")
+
+
+def obj_gen(arena: Any, o: int) -> int:
+    return arena.u32[obj_index(o, "pg_objhdr", "gen")]
+
+
+def obj_kind(arena: Any, o: int) -> int:
+    return arena.u32[obj_index(o, "pg_objhdr", "kind")]
+
+
+def obj_lock(arena: Any, o: int) -> int:
+    """The lock word of a shared object (for fault tests and dumps)."""
+    return arena.u32[obj_index(o, "pg_objhdr", "lock")]
+
+
+def chan_cap(arena: Any, ch: int) -> int:
+    return arena.u32[obj_index(ch, "pg_chan", "cap")]
+
+
+def chan_qcount(arena: Any, ch: int) -> int:
+    return arena.u32[obj_index(ch, "pg_chan", "qcount")]
+
+
+def chan_closed(arena: Any, ch: int) -> int:
+    return arena.u32[obj_index(ch, "pg_chan", "closed")]
+
+
+def chan_type(arena: Any, ch: int) -> bytes | None:
+    """The pickled element type of a typed channel, or None."""
+    toff = arena.q[obj_index(ch, "pg_chan", "type_off")]
+    if not toff:
+        return None
+    return arena.read(toff, arena.q[obj_index(ch, "pg_chan", "type_len")])
+
+
+def sync_a(arena: Any, o: int) -> int:
+    """The first word of a sync record (a counter, a flag, an atomic's value; signed)."""
+    return arena.i[obj_index(o, "pg_sync", "a")]
+
+
+def sync_set_a(arena: Any, o: int, v: int) -> None:
+    arena.i[obj_index(o, "pg_sync", "a")] = v
+
+
+def sync_res_off(arena: Any, o: int) -> int:
+    return arena.q[obj_index(o, "pg_sync", "res_off")]
+
+
+# ---- pg.atomic.Counter: 2 * PG_MAXP cache lines of int64 shards ----
+# shard p: P p's hub thread (plain stores: one writer); shard MAXP + p: the
+# other threads of P p (relaxed atomic adds, pg_word_add)
+
+_MAXP = CONST["PG_MAXP"]
+_LINE = 64
+
+
+def counter_add_own(arena: Any, shards: int, p: int, d: int) -> None:
+    i = (shards + p * _LINE) // 8
+    view = arena.i
+    view[i] = ((view[i] + d + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)  # wraps like int64
+
+
+def counter_thread_shard(shards: int, p: int) -> int:
+    """Arena offset of the shard P p's other threads add to."""
+    return shards + (_MAXP + p) * _LINE
+
+
+def counter_sum(arena: Any, shards: int) -> int:
+    start = shards // 8
+    return sum(arena.i[start : start + 2 * _MAXP * (_LINE // 8) : _LINE // 8])
+
+
+# ---- pg.Buffer: nbytes in sync.a, the data block (page aligned inside it) in res_off ----
+
+
+def buffer_geometry(arena: Any, o: int, page: int) -> tuple[int, int]:
+    """(nbytes, page-aligned offset of the data) of the Buffer at o."""
+    nbytes = arena.i[obj_index(o, "pg_sync", "a")]
+    data = (arena.q[obj_index(o, "pg_sync", "res_off")] + page - 1) & ~(page - 1)
+    return nbytes, data
