@@ -43,8 +43,6 @@ from ._goroutine import gomaxprocs as gomaxprocs
 from ._goroutine import gosched as gosched
 from ._goroutine import numgoroutine as numgoroutine
 from ._goroutine import run as run
-from ._goroutine import sleep as sleep
-from ._goroutine import sleep_async as sleep_async
 from ._sync import Cond as Cond
 from ._sync import Mutex as Mutex
 from ._sync import Once as Once
@@ -55,6 +53,8 @@ from ._sync import WaitGroup as WaitGroup
 from ._time import Ticker as Ticker
 from ._time import Timer as Timer
 from ._time import after as after
+from ._time import sleep as sleep
+from ._time import sleep_async as sleep_async
 from ._time import tick as tick
 
 __version__ = "0.1.0"

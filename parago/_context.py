@@ -1,27 +1,41 @@
 """context: cancellation, deadlines and request values, across every P.
 
-A cancelable context holds two shared objects -- a ``done`` channel that
-is closed on cancellation and an atomic error code -- so copies of it on
-any P observe the same cancellation.  A child learns of its parent's
-cancellation through a small system goroutine (Go's propagateCancel
-goroutine) parked in a select on both ``done`` channels; a deadline is a
-timer on the creating P's timer thread, which fires even while that P's
-hub is busy.  Values are copied with the context (capture small things).
+A cancelable context is an arena object (shm/timer.c): a ``done`` channel
+closed on cancellation, an atomic error code, and its links in the tree of
+contexts (parent, children) under one arena lock.  ``cancel()`` cancels
+the whole subtree in C before it returns -- every descendant's ``err()``
+is set and its ``done()`` closed, on every P -- and a deadline is a timer
+fired by the sysmon thread of the P that set it, whatever that P's
+goroutines are doing.  There is no goroutine per context (Go starts one
+only for a parent that is not one of its own contexts, and so do we).
+Contexts and CancelFuncs are picklable: every copy is the same context.
+Values are copied with the context (capture small things).
+
+    cancel() (any P)                       the arena
+    ---------------------------------      ---------------------------------
+    pg_ctx_cancel(ctx, CANCELED)    --->   ctx_lock: unlink from the parent,
+                                           err = code on ctx and every
+                                           descendant, detach the subtree
+                                           then: close each done, stop each
+    returns                         <---   deadline timer
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
-from ._atomic import Int64
 from ._chan import Chan, Recv, select
 from ._errors import ParagoError
-from ._runtime import codec
+from ._runtime import codec, timers
+from ._runtime.handles import Handle
 from ._runtime.sched import need_rt
-from ._runtime.timers import timers
+from ._shim import CONST, blocking, lib, offset
+from ._shim.status import check, error
 
-_NONE, _CANCELED, _DEADLINE = 0, 1, 2
+_NONE, _CANCELED, _DEADLINE = CONST["CTX_NONE"], CONST["CTX_CANCELED"], CONST["CTX_DEADLINE"]
+_ERR = offset("pg_ctx", "err")
 
 
 class Canceled(ParagoError):
@@ -91,26 +105,56 @@ def todo() -> Context:
     return _BACKGROUND
 
 
+class _Ctx(Handle):
+    """A P's handle on an arena context (pg_ctx)."""
+
+    __slots__ = ("_ierr",)
+    _kind = "context"
+
+    def _load(self, rt: Any) -> None:
+        self._ierr = (self._off + _ERR) // 4
+
+    def code(self) -> int:
+        return self._live_rt().arena.u32[self._ierr]
+
+    def cancel(self, code: int) -> None:
+        rt = self._live_rt()
+        check(blocking.pg_ctx_cancel(rt.base, self._off, code), "cancel")
+
+
+def _cancelable(ctx: Context) -> Any:
+    """Go's parentCancelCtx: the nearest context that can be canceled
+    (through value contexts), or the Context itself if it is not ours."""
+    while isinstance(ctx, _ValueCtx):
+        ctx = ctx._parent
+    return ctx
+
+
 class _CancelCtx(Context):
-    def __init__(self, parent: Context) -> None:
+    def __init__(self, parent: Context, delay_ns: int = -1) -> None:
         if not isinstance(parent, Context):
             raise TypeError(f"parent must be a pg.context Context, got {type(parent).__name__}")
+        rt = need_rt("context")
         self._parent = parent
         self._done = Chan(0)
-        self._code = Int64(_NONE)
-        pd = parent.done()
-        if pd is not getattr(need_rt("context"), "never_chan", None):
-            perr = parent.err()
-            if perr is not None:
-                self._cancel(_code_of(perr))
-            else:
-                need_rt("context").spawn(_propagate, (pd, parent, self), {}, local=True, system=True)
+        anc = _cancelable(parent)
+        poff = anc._ctx._off if isinstance(anc, _CancelCtx) else 0
+        r = lib.pg_ctx_new(rt.base, rt.p, self._done._off, poff, delay_ns)
+        if r < 0:
+            raise error(r, "context", 256)
+        self._ctx = _Ctx._new(rt, r)
+        if not poff and not isinstance(anc, _Background):
+            # a Context of the user's own: watch it as Go does, with a goroutine
+            if parent.err() is not None:
+                self._cancel(_code_of(parent.err()))
+            elif parent.done() is not _never(rt):
+                rt.spawn(_propagate, (parent.done(), parent, self), {}, local=True, system=True)
 
     def done(self) -> Chan:
         return self._done
 
     def err(self) -> BaseException | None:
-        return _ERRORS.get(self._code.load())
+        return _ERRORS.get(self._ctx.code())
 
     def value(self, key: Any) -> Any:
         return self._parent.value(key)
@@ -119,8 +163,7 @@ class _CancelCtx(Context):
         return self._parent.deadline()
 
     def _cancel(self, code: int) -> None:
-        if self._code.compare_and_swap(_NONE, code):
-            self._done.close()
+        self._ctx.cancel(code)
 
     def __repr__(self) -> str:
         return f"{self._parent!r}.WithCancel"
@@ -138,36 +181,21 @@ def _propagate(pd: Chan, parent: Context, child: _CancelCtx) -> None:
 
 
 class _TimerCtx(_CancelCtx):
-    def __init__(self, parent: Context, when: float) -> None:
+    def __init__(self, parent: Context, when: float, delay_ns: int) -> None:
         pdl, ok = parent.deadline()
-        self._when = min(when, pdl) if ok and pdl is not None else when
-        super().__init__(parent)
-        if self._code.load() == _NONE:
-            delay = self._when - time.time()
-            if delay <= 0:
-                self._cancel(_DEADLINE)
-            else:
-                timers(need_rt("context")).add(delay, _Expire(self._done, self._code))
+        if ok and pdl is not None and pdl <= when:
+            # Go: the parent's earlier deadline cancels this one too
+            self._when = pdl
+            super().__init__(parent)
+        else:
+            self._when = when
+            super().__init__(parent, delay_ns)
 
     def deadline(self) -> tuple[float | None, bool]:
         return self._when, True
 
     def __repr__(self) -> str:
         return f"{self._parent!r}.WithDeadline({self._when})"
-
-
-class _Expire:
-    __slots__ = ("done", "code")
-
-    def __init__(self, done: Chan, code: Int64) -> None:
-        self.done, self.code = done, code
-
-    def alive(self) -> bool:
-        return self.code.load() == _NONE
-
-    def __call__(self) -> None:
-        if self.code.compare_and_swap(_NONE, _DEADLINE):
-            self.done.close()
 
 
 class _ValueCtx(Context):
@@ -215,18 +243,35 @@ def with_cancel(parent: Context) -> tuple[Context, Callable[[], None]]:
     return ctx, CancelFunc(ctx)
 
 
+def _number(x: Any, what: str, name: str) -> None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{what}: {name} must be a number, got {type(x).__name__}")
+
+
 def with_deadline(parent: Context, t: float) -> tuple[Context, Callable[[], None]]:
-    """Canceled with DeadlineExceeded at ``t`` (a ``time.time()`` value)."""
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        raise TypeError(f"with_deadline: t must be a time.time() number, got {type(t).__name__}")
-    ctx = _TimerCtx(parent, float(t))
+    """Canceled with DeadlineExceeded at ``t`` (a ``time.time()`` value), or
+    when ``parent`` is, whichever comes first.  A ``t`` in the past: done at
+    once.  Raises TypeError (not a number), ValueError (NaN, infinite, or
+    2**64 ns from now and beyond)."""
+    _number(t, "with_deadline", "t (a time.time() value)")
+    try:
+        when = float(t)
+    except OverflowError:
+        when = math.nan
+    if not math.isfinite(when):
+        raise ValueError(f"with_deadline: t must be a finite time.time() value, got {t!r}")
+    ns = timers.delay_ns(when - time.time(), "with_deadline")
+    ctx = _TimerCtx(parent, when, ns)
     return ctx, CancelFunc(ctx)
 
 
 def with_timeout(parent: Context, seconds: float) -> tuple[Context, Callable[[], None]]:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"with_timeout: seconds must be a number, got {type(seconds).__name__}")
-    return with_deadline(parent, time.time() + seconds)
+    """with_deadline(parent, time.time() + seconds): zero or negative, done
+    at once; the same TypeError / ValueError for a bad ``seconds``."""
+    _number(seconds, "with_timeout", "seconds")
+    ns = timers.delay_ns(seconds, "with_timeout")
+    ctx = _TimerCtx(parent, time.time() + float(max(seconds, -(1 << 62))), ns)
+    return ctx, CancelFunc(ctx)
 
 
 def with_value(parent: Context, key: Any, val: Any) -> Context:

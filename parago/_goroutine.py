@@ -102,50 +102,6 @@ def gosched() -> None:
     gs.park()
 
 
-def sleep(seconds: float) -> None:
-    """Park the goroutine (not the P) for ``seconds``."""
-    rt, gs = cur("pg.sleep()")
-    if isinstance(gs, ThreadG):
-        import time
-
-        time.sleep(max(0.0, seconds))
-        return
-    if seconds <= 0:
-        gosched()
-        return
-    rt.n_timers += 1
-
-    def fire() -> None:
-        rt.n_timers -= 1
-        rt.wake_local(gs)
-
-    gs.local_wait = _TimerWait(rt, rt.loop.call_later(seconds, fire))
-    rt.park_local(gs, "sleep")
-
-
-class _TimerWait:
-    __slots__ = ("rt", "h")
-
-    def __init__(self, rt: Any, h: Any) -> None:
-        self.rt = rt
-        self.h = h
-
-    def cancel(self) -> None:
-        if not self.h.cancelled():
-            self.h.cancel()
-            self.rt.n_timers -= 1
-
-
-async def sleep_async(seconds: float) -> None:
-    """``await pg.sleep_async(s)``: pg.sleep for async goroutines."""
-    rt = need_rt("pg.sleep_async")
-    rt.n_timers += 1
-    try:
-        await asyncio.sleep(max(0.0, seconds))
-    finally:
-        rt.n_timers -= 1
-
-
 def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Run a blocking call off the hub thread; park the goroutine until it returns.
 
@@ -216,8 +172,6 @@ __all__ = [
     "numgoroutine",
     "goid",
     "gosched",
-    "sleep",
-    "sleep_async",
     "blocking",
     "await_",
     "TaskG",

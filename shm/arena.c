@@ -37,7 +37,8 @@ static const struct pg_field_desc pg_fields[] = {PG_ALL_STRUCTS(PG_TAB_FIELD)};
 static const struct pg_field_desc pg_sizes[] = {
     PG_TAB_SIZE(pg_block) PG_TAB_SIZE(pg_objhdr) PG_TAB_SIZE(pg_waitq) PG_TAB_SIZE(pg_sudog)
     PG_TAB_SIZE(pg_g) PG_TAB_SIZE(pg_p) PG_TAB_SIZE(pg_arena) PG_TAB_SIZE(pg_chan)
-    PG_TAB_SIZE(pg_slot) PG_TAB_SIZE(pg_sync)};
+    PG_TAB_SIZE(pg_slot) PG_TAB_SIZE(pg_sync) PG_TAB_SIZE(pg_timer) PG_TAB_SIZE(pg_tentry)
+    PG_TAB_SIZE(pg_ctx)};
 
 struct pg_const_desc {
     const char *name;

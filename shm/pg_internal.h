@@ -26,6 +26,11 @@ void pg_wakep_of(void *base, int p);
 int pg_p_has_runnable(void *base, int p); /* sysmon: another G of p is runnable */
 void pg_wake_idle(void *base, int self);  /* sysmon: p's queued work aged: wake an idle P */
 
+/* timer.c: the free paths of OBJ_TIMER / OBJ_CTX, and sysmon's firing */
+void pg_timer_free(void *base, uint64_t t);
+void pg_ctx_free(void *base, uint64_t c);
+uint64_t pg_timers_run(void *base, int p);
+
 /* waitq helpers (under the owning object's lock) */
 static inline void pg_waitq_push(void *base, pg_waitq_t *q, uint64_t sdo) {
     pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);

@@ -107,6 +107,10 @@ PG_API uint32_t pg_obj_decref(void *base, uint64_t o) {
         return r;
     if (h->kind == OBJ_CHAN) {
         pg_chan_free(base, o);
+    } else if (h->kind == OBJ_TIMER) {
+        pg_timer_free(base, o);
+    } else if (h->kind == OBJ_CTX) {
+        pg_ctx_free(base, o);
     } else {
         pg_sync_t *s = (pg_sync_t *)h;
         if (s->res_off)

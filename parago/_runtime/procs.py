@@ -356,8 +356,6 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
             pass
         if rt.executor is not None:
             rt.executor.shutdown()
-        if rt.timers is not None:
-            rt.timers.stop()
     state.rt = None
     arena.close()
     for fd in fds:

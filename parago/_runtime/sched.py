@@ -151,7 +151,6 @@ class Runtime:
         self.tls = threading.local()
         self.site_cache: dict[Any, ctypes.c_uint64] = {}
         self.executor: Any = None
-        self.timers: Any = None
         self.spin_ns = SPIN_NS if 1 < nprocs <= usable_cpus() else 0
         self.main_gs: GState | None = None
         self.main_off = 0
@@ -171,7 +170,6 @@ class Runtime:
         self.i_runqhead = u4("runqhead")
         self.i_runqtail = u4("runqtail")
         self.i_dumpreq = u4("dumpreq")
-        self.i_ntimers = u8("ntimers")
         self.i_nlive = u8("nlive")
         self.i_nlocal = u4("nlocal")
         self.i_npreempt = u8("npreempt")
@@ -182,7 +180,6 @@ class Runtime:
         self.i_panicking = offset("pg_arena", "panicking") // 4
         arena.u32[self.i_pid] = os.getpid() & 0x7FFFFFFF
         self.n_external = 0
-        self.n_timers = 0
         self.loop = self._new_loop()
         self.hub = greenlet.getcurrent()
 
@@ -402,10 +399,25 @@ class Runtime:
     def went_idle(self) -> None:
         """Hook: P0 checks for deadlock."""
 
-    # ---- sysmon (see sysmon.py) ----
-    def sysmon_needed(self) -> bool:
-        """True while the program must end but a goroutine holds the P."""
-        return self.current is not None and bool(self.arena.u32[self.i_shutdown])
+    # ---- sysmon (see sysmon.py: its SIGUSR2, in the hub thread) ----
+    def on_sysmon(self, bits: int, frame: Any) -> None:
+        """sysmon's reasons (SYS_* bits): for SYS_SHUTDOWN / SYS_FAILURE, raise
+        what the program's state calls for in the running goroutine (never
+        into hub code); SYS_PREEMPT goes to ``preempt_signal`` (the time slice)."""
+        pre = getattr(self, "preempt_signal", None) if bits & CONST["SYS_PREEMPT"] else None
+        if bits & (CONST["SYS_SHUTDOWN"] | CONST["SYS_FAILURE"]) or (bits & CONST["SYS_PREEMPT"] and pre is None):
+            gs = self.current
+            if gs is not None and getattr(greenlet.getcurrent(), "gs", None) is gs:
+                exc = self.sysmon_exception(gs)
+                if exc is not None:
+                    raise exc
+        if pre is not None:
+            pre(frame)
+
+    def ack(self, bit: int) -> None:
+        """The hub acted on a flag (ACK_*): sysmon stops signalling for it."""
+        i = self.arena.p_field(self.p, "ack") // 4
+        self.arena.u32[i] |= bit
 
     def sysmon_exception(self, gs: GState) -> BaseException | None:
         return Shutdown() if self.arena.u32[self.i_shutdown] else None
@@ -429,7 +441,6 @@ class Runtime:
         threads = threading.active_count() - 1 - self.runtime_threads()
         ext = self.n_external + max(0, threads)
         self.arena.q[self.i_nexternal] = ext
-        self.arena.q[self.i_ntimers] = self.n_timers + (self.timers.pending() if self.timers else 0)
 
     def runtime_threads(self) -> int:
         n = 0
@@ -816,6 +827,7 @@ class Runtime:
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
+        self.ack(CONST["ACK_SHUTDOWN"])
         for gs in list(self.gtable.values()):
             if gs is self.current:
                 continue

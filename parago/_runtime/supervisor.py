@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from .._errors import Deadlock, Shutdown
-from .._shim import Pstate, offset
+from .._shim import CONST, Pstate, offset
 from . import dump, failure
 from .sched import Runtime
 
@@ -74,21 +74,12 @@ class P0Runtime(Runtime):
         self.main_exc = exc
         self.loop.stop()
 
-    # ---- sysmon: failures reaching a busy P0 ----
-    def sysmon_needed(self) -> bool:
-        if self.current is None or self.main_done:
-            return False
-        if self.arena.u32[self.i_panicking] == 2 and not self.failure_seen:
-            return True
-        # an interrupt (Ctrl-C, SIGTERM, Deadlock...) waits for main while
-        # another goroutine holds P0 in a loop
-        main = self.main_gs
-        return main is not None and main.pending is not None and self.current is not main
-
+    # ---- sysmon (SYS_FAILURE): failures reaching a busy P0 ----
     def sysmon_exception(self, gs: Any) -> BaseException | None:
         if not self.failure_seen and self.arena.u32[self.i_panicking] == 2:
             if gs is self.main_gs:
                 self.failure_seen = True
+                self.ack(CONST["ACK_FAILURE"])
                 return failure.recorded(self)
             return Shutdown()  # free the hub so it interrupts main
         main = self.main_gs
@@ -101,6 +92,7 @@ class P0Runtime(Runtime):
         super().on_flags()
         if not self.failure_seen and self.arena.u32[self.i_panicking] == 2:
             self.failure_seen = True
+            self.ack(CONST["ACK_FAILURE"])
             exc = failure.recorded(self)
             if exc is not None:
                 self.interrupt_main(exc)
@@ -147,8 +139,7 @@ class P0Runtime(Runtime):
         if live != i64[o("nparked") // 8] or u32[o("gq_size") // 4] or self.local_ready or self.yielded:
             return None
         if (
-            self.n_timers
-            or (self.timers is not None and self.timers.pending())
+            i64[o("ntimers") // 8]  # armed timers, program-wide (shm/timer.c)
             or self.n_external
             or threading.active_count() - 1 - self.runtime_threads() > 0
         ):

@@ -1,96 +1,129 @@
-"""Timers: one thread per P fires its deadlines, even while the P is busy.
+"""Timers: arena objects fired in C by each P's sysmon thread (shm/timer.c).
 
-pg.after, pg.tick, Timer, Ticker and context deadlines deliver through
-channels (a non-blocking send) or close one (context): both are arena
-operations that any thread may do, so a deadline fires on time whatever
-the P's hub is running.  (pg.sleep is a loop timer instead: it only
-readies a goroutine of its own P.)
+Nothing here runs on a thread of its own: arming is one foreign call that
+pushes an entry on the calling P's timer heap in the arena, and the P's C
+sysmon thread (sysmon.py) fires it on time whatever the P's hub is running
+-- a send of ``time.time()`` on a channel (pg.after, Timer, Ticker), a
+context's cancellation (its deadline), or the ready of a G parked in
+pg.sleep.  A timer's state is an atomic word in the arena, so ``stop()``
+and ``reset()`` answer from any P.  Armed timers are counted program-wide
+(``arena.ntimers``) for the deadlock check.
 
-Pending timers count as "something may still happen" for deadlock
-detection (published by the P when it goes idle).
+Owns: converting a user's delay into nanoseconds (the one place a bad
+delay is refused), the timer handle, and parking a goroutine in a sleep.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import sys
-import threading
+import math
 import time
-import traceback
-from typing import Any, Callable
+from typing import Any
+
+from .._shim import CONST, lib
+from .._shim.status import error
+from .g import WR, GState
+from .handles import Handle
+
+TK_SEND = CONST["TK_SEND"]
+TK_TICK = CONST["TK_TICK"]
+MAX_NS = 1 << 64  # delays are u64 ns in C (Go's Duration: int64 ns, ~292 years)
+_WR_SLEEP = WR["sleep"]
 
 
-class TimerThread:
-    def __init__(self, rt: Any) -> None:
-        self.rt = rt
-        self.heap: list[tuple[float, int, Callable[[], None]]] = []
-        self.cond = threading.Condition()
-        self.seq = itertools.count()
-        self.stopped = False
-        self.thread = threading.Thread(target=self._run, name=f"parago-P{rt.p}-timers", daemon=True)
-        self.thread._parago_runtime = True  # type: ignore[attr-defined]
-        self.thread.start()
+def delay_ns(seconds: Any, what: str) -> int:
+    """``seconds`` as a delay in ns: 0 for zero and negative delays (Go: at once).
 
-    def add(self, delay: float, fn: Callable[[], None]) -> None:
-        when = time.monotonic() + max(0.0, delay)
-        with self.cond:
-            heapq.heappush(self.heap, (when, next(self.seq), fn))
-            self.cond.notify()
-
-    def pending(self) -> int:
-        """Timers that may still fire: a stopped Timer or Ticker, or the
-        deadline of a context already done, does not count (it would keep
-        Deadlock from being detected until its time).  Dead entries are
-        dropped here."""
-        with self.cond:
-            if len(self.heap) > 256:
-                return len(self.heap)  # a big heap: not worth a scan per idle P
-            live = [e for e in self.heap if _alive(e[2])]
-            if len(live) != len(self.heap):
-                heapq.heapify(live)
-                self.heap = live
-            return len(live)
-
-    def stop(self) -> None:
-        with self.cond:
-            self.stopped = True
-            self.cond.notify()
-        if self.thread is not threading.current_thread():
-            self.thread.join(1.0)
-
-    def _run(self) -> None:
-        while True:
-            with self.cond:
-                while not self.stopped:
-                    now = time.monotonic()
-                    if self.heap and self.heap[0][0] <= now:
-                        break
-                    self.cond.wait(self.heap[0][0] - now if self.heap else None)
-                if self.stopped:
-                    return
-                _, _, fn = heapq.heappop(self.heap)
-            if self.rt.closed:
-                return
-            try:
-                fn()
-            except Exception:
-                if not self.rt.closed and not self.rt.shutting_down:
-                    sys.stderr.write("parago: a timer callback failed:\n" + traceback.format_exc())
+    Raises TypeError (not an int or float; a bool is not a number here) and
+    ValueError (NaN, infinite, or 2**64 ns -- about 584 years -- and beyond)."""
+    if isinstance(seconds, float):
+        if not math.isfinite(seconds):
+            raise ValueError(f"{what}: seconds must be finite, got {seconds!r}")
+        if seconds <= 0:
+            return 0
+        ns = math.ceil(seconds * 1e9)  # rounded up: never shorter than asked
+    elif isinstance(seconds, int) and not isinstance(seconds, bool):
+        if seconds <= 0:
+            return 0
+        ns = seconds * 1_000_000_000
+    else:
+        raise TypeError(f"{what}: seconds must be a number, got {type(seconds).__name__}")
+    if ns >= MAX_NS:
+        raise ValueError(f"{what}: seconds must be < 2**64 ns (about 584 years), got {seconds!r}")
+    return ns
 
 
-def _alive(fn: Any) -> bool:
-    alive = getattr(fn, "alive", None)
-    if alive is None:
-        return True
-    try:
-        return bool(alive())
-    except Exception:
-        return False  # its objects are gone (the run ended)
+class TimerHandle(Handle):
+    """A P's handle on an arena timer (keeps it alive with its references)."""
+
+    __slots__ = ()
+    _kind = "timer"
 
 
-def timers(rt: Any) -> TimerThread:
-    t = rt.timers
-    if t is None:
-        t = rt.timers = TimerThread(rt)
-    return t
+def _checked(r: int, what: str) -> int:
+    if r < 0:
+        raise error(r, what, 256)
+    return r
+
+
+def new_timer(rt: Any, kind: int, ch: Handle, ns: int, period_ns: int) -> TimerHandle:
+    """A timer on ``ch`` (TK_SEND or TK_TICK), armed ``ns`` from now on this P."""
+    off = _checked(lib.pg_timer_new(rt.base, rt.p, kind, ch._off, ns, period_ns), "pg.Timer")
+    return TimerHandle._new(rt, off)
+
+
+def stop(t: TimerHandle) -> bool:
+    """Stop it; True if it was pending (the arming will not fire)."""
+    rt = t._live_rt()
+    return bool(lib.pg_timer_stop(rt.base, t._off))
+
+
+def reset(t: TimerHandle, ns: int, period_ns: int) -> bool:
+    """Re-arm ``ns`` from now, on the calling P; True if it had been pending."""
+    rt = t._live_rt()
+    return bool(_checked(lib.pg_timer_reset(rt.base, rt.p, t._off, ns, period_ns), "Timer.reset"))
+
+
+def _sleep_armed(rt: Any, gs: GState, ns: int) -> int:
+    return _checked(lib.pg_sleep(rt.base, rt.p, gs.off, ns, _WR_SLEEP), "pg.sleep")
+
+
+def sleep_g(rt: Any, gs: GState, ns: int) -> None:
+    """Park a greenlet G for at least ``ns`` (> 0): a TK_READY timer on it.
+
+    An interrupt (teardown, a failure for main) raises out of the park; the
+    timer is stopped and any firing in progress waited out either way, so a
+    late firing never readies a later wait of this G."""
+    end = time.monotonic_ns() + ns
+    while True:
+        t = _sleep_armed(rt, gs, ns)
+        try:
+            gs.park()
+        finally:
+            fired = lib.pg_sleep_done(rt.base, t)
+        ns = end - time.monotonic_ns()
+        if fired or ns <= 0:
+            return
+
+
+async def sleep_task(rt: Any, gs: Any, ns: int) -> None:
+    """sleep_g for a TaskG (an async goroutine or an adopted task)."""
+    end = time.monotonic_ns() + ns
+    while True:
+        t = _sleep_armed(rt, gs, ns)
+        try:
+            await gs.park_async()
+        finally:
+            fired = lib.pg_sleep_done(rt.base, t)
+        ns = end - time.monotonic_ns()
+        if fired or ns <= 0:
+            return
+
+
+def sleep_thread(seconds: float) -> None:
+    """A thread that is no goroutine: time.sleep (never early), in steps it accepts."""
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 86400.0))

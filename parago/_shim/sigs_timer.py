@@ -7,9 +7,23 @@ can wait, so callers use the GIL-releasing ``blocking`` handle for them.
 
 from __future__ import annotations
 
-from ctypes import c_char_p, c_int, c_int64, c_uint32, c_uint64, c_void_p  # noqa: F401
+from ctypes import c_int, c_int64, c_uint32, c_uint64, c_void_p
 
-from ._ctypes import u32p, u64p  # noqa: F401
-
-SIGS: dict[str, tuple[list, object]] = {}
-BLOCKING: set[str] = set()
+SIGS: dict[str, tuple[list, object]] = {
+    # timer.c: timers (delays and periods are ns)
+    "pg_timer_new": ([c_void_p, c_int, c_uint32, c_uint64, c_uint64, c_uint64], c_int64),
+    "pg_timer_stop": ([c_void_p, c_uint64], c_int),
+    "pg_timer_reset": ([c_void_p, c_int, c_uint64, c_uint64, c_uint64], c_int64),
+    "pg_sleep": ([c_void_p, c_int, c_uint64, c_uint64, c_uint32], c_int64),
+    "pg_sleep_done": ([c_void_p, c_uint64], c_int),
+    # timer.c: contexts
+    "pg_ctx_new": ([c_void_p, c_int, c_uint64, c_uint64, c_int64], c_int64),
+    "pg_ctx_cancel": ([c_void_p, c_uint64, c_uint32], c_int64),
+    # sysmon.c
+    "pg_sysmon_start": ([c_void_p, c_int], c_int),
+    "pg_sysmon_stop": ([], None),
+    "pg_sysreq_take": ([c_void_p, c_int], c_uint32),
+}
+# pg_sysmon_stop joins the sysmon thread; pg_ctx_cancel takes the context
+# and channel locks of every P (it may wait for another P's holder)
+BLOCKING: set[str] = {"pg_sysmon_stop", "pg_ctx_cancel"}

@@ -264,6 +264,6 @@ def test_stopped_timers_do_not_hold_off_deadlock(procs):
         pg.Chan().recv()
 
     t0 = time.monotonic()
-    with pytest.raises(pg.Deadlock, match=r"^all goroutines are asleep - deadlock!"):
+    with pytest.raises(pg.Deadlock, match=r"^(fatal error: )?all goroutines are asleep - deadlock!"):
         pg.run(main, procs=procs)
     assert time.monotonic() - t0 < 10

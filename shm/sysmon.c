@@ -1,0 +1,216 @@
+/*
+ * sysmon.c -- one C thread per P process (Go's sysmon): fires the P's
+ * timers and watches its hub, with no Python and no GIL, all signals
+ * blocked.
+ *
+ *   sysmon thread (this file)                     the P's hub thread (Python)
+ *   ------------------------------------------    ------------------------------
+ *   futex-wait on pg_p.tgen until the earliest    arm a timer: push, tgen++,
+ *   timer (twhen) or the next watch               futex wake (timer.c)
+ *   fire due timers (pg_timers_run)
+ *   watch, every 1 ms while the P is P_RUNNING
+ *   (10 ms otherwise), sampling pg_p.schedtick:
+ *   (a) a goroutine ran >= 10 ms and another is    SIGUSR2 handler (sysmon.py):
+ *       runnable: preempt++, sysreq |= PREEMPT,    bits = xchg(sysreq, 0);
+ *       SIGUSR2 (again every 10 ms while stuck)    rt.on_sysmon(bits, frame)
+ *   (b) stuck >= 1 ms with unstarted Gs queued:
+ *       wake an idle P to take them (pg_wake_idle)
+ *   (c) teardown (arena.shutdown) not acked by    the hub stores pg_p.ack bits
+ *       the hub for 100 ms, or the hub stuck in   when it acts on the flags
+ *       a goroutine for 100 ms while it is on:
+ *       sysreq |= SHUTDOWN, SIGUSR2; P0 only, the
+ *       same for a recorded failure (FAILURE)
+ *
+ * The signal is how C reaches Python: the handler runs in the hub thread
+ * between two bytecodes of whatever goroutine holds the P.  Nothing here
+ * waits on a lock another P holds (the heap lock is this process's), so
+ * timers fire on time whatever the goroutines of this P do.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include "pg_internal.h"
+
+#define WATCH_RUNNING_NS 1000000ull /* watch a running P every 1 ms */
+#define WATCH_IDLE_NS 10000000ull   /* ... and an idle one every 10 ms */
+#define PREEMPT_NS 10000000ull      /* Go's forcePreemptNS: the time slice */
+#define WAKE_IDLE_NS 1000000ull     /* queued work waits this long for an idle P */
+#define PATIENCE_NS 100000000ull    /* the hub may take this long to notice a flag */
+
+/* sched.c provides these; until it does, the fallbacks below stand in */
+int pg_p_has_runnable(void *base, int p) __attribute__((weak));
+void pg_wake_idle(void *base, int self) __attribute__((weak));
+
+static struct {
+    void *base;
+    int p;
+    int running;     /* hub thread only */
+    uint32_t stop;   /* atomic: set by pg_sysmon_stop */
+    pthread_t thread;
+    pthread_t hub;   /* the thread the signals go to */
+} sm;
+
+typedef struct {
+    uint64_t tick, since;              /* schedtick as last seen changing, and when */
+    uint64_t preempted, woke, signalled; /* when (a), (b), (c) last acted */
+    uint64_t sd_since, fail_since;     /* since when a flag waits for its ack */
+} watch_t;
+
+static int has_runnable(void *base, int p) {
+    if (pg_p_has_runnable)
+        return pg_p_has_runnable(base, p);
+    pg_p_t *pp = &ARENA(base)->p[p];
+    return pg_load_acq(&pp->readyq) || pg_load_rlx(&pp->privhead) || pg_load_acq(&pp->runnext) ||
+           pg_load_acq(&pp->runqtail) != pg_load_acq(&pp->runqhead) ||
+           pg_load_acq(&pp->inbox_n) || pg_load_rlx(&pp->nlocal);
+}
+
+/* unstarted goroutines wait on p: only these can move to another P */
+static int unstarted_queued(pg_p_t *pp) {
+    return pg_load_acq(&pp->runnext) || pg_load_acq(&pp->runqtail) != pg_load_acq(&pp->runqhead) ||
+           pg_load_acq(&pp->inbox_n);
+}
+
+static void wake_idle(void *base, int p) {
+    if (pg_wake_idle) {
+        pg_wake_idle(base, p);
+        return;
+    }
+    pg_arena_t *a = ARENA(base);
+    for (uint32_t v = 0; v < a->nprocs; v++) {
+        if ((int)v != p && pg_load_sc(&a->p[v].state) == P_SLEEPING) {
+            pg_wakep_of(base, (int)v);
+            return;
+        }
+    }
+}
+
+/* reach the hub: the reason bits first (the handler exchanges them) */
+static void sysmon_signal(pg_p_t *pp, uint32_t bits) {
+    uint32_t v = pg_load_rlx(&pp->sysreq);
+    while (!pg_cas_sc(&pp->sysreq, &v, v | bits))
+        ;
+    pthread_kill(sm.hub, SIGUSR2);
+}
+
+/* a flag the hub must act on: signal after PATIENCE_NS without its ack,
+ * or at once when the hub has been stuck in a goroutine that long */
+static int flag_due(uint64_t *since, int raised, int acked, uint64_t stuck, uint64_t now) {
+    if (!raised || acked) {
+        *since = 0;
+        return raised && stuck >= PATIENCE_NS;
+    }
+    if (!*since)
+        *since = now;
+    return now - *since >= PATIENCE_NS || stuck >= PATIENCE_NS;
+}
+
+static void sysmon_watch(void *base, int p, watch_t *w, uint64_t now) {
+    pg_arena_t *a = ARENA(base);
+    pg_p_t *pp = &a->p[p];
+    uint64_t tick = pg_load_rlx(&pp->schedtick);
+    if (tick != w->tick || pg_load_acq(&pp->state) != P_RUNNING) {
+        w->tick = tick;
+        w->since = now;
+    }
+    uint64_t stuck = now - w->since;
+    /* (a) Go's retake: the running goroutine's time slice is over */
+    if (stuck >= PREEMPT_NS && now - w->preempted >= PREEMPT_NS && has_runnable(base, p)) {
+        w->preempted = now;
+        pg_add_sc(&pp->preempt, 1);
+        sysmon_signal(pp, SYS_PREEMPT);
+    }
+    /* (b) queued goroutines that could start elsewhere */
+    if (stuck >= WAKE_IDLE_NS && now - w->woke >= WAKE_IDLE_NS && unstarted_queued(pp)) {
+        w->woke = now;
+        wake_idle(base, p);
+    }
+    /* (c) the flags that end the program */
+    uint32_t ack = pg_load_acq(&pp->ack), bits = 0;
+    if (flag_due(&w->sd_since, pg_load_acq(&a->shutdown) != 0, (ack & ACK_SHUTDOWN) != 0, stuck, now))
+        bits |= SYS_SHUTDOWN;
+    if (p == 0 && flag_due(&w->fail_since, pg_load_acq(&a->panicking) == 2,
+                           (ack & ACK_FAILURE) != 0, stuck, now))
+        bits |= SYS_FAILURE;
+    if (bits && now - w->signalled >= PATIENCE_NS) {
+        w->signalled = now;
+        sysmon_signal(pp, bits);
+    }
+}
+
+static void *sysmon_main(void *arg) {
+    (void)arg;
+    /* wake on time: the default 50 us of timer slack would be most of a
+     * short timer's lateness */
+    prctl(PR_SET_TIMERSLACK, 1ul, 0, 0, 0);
+    prctl(PR_SET_NAME, "parago-sysmon", 0, 0, 0);
+    void *base = sm.base;
+    int p = sm.p;
+    pg_p_t *pp = &ARENA(base)->p[p];
+    watch_t w = {0};
+    w.tick = pg_load_rlx(&pp->schedtick);
+    w.since = pg_nanotime();
+    uint64_t next_watch = 0;
+    while (!pg_load_acq(&sm.stop)) {
+        /* tgen before twhen: an arming after this load changes tgen, so
+         * the futex wait below returns at once instead of missing it */
+        uint32_t gen = pg_load_acq(&pp->tgen);
+        uint64_t now = pg_nanotime();
+        uint64_t tw = pg_load_acq(&pp->twhen); /* pairs with heap_push's release */
+        if (tw && tw <= now) {
+            pg_timers_run(base, p);
+            continue;
+        }
+        if (now >= next_watch) {
+            sysmon_watch(base, p, &w, now);
+            next_watch =
+                now + (pg_load_acq(&pp->state) == P_RUNNING ? WATCH_RUNNING_NS : WATCH_IDLE_NS);
+        }
+        uint64_t until = tw && tw < next_watch ? tw : next_watch;
+        pg_futex_wait(&pp->tgen, gen, until - now);
+    }
+    return NULL;
+}
+
+/*
+ * Start this process's sysmon for P p; call it from the hub thread (the
+ * one the signals go to), after installing the SIGUSR2 handler.
+ * PG_OK, PG_INVAL (one is running), or PG_SYSERR.
+ */
+PG_API int pg_sysmon_start(void *base, int p) {
+    if (sm.running || p < 0 || p >= PG_MAXP)
+        return PG_INVAL;
+    sm.base = base;
+    sm.p = p;
+    sm.hub = pthread_self();
+    pg_store_rel(&sm.stop, 0);
+    /* the new thread inherits the mask: no signal is ever handled there */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&sm.thread, NULL, sysmon_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0)
+        return PG_SYSERR;
+    sm.running = 1;
+    return PG_OK;
+}
+
+/* Stop and join it (before the arena is unmapped, and before the SIGUSR2
+ * handler goes: an unhandled SIGUSR2 would kill the process). */
+PG_API void pg_sysmon_stop(void) {
+    if (!sm.running)
+        return;
+    pg_p_t *pp = &ARENA(sm.base)->p[sm.p];
+    pg_store_rel(&sm.stop, 1);
+    pg_add_sc(&pp->tgen, 1);
+    pg_futex_wake(&pp->tgen, 1);
+    pthread_join(sm.thread, NULL);
+    sm.running = 0;
+}
+
+/* the SIGUSR2 handler: the reason bits sysmon set since the last call */
+PG_API uint32_t pg_sysreq_take(void *base, int p) {
+    return pg_xchg_acqrel(&ARENA(base)->p[p].sysreq, 0);
+}

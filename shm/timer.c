@@ -1,0 +1,662 @@
+/*
+ * timer.c -- timers and contexts in the arena, fired in C by each P's
+ * sysmon thread (sysmon.c): no Python thread, no GIL, whatever the P's hub
+ * is running (short of a long C call in its sysmon... which has none).
+ *
+ * A timer (OBJ_TIMER) is a shared object whose state word is
+ * seq << 2 | T_*.  Arming pushes an entry (when, timer, seq) on a P's heap
+ * (pg_p.theap, a binary min-heap under pg_p.tlock; always the P of the
+ * caller, so the heap's lock is only ever taken inside its own process);
+ * that P's sysmon pops due entries and fires them:
+ *
+ *   any P (Python, one foreign call)         the arming P's sysmon (C)
+ *   --------------------------------------   ------------------------------------
+ *   (1) state = seq|T_PENDING; ntimers++     futex-wait on tgen until twhen
+ *   (2) lock tlock; push (when, t, seq);     (3) lock tlock; pop the due entries;
+ *       twhen = heap[0].when; unlock;            twhen = heap[0].when; unlock
+ *       earliest: tgen++, futex wake         (4) CAS state seq|T_PENDING ->
+ *                                                seq|T_RUNNING; failed: a stale
+ *   stop:  CAS seq|T_PENDING -> seq|T_STOPPED    entry (stopped or re-armed since)
+ *   reset: state = (seq+1)|T_PENDING, push   (5) fire: send the time, cancel the
+ *          (the old entry is now stale)          context, or ready the sleeper
+ *                                            (6) CAS seq|T_RUNNING -> seq|T_FIRED
+ *                                                (a tick: -> seq|T_PENDING, push)
+ *
+ * Whoever moves a timer out of T_PENDING decrements arena.ntimers (and
+ * whoever moves it in increments it), so a stopped timer or a done
+ * context's deadline never holds off Deadlock.  Every entry holds a
+ * reference on its timer; a stale entry is dropped when popped, or when
+ * the heap is full and compacted before it grows, and a heap that empties
+ * shrinks: Timer.reset loops, pg.after in a loop and a context per request
+ * run in constant arena memory.
+ *
+ * pg.sleep is a TK_READY timer on the G: one call arms it and parks the G
+ * plainly; the firing claims the G's park ticket (the one claim CAS) and
+ * readies it.  The timer holds no reference on the G (G records are not
+ * refcounted) -- instead the sleeper, before it returns, waits until the
+ * timer is out of T_RUNNING (pg_sleep_done), so a firing never touches a
+ * G record that was freed and reused by a later goroutine.
+ *
+ * Contexts (OBJ_CTX): see the comment above pg_ctx_cancel.
+ *
+ * Lock order: tlock may be held while dropping references (a stale
+ * entry's timer, whose free drops a context, which takes ctx_lock);
+ * ctx_lock is never held while taking tlock or dropping a reference.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <string.h>
+#include "pg_internal.h"
+
+/* chan.c, sched.c and sync.c entry points used here */
+void pg_park_plain(void *base, uint64_t g, uint32_t reason, int counted);
+int pg_park_cancel(void *base, uint64_t g);
+int64_t pg_chan_send(void *base, uint64_t ch, uint64_t g, const void *data, uint64_t len, int block);
+int64_t pg_chan_close(void *base, uint64_t ch);
+uint32_t pg_obj_decref(void *base, uint64_t o);
+
+#define HEAP_MIN 64 /* entries: the smallest heap block */
+
+static inline pg_timer_t *T(void *base, uint64_t t) { return AT(base, t, pg_timer_t); }
+static inline pg_ctx_t *CX(void *base, uint64_t c) { return AT(base, c, pg_ctx_t); }
+static inline pg_p_t *P(void *base, int p) { return &ARENA(base)->p[p]; }
+static inline uint64_t tseq(uint64_t v) { return v >> 2; }
+static inline uint64_t tword(uint64_t seq, uint32_t st) { return seq << 2 | st; }
+
+/*
+ * Every lock this file takes goes through here.  pg_lock is becoming
+ * owner-tagged and returns PG_LOST when the holder's P died (the run is
+ * being aborted); until then it returns nothing and this is PG_OK.
+ */
+#define TM_LOCK(l)                                                                      \
+    __builtin_choose_expr(__builtin_types_compatible_p(__typeof__(pg_lock(l)), void), \
+                          (pg_lock(l), PG_OK), pg_lock(l))
+
+static inline uint64_t deadline_of(uint64_t delay) {
+    uint64_t now = pg_nanotime();
+    return now + delay < now ? UINT64_MAX : now + delay; /* saturates: never fires */
+}
+
+static int64_t obj_alloc(void *base, uint64_t size, uint32_t kind) {
+    int64_t o = pg_alloc(base, size);
+    if (o < 0)
+        return PG_NOMEM;
+    pg_objhdr_t *h = AT(base, (uint64_t)o, pg_objhdr_t);
+    uint32_t gen = h->gen; /* survives in freed memory: see pg_obj_decref */
+    memset(h, 0, size);
+    h->kind = kind;
+    h->refcnt = 1;
+    h->gen = gen + 1;
+    return o;
+}
+
+/* ---------------- the heap (timer lock) ---------------- */
+
+static void heap_up(pg_tentry_t *h, uint32_t i) {
+    pg_tentry_t e = h[i];
+    while (i > 0) {
+        uint32_t up = (i - 1) / 2;
+        if (h[up].when <= e.when)
+            break;
+        h[i] = h[up];
+        i = up;
+    }
+    h[i] = e;
+}
+
+static void heap_down(pg_tentry_t *h, uint32_t n, uint32_t i) {
+    pg_tentry_t e = h[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && h[c + 1].when < h[c].when)
+            c++;
+        if (e.when <= h[c].when)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = e;
+}
+
+static int entry_live(void *base, const pg_tentry_t *e) {
+    return pg_load_acq(&T(base, e->timer)->state) == tword(e->seq, T_PENDING);
+}
+
+/* move the heap into a block of ncap entries; 0, or PG_NOMEM (heap unchanged) */
+static int heap_resize(void *base, pg_p_t *pp, uint32_t ncap) {
+    int64_t nb = pg_alloc(base, (uint64_t)ncap * sizeof(pg_tentry_t));
+    if (nb < 0)
+        return PG_NOMEM;
+    if (pp->theap) {
+        memcpy(AT(base, (uint64_t)nb, void), AT(base, pp->theap, void),
+               (uint64_t)pp->tn * sizeof(pg_tentry_t));
+        pg_free(base, pp->theap);
+    }
+    pp->theap = (uint64_t)nb;
+    pp->tcap = ncap;
+    return 0;
+}
+
+/* drop the stale entries (and their references), then re-heapify */
+static void heap_compact(void *base, pg_p_t *pp) {
+    pg_tentry_t *h = AT(base, pp->theap, pg_tentry_t);
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < pp->tn; i++) {
+        if (entry_live(base, &h[i]))
+            h[j++] = h[i];
+        else
+            pg_obj_decref(base, h[i].timer);
+    }
+    pp->tn = j;
+    for (uint32_t i = j / 2; i-- > 0;)
+        heap_down(h, j, i);
+}
+
+/* step (2): push (when, t, seq) on p's heap; the entry takes a reference */
+static int64_t heap_push(void *base, int p, uint64_t when, uint64_t t, uint64_t seq) {
+    pg_p_t *pp = P(base, p);
+    int64_t lr = TM_LOCK(&pp->tlock);
+    if (lr != PG_OK)
+        return lr;
+    if (pp->tn == pp->tcap) {
+        if (pp->tn)
+            heap_compact(base, pp);
+        if ((pp->tn == 0 && !pp->theap) || pp->tn * 2 > pp->tcap) {
+            if (heap_resize(base, pp, pp->tcap ? pp->tcap * 2 : HEAP_MIN) != 0) {
+                pg_unlock(&pp->tlock);
+                return PG_NOMEM;
+            }
+        }
+    }
+    pg_tentry_t *h = AT(base, pp->theap, pg_tentry_t);
+    h[pp->tn].when = when;
+    h[pp->tn].timer = t;
+    h[pp->tn].seq = seq;
+    heap_up(h, pp->tn);
+    pp->tn++;
+    pg_add_acqrel(&T(base, t)->hdr.refcnt, 1);
+    int earliest = h[0].timer == t && h[0].seq == seq;
+    pg_store_rel(&pp->twhen, h[0].when); /* pairs with sysmon's acquire */
+    pg_unlock(&pp->tlock);
+    if (earliest) {
+        /* the sleeping sysmon may wait for a later time: wake it */
+        pg_add_sc(&pp->tgen, 1);
+        pg_futex_wake(&pp->tgen, 1);
+    }
+    return PG_OK;
+}
+
+/* ---------------- state changes ---------------- */
+
+static void timer_release_target(void *base, pg_timer_t *tp) {
+    uint64_t c = pg_xchg_acqrel(&tp->target, 0);
+    if (c)
+        pg_obj_decref(base, c);
+}
+
+/*
+ * Stop: 1 if the timer was pending (the arming will not fire), else 0.
+ * A tick being fired is stopped too (its re-arm then fails), though its
+ * send may still land.
+ */
+static int timer_stop(void *base, uint64_t t) {
+    pg_timer_t *tp = T(base, t);
+    uint64_t v = pg_load_acq(&tp->state);
+    for (;;) {
+        uint32_t st = (uint32_t)(v & 3);
+        if (st == T_PENDING) {
+            if (pg_cas_sc(&tp->state, &v, tword(tseq(v), T_STOPPED))) {
+                pg_add_sc(&ARENA(base)->ntimers, -1);
+                return 1;
+            }
+        } else if (st == T_RUNNING && tp->tkind == TK_TICK) {
+            if (pg_cas_sc(&tp->state, &v, tword(tseq(v), T_STOPPED)))
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+}
+
+/* A context's deadline is never re-armed: once stopped it lets go of the
+ * context at once (unless a firing in progress does that itself), which
+ * breaks the ctx <-> timer reference cycle. */
+static void ctx_timer_stop(void *base, uint64_t t) {
+    timer_stop(base, t);
+    if ((pg_load_acq(&T(base, t)->state) & 3) != T_RUNNING)
+        timer_release_target(base, T(base, t));
+}
+
+/* Arm again (a new seq: every older entry is stale) delay ns from now on
+ * p's heap.  Returns 1 if it had been pending, 0 if not, or PG_NOMEM
+ * (then it is stopped). */
+static int64_t timer_rearm(void *base, int p, uint64_t t, uint64_t delay) {
+    pg_timer_t *tp = T(base, t);
+    pg_arena_t *a = ARENA(base);
+    uint64_t when = deadline_of(delay);
+    uint64_t v = pg_load_acq(&tp->state), seq;
+    do {
+        seq = tseq(v) + 1;
+    } while (!pg_cas_sc(&tp->state, &v, tword(seq, T_PENDING)));
+    int was = (v & 3) == T_PENDING;
+    if (!was)
+        pg_add_sc(&a->ntimers, 1); /* step (1) */
+    int64_t r = heap_push(base, p, when, t, seq);
+    if (r != PG_OK) {
+        uint64_t w = tword(seq, T_PENDING);
+        if (pg_cas_sc(&tp->state, &w, tword(seq, T_STOPPED)))
+            pg_add_sc(&a->ntimers, -1);
+        return r;
+    }
+    return was;
+}
+
+/* a timer of kind k aimed at target, not armed (T_STOPPED); the caller
+ * holds its one reference.  target: a chan or ctx gets a reference. */
+static int64_t timer_alloc(void *base, uint32_t kind, uint64_t target, uint64_t period) {
+    int64_t t = obj_alloc(base, sizeof(pg_timer_t), OBJ_TIMER);
+    if (t < 0)
+        return t;
+    pg_timer_t *tp = T(base, (uint64_t)t);
+    tp->state = tword(0, T_STOPPED);
+    tp->tkind = kind;
+    tp->period = period;
+    tp->target = target;
+    if (kind != TK_READY)
+        pg_add_acqrel(&AT(base, target, pg_objhdr_t)->refcnt, 1);
+    return t;
+}
+
+/* the free path (pg_obj_decref): drop what it still holds */
+void pg_timer_free(void *base, uint64_t t) {
+    pg_timer_t *tp = T(base, t);
+    if (tp->tkind != TK_READY)
+        timer_release_target(base, tp);
+}
+
+/* ---------------- firing (the sysmon thread) ---------------- */
+
+/* time.time() as a pickle (protocol 5: PROTO 5, BINFLOAT big-endian, STOP) */
+static void send_time(void *base, uint64_t ch) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    uint64_t bits;
+    memcpy(&bits, &now, sizeof bits);
+    uint8_t buf[12] = {0x80, 5, 'G'};
+    for (int i = 0; i < 8; i++)
+        buf[3 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    buf[11] = '.';
+    /* a full channel (a tick nobody took: Go drops it), a closed one, or
+     * PG_LOST (the run is being aborted): the value is dropped */
+    (void)pg_chan_send(base, ch, 0, buf, sizeof buf, 0);
+}
+
+static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code);
+
+/* steps (4)-(6) for one popped entry */
+static void timer_fire(void *base, int p, const pg_tentry_t *e) {
+    pg_timer_t *tp = T(base, e->timer);
+    pg_arena_t *a = ARENA(base);
+    uint64_t v = tword(e->seq, T_PENDING);
+    const uint64_t running = tword(e->seq, T_RUNNING);
+    if (!pg_cas_sc(&tp->state, &v, running))
+        return; /* stale */
+    pg_add_sc(&a->ntimers, -1);
+    switch (tp->tkind) {
+    case TK_SEND:
+        send_time(base, pg_load_acq(&tp->target));
+        v = running;
+        pg_cas_sc(&tp->state, &v, tword(e->seq, T_FIRED)); /* fails if reset meanwhile */
+        break;
+    case TK_TICK: {
+        send_time(base, pg_load_acq(&tp->target));
+        /* the next tick after now (missed ones are skipped, as Go's) */
+        uint64_t period = pg_load_acq(&tp->period), now = pg_nanotime();
+        uint64_t k = now >= e->when ? (now - e->when) / period + 1 : 1;
+        uint64_t next = e->when + k * period;
+        if (next < e->when || k > UINT64_MAX / period)
+            next = UINT64_MAX;
+        pg_add_sc(&a->ntimers, 1);
+        v = running;
+        if (!pg_cas_sc(&tp->state, &v, tword(e->seq, T_PENDING))) {
+            pg_add_sc(&a->ntimers, -1); /* stopped or reset meanwhile */
+        } else if (heap_push(base, p, next, e->timer, e->seq) != PG_OK) {
+            v = tword(e->seq, T_PENDING); /* no memory for the entry: the ticker stops */
+            if (pg_cas_sc(&tp->state, &v, tword(e->seq, T_FIRED)))
+                pg_add_sc(&a->ntimers, -1);
+        }
+        break;
+    }
+    case TK_CTX: {
+        uint64_t c = pg_load_acq(&tp->target);
+        if (c)
+            (void)ctx_cancel(base, c, CTX_DEADLINE);
+        pg_store_rel(&tp->state, tword(e->seq, T_FIRED)); /* a deadline is never reset */
+        timer_release_target(base, tp);
+        break;
+    }
+    case TK_READY: {
+        uint64_t g = tp->target;
+        /* the G waits in this sleep until T_RUNNING is over (pg_sleep_done),
+         * so g is the sleeper's record; a cancelled park fails the claim */
+        int claimed = pg_claim(base, g);
+        if (claimed)
+            AT(base, g, pg_g_t)->wake_res = WAKE_OK;
+        pg_store_rel(&tp->state, tword(e->seq, T_FIRED)); /* pairs with pg_sleep_done */
+        if (claimed)
+            pg_ready(base, g);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/*
+ * sysmon: fire p's due timers, a batch at a time (popped under the lock,
+ * fired outside it).  Returns the when of the earliest entry left (0 none).
+ */
+uint64_t pg_timers_run(void *base, int p) {
+    pg_p_t *pp = P(base, p);
+    pg_tentry_t batch[32];
+    for (;;) {
+        uint64_t now = pg_nanotime();
+        uint32_t n = 0;
+        if (TM_LOCK(&pp->tlock) != PG_OK)
+            return 0;
+        pg_tentry_t *h = AT(base, pp->theap, pg_tentry_t);
+        while (pp->tn && h[0].when <= now && n < 32) {
+            batch[n++] = h[0];
+            if (--pp->tn) {
+                h[0] = h[pp->tn];
+                heap_down(h, pp->tn, 0);
+            }
+        }
+        /* an emptied heap gives its memory back (constant memory after a burst) */
+        if (pp->tcap > HEAP_MIN && pp->tn * 4 < pp->tcap)
+            (void)heap_resize(base, pp, pp->tcap / 2);
+        uint64_t next = pp->tn ? AT(base, pp->theap, pg_tentry_t)[0].when : 0;
+        pg_store_rel(&pp->twhen, next);
+        pg_unlock(&pp->tlock);
+        for (uint32_t i = 0; i < n; i++) {
+            timer_fire(base, p, &batch[i]);
+            pg_obj_decref(base, batch[i].timer); /* the entry's reference */
+        }
+        if (n < 32)
+            return next;
+    }
+}
+
+/* ---------------- timers: the entry points ---------------- */
+
+/*
+ * pg.after / Timer (TK_SEND) and Ticker (TK_TICK, period ns > 0): a timer
+ * on the channel ch (which it holds a reference on), armed delay ns from
+ * now on p's heap.  Returns its offset (the caller holds one reference),
+ * PG_NOMEM, or PG_INVAL (another kind, a tick without a period).
+ */
+PG_API int64_t pg_timer_new(void *base, int p, uint32_t kind, uint64_t ch, uint64_t delay,
+                            uint64_t period) {
+    if ((kind != TK_SEND && kind != TK_TICK) || (kind == TK_TICK && period == 0) || !ch ||
+        p < 0 || p >= PG_MAXP)
+        return PG_INVAL;
+    int64_t t = timer_alloc(base, kind, ch, period);
+    if (t < 0)
+        return t;
+    int64_t r = timer_rearm(base, p, (uint64_t)t, delay);
+    if (r < 0) {
+        pg_obj_decref(base, (uint64_t)t);
+        return r;
+    }
+    return t;
+}
+
+/* Timer.stop / Ticker.stop: 1 if it was pending, else 0 */
+PG_API int pg_timer_stop(void *base, uint64_t t) { return timer_stop(base, t); }
+
+/* Timer.reset / Ticker.reset: re-arm delay ns from now on p's heap (a tick
+ * with a new period).  1 if it had been pending, 0 if not, PG_NOMEM
+ * (stopped), PG_INVAL (a context's or a sleep's timer, a tick without a
+ * period). */
+PG_API int64_t pg_timer_reset(void *base, int p, uint64_t t, uint64_t delay, uint64_t period) {
+    pg_timer_t *tp = T(base, t);
+    if ((tp->tkind != TK_SEND && tp->tkind != TK_TICK) || (tp->tkind == TK_TICK && !period) ||
+        p < 0 || p >= PG_MAXP)
+        return PG_INVAL;
+    if (tp->tkind == TK_TICK)
+        pg_store_rel(&tp->period, period); /* before the arming that uses it */
+    return timer_rearm(base, p, t, delay);
+}
+
+/*
+ * pg.sleep: park g plainly (reason) and arm a TK_READY timer delay ns from
+ * now on p's heap: the firing readies g.  Returns the timer (the sleeper
+ * holds one reference: pass it to pg_sleep_done once g runs again), or
+ * PG_NOMEM / PG_INVAL with g not parked.
+ */
+PG_API int64_t pg_sleep(void *base, int p, uint64_t g, uint64_t delay, uint32_t reason) {
+    if (!g || p < 0 || p >= PG_MAXP)
+        return PG_INVAL;
+    int64_t t = timer_alloc(base, TK_READY, g, 0);
+    if (t < 0)
+        return t;
+    /* parked before armed: the firing's claim must find the ticket WAITING */
+    pg_park_plain(base, g, reason, 1);
+    int64_t r = timer_rearm(base, p, (uint64_t)t, delay);
+    if (r < 0) {
+        pg_park_cancel(base, g);
+        pg_obj_decref(base, (uint64_t)t);
+        return r;
+    }
+    return t;
+}
+
+/*
+ * The sleeper runs again (woken by the timer, or interrupted): stop the
+ * timer if it is still pending, wait until a firing in progress is over
+ * (it may be about to claim g: g must not start another wait or exit
+ * first), and drop the sleeper's reference.  Returns 1 if the timer
+ * fired, 0 if it was stopped here.
+ */
+PG_API int pg_sleep_done(void *base, uint64_t t) {
+    pg_timer_t *tp = T(base, t);
+    timer_stop(base, t);
+    uint64_t v;
+    for (int spins = 0; ((v = pg_load_acq(&tp->state)) & 3) == T_RUNNING; spins++) {
+        if (spins < 100)
+            pg_cpu_relax();
+        else
+            sched_yield(); /* the firing thread is preempted: a few us at most */
+    }
+    int fired = (v & 3) == T_FIRED;
+    pg_obj_decref(base, t);
+    return fired;
+}
+
+/* ---------------- contexts ---------------- */
+
+/* under ctx lock: take c off its parent's children list */
+static void ctx_unlink(void *base, uint64_t c) {
+    pg_ctx_t *x = CX(base, c);
+    if (x->prev)
+        CX(base, x->prev)->next = x->next;
+    else
+        CX(base, x->parent)->child = x->next;
+    if (x->next)
+        CX(base, x->next)->prev = x->prev;
+    x->parent = x->next = x->prev = 0;
+}
+
+/*
+ * Go's cancelCtx.cancel, for the whole subtree, synchronously: when this
+ * returns, every descendant's err is set and its done channel closed, on
+ * every P (they are all in the arena).
+ *
+ *   (1) under ctx_lock: c's parent's list lets go of c (Go's removeChild);
+ *       c and, breadth first, every descendant get err = code and leave
+ *       the tree (a canceled context has no links); the collected nodes
+ *       are chained through wl, each still held by its old list reference
+ *   (2) outside the lock, in that order: close each done channel (err is
+ *       stored first, seq_cst: a goroutine woken by the close reads it),
+ *       stop each deadline timer, drop the list references.
+ *
+ * A context linked under a parent always has err == CTX_NONE (canceling
+ * unlinks it), so nothing is collected twice; once collected a node is
+ * out of every list, so no other cancel touches its wl.
+ */
+static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code) {
+    pg_arena_t *a = ARENA(base);
+    pg_ctx_t *x = CX(base, c);
+    int64_t lr = TM_LOCK(&a->ctx_lock);
+    if (lr != PG_OK)
+        return lr;
+    if (x->err != CTX_NONE) {
+        pg_unlock(&a->ctx_lock);
+        return PG_OK;
+    }
+    uint64_t listed = 0; /* c's own list reference, from its parent */
+    if (x->parent) {
+        ctx_unlink(base, c);
+        listed = c;
+    }
+    pg_store_sc(&x->err, code);
+    x->wl = 0;
+    uint64_t tail = c;
+    for (uint64_t n = c; n; n = CX(base, n)->wl) {
+        uint64_t k = CX(base, n)->child;
+        CX(base, n)->child = 0;
+        while (k) {
+            pg_ctx_t *kx = CX(base, k);
+            uint64_t nx = kx->next;
+            kx->parent = kx->next = kx->prev = 0;
+            pg_store_sc(&kx->err, code); /* Go: children get the parent's err */
+            kx->wl = 0;
+            CX(base, tail)->wl = k;
+            tail = k;
+            k = nx;
+        }
+    }
+    pg_unlock(&a->ctx_lock);
+    int64_t rc = PG_OK;
+    for (uint64_t n = c; n;) {
+        pg_ctx_t *nx = CX(base, n);
+        uint64_t next = nx->wl; /* read before the reference goes */
+        if (pg_chan_close(base, nx->done) == PG_LOST)
+            rc = PG_LOST;
+        if (nx->timer)
+            ctx_timer_stop(base, nx->timer);
+        if (n != c)
+            pg_obj_decref(base, n);
+        n = next;
+    }
+    if (listed)
+        pg_obj_decref(base, listed);
+    return rc;
+}
+
+/*
+ * A cancelable context: done (a channel it takes a reference on) is
+ * closed when it is canceled.  parent: the nearest cancelable ancestor (0
+ * none): if it is done already, so is this one (with its err); else its
+ * children list takes this one (and a reference on it).  delay >= 0 ns:
+ * a deadline (a TK_CTX timer on p's heap; 0: done at once with
+ * CTX_DEADLINE); delay < 0: none.  Returns the context's offset (the
+ * caller holds one reference), PG_NOMEM or PG_LOST.
+ */
+PG_API int64_t pg_ctx_new(void *base, int p, uint64_t done, uint64_t parent, int64_t delay) {
+    pg_arena_t *a = ARENA(base);
+    if (!done || p < 0 || p >= PG_MAXP)
+        return PG_INVAL;
+    int64_t c = obj_alloc(base, sizeof(pg_ctx_t), OBJ_CTX);
+    if (c < 0)
+        return c;
+    pg_ctx_t *x = CX(base, (uint64_t)c);
+    x->done = done;
+    pg_add_acqrel(&AT(base, done, pg_objhdr_t)->refcnt, 1);
+    if (delay > 0) {
+        /* allocated (T_STOPPED) before linking: a cancel racing with the
+         * arming below finds x->timer set */
+        int64_t t = timer_alloc(base, TK_CTX, (uint64_t)c, 0);
+        if (t < 0) {
+            pg_obj_decref(base, (uint64_t)c);
+            return t;
+        }
+        x->timer = (uint64_t)t;
+    }
+    uint32_t inherited = CTX_NONE;
+    if (parent) {
+        int64_t lr = TM_LOCK(&a->ctx_lock);
+        if (lr != PG_OK) {
+            if (x->timer)
+                timer_release_target(base, T(base, x->timer));
+            pg_obj_decref(base, (uint64_t)c);
+            return lr;
+        }
+        pg_ctx_t *px = CX(base, parent);
+        inherited = px->err;
+        if (inherited == CTX_NONE) {
+            x->parent = parent;
+            x->next = px->child;
+            if (px->child)
+                CX(base, px->child)->prev = (uint64_t)c;
+            px->child = (uint64_t)c;
+            pg_add_acqrel(&x->hdr.refcnt, 1); /* the list's reference */
+        }
+        pg_unlock(&a->ctx_lock);
+    }
+    int64_t r = PG_OK;
+    if (inherited != CTX_NONE)
+        r = ctx_cancel(base, (uint64_t)c, inherited);
+    else if (delay == 0)
+        r = ctx_cancel(base, (uint64_t)c, CTX_DEADLINE);
+    else if (x->timer) {
+        r = timer_rearm(base, p, x->timer, (uint64_t)delay);
+        /* Dekker with ctx_cancel (store err, then stop the timer): armed
+         * first, then err loaded, both seq_cst -- one of the two stops it */
+        if (r >= 0 && pg_load_sc(&x->err) != CTX_NONE)
+            ctx_timer_stop(base, x->timer);
+        if (r == PG_NOMEM)
+            (void)ctx_cancel(base, (uint64_t)c, CTX_CANCELED); /* unlink before the free */
+    }
+    if (r < 0) {
+        pg_obj_decref(base, (uint64_t)c);
+        return r;
+    }
+    return c;
+}
+
+/* cancel(): code CTX_CANCELED (or CTX_DEADLINE).  PG_OK (also when it was
+ * done already) or PG_LOST. */
+PG_API int64_t pg_ctx_cancel(void *base, uint64_t c, uint32_t code) {
+    if (code != CTX_CANCELED && code != CTX_DEADLINE)
+        return PG_INVAL;
+    return ctx_cancel(base, c, code);
+}
+
+/*
+ * The free path (pg_obj_decref): nothing can cancel this context any more
+ * (no handle, no pending deadline, no parent's list holds it), so its
+ * children go on by themselves: detach them and drop the list's
+ * references, one at a time (never under the lock: a drop may free).
+ */
+void pg_ctx_free(void *base, uint64_t c) {
+    pg_arena_t *a = ARENA(base);
+    pg_ctx_t *x = CX(base, c);
+    for (;;) {
+        if (TM_LOCK(&a->ctx_lock) != PG_OK)
+            break; /* the run is being aborted: leak rather than touch the links */
+        uint64_t k = x->child;
+        if (k)
+            ctx_unlink(base, k);
+        pg_unlock(&a->ctx_lock);
+        if (!k)
+            break;
+        pg_obj_decref(base, k);
+    }
+    if (x->timer)
+        pg_obj_decref(base, x->timer);
+    pg_obj_decref(base, x->done);
+}
