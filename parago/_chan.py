@@ -222,12 +222,8 @@ class Chan(Handle):
             if v.__class__ in _SCALARS:
                 return _dumps(v, 5), refs
             return codec.dumps(v, "value", refs), refs
-        outer = codec.enc_refs
-        codec.enc_refs = refs
-        try:
+        with codec.collecting(codec.ENC_REFS, refs):  # handles inside: msgspec's enc_hook -> codec.dumps
             return c.encode(v), refs
-        finally:
-            codec.enc_refs = outer
 
     def _hold(self, rt: Any, refs: list[int]) -> None:
         ops.incref_many(rt, refs)

@@ -67,10 +67,9 @@ def gomaxprocs() -> int:
 
 def numgoroutine() -> int:
     """Live user goroutines, program-wide (a racy snapshot, as Go's)."""
-    rt = need_rt("pg.numgoroutine")
-    from ._shim import offset
+    from ._runtime.ops import views
 
-    return rt.arena.i[offset("pg_arena", "ngoroutines") // 8]
+    return views.hdr(need_rt("pg.numgoroutine").arena, "ngoroutines")
 
 
 def goid() -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from ._runtime import codec, handles, ops, park
+from ._runtime import codec, ops, park
 from ._runtime.handles import Handle
 from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
 
@@ -330,11 +330,7 @@ class Once(_SyncObject):
         # the stored result keeps its references: each decode takes (and so
         # must give back) the reference of every handle inside it
         refs: list[int] = []
-        handles.dec_refs = refs
-        try:
-            v = codec.loads(data)
-        finally:
-            handles.dec_refs = None
+        v = codec.loads_collecting(data, refs)
         if refs:
             ops.incref_many(rt, refs)
         return v

@@ -15,6 +15,7 @@ and take an arena reference that the decoder consumes (handles.py).
 from __future__ import annotations
 
 import array
+import contextvars
 import dis
 import pickle
 import sys
@@ -28,9 +29,29 @@ from .._errors import EncodeError
 from .._shim import lib
 from . import state
 
-# arena offsets incref'd by handles during the encode in progress (undone
-# if the encode fails, so a failed send leaks no reference)
-enc_refs: list[int] | None = None
+# The handle offsets collected by the encode (or decode) in progress.  A
+# context variable, so each call has its own list -- nested calls save and
+# restore it, and another thread (a pg.blocking worker) or another greenlet
+# encoding at the same time has its own context: a handle's reference can
+# never land in someone else's payload.
+ENC_REFS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("parago_enc_refs", default=None)
+DEC_REFS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("parago_dec_refs", default=None)
+
+
+class collecting:
+    """``with collecting(ENC_REFS, refs):`` -- the calls inside collect into refs."""
+
+    __slots__ = ("var", "refs", "token")
+
+    def __init__(self, var: contextvars.ContextVar, refs: list[int]) -> None:
+        self.var, self.refs = var, refs
+
+    def __enter__(self) -> list[int]:
+        self.token = self.var.set(self.refs)
+        return self.refs
+
+    def __exit__(self, *exc: Any) -> None:
+        self.var.reset(self.token)
 
 
 def dumps(obj: Any, what: str = "value", refs_out: list[int] | None = None) -> bytes:
@@ -38,12 +59,12 @@ def dumps(obj: Any, what: str = "value", refs_out: list[int] | None = None) -> b
 
     Each handle inside gets one arena reference for the payload: taken here
     in one call, or -- with ``refs_out`` -- left to the caller, who passes
-    the offsets to the C operation that publishes the payload (pg_go)."""
-    global enc_refs
-    outer = enc_refs
+    the offsets to the C operation that publishes the payload (pg_go); an
+    encode nested in another (a typed channel's handle) adds to the outer
+    one's list."""
+    outer = ENC_REFS.get()
     refs: list[int] = []
-    enc_refs = refs
-    try:
+    with collecting(ENC_REFS, refs):
         try:
             data = pickle.dumps(obj, 5)
         except Exception:
@@ -52,8 +73,6 @@ def dumps(obj: Any, what: str = "value", refs_out: list[int] | None = None) -> b
                 data = cloudpickle.dumps(obj, 5)
             except Exception as e:
                 raise EncodeError(f"cannot copy {what} to another P: {type(e).__name__}: {e}") from e
-    finally:
-        enc_refs = outer
     if refs:
         if refs_out is not None:
             refs_out.extend(refs)
@@ -112,6 +131,15 @@ def _short(x: Any) -> str:
 
 def loads(data: Any) -> Any:
     return pickle.loads(data)
+
+
+def loads_collecting(data: Any, refs: list[int]) -> Any:
+    """loads, recording the offset of every handle decoded (whose payload
+    reference the decode consumed) in refs: for decoded values that are
+    kept and decoded again (the goroutine start cache, a Once's result)."""
+    with collecting(DEC_REFS, refs):
+        return pickle.loads(data)
+
 
 
 # ---- goroutine payload caches ----

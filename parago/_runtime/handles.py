@@ -73,7 +73,7 @@ class HandleMixin:
         rt = self._rt
         if rt.closed:
             raise stale_handle(self._kind)
-        refs = codec.enc_refs
+        refs = codec.ENC_REFS.get()
         if refs is not None:
             refs.append(self._off)  # taken by the publishing call, in one batch
         else:
@@ -120,8 +120,9 @@ remote_rebuild: Any = None
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
     if remote_rebuild is not None and state.rt is not None and state.rt.nonce != nonce:
         return remote_rebuild(cls, nonce, off, gen)
-    if dec_refs is not None:
-        dec_refs.append(off)
+    refs = codec.DEC_REFS.get()
+    if refs is not None:
+        refs.append(off)
     rt = state.rt
     if rt is None:
         raise not_in_runtime(f"receiving a {cls.__name__}")

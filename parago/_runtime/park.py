@@ -38,9 +38,9 @@ from typing import Any, Callable, Generator
 
 import greenlet
 
+from .._errors import not_in_runtime
 from .._shim import views
 from . import state
-from .._errors import not_in_runtime
 
 Steps = Generator[None, None, Any]
 

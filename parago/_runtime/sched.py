@@ -45,7 +45,7 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
-from . import codec, dump, handles, preempt, profile, race, state, trace
+from . import codec, dump, preempt, profile, race, state, trace
 from .g import WR, GreenletG, GState, TaskG, ThreadG
 from .procs_util import usable_cpus
 
@@ -491,11 +491,7 @@ class Runtime:
                         self.decref_later(r)
                 else:
                     refs = []
-                    handles.dec_refs = refs
-                    try:
-                        fn, args, kw = codec.loads(data)
-                    finally:
-                        handles.dec_refs = None
+                    fn, args, kw = codec.loads_collecting(data, refs)
                     if codec.cacheable(fn, args, kw):
                         self.start_cache.put(data, fn, args, refs)
             except BaseException as e:
@@ -762,7 +758,7 @@ class Runtime:
                 0,
                 kind,
                 self.site_of(depth),
-                parent,
+                ctypes.c_uint64(parent),  # a stack-passed plain int fills only 4 of its 8 bytes
                 rb,
                 nrefs,
                 self.place_out if self.tracer is not None else None,
