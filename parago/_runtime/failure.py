@@ -15,7 +15,7 @@ import traceback
 from typing import Any
 
 from .._errors import Deadlock, Panic, WorkerLost
-from .._shim import lib, offset
+from .._shim import CONST, lib, offset
 
 
 def _describe(e: BaseException) -> str:
@@ -62,6 +62,10 @@ def recorded(rt: Any) -> BaseException | None:
     a = rt.arena
     if a.u32[offset("pg_arena", "panicking") // 4] != 2:
         return None
+    if a.u32[offset("pg_arena", "fail_kind") // 4] == CONST["FAIL_LOST"]:  # the C death watch's: no payload
+        from .deathwatch import lost_error
+
+        return lost_error(rt)
     off = a.q[offset("pg_arena", "panic_off") // 8]
     n = a.q[offset("pg_arena", "panic_len") // 8]
     try:

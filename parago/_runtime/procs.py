@@ -5,12 +5,18 @@
     memfd arena, n eventfds, death pipe (r, w)
     start Ps (fork | forkserver | spawn) ------->   attach arena, own loop, hub
     main = goroutine 1 on P0's hub                  schedule() until shutdown
-    watch each P's sentinel (WorkerLost)            death pipe EOF -> os._exit
+    C watch: a pidfd per P (WorkerLost)             C watch: death pipe EOF -> _exit
     main returns / fails:
       arena.shutdown = 1, wake every P  -------->   unwind goroutines (Shutdown),
       unwind P0's goroutines                        flush stdio, os._exit(0)
       join Ps (grace, then SIGKILL)
       close loop, arena, fds; raise or return
+
+Both death watches are C threads (deathwatch.py, shm/watch.c): they need
+neither the GIL nor a hub, so a P0 whose main thread waits on a lock held
+by a dead P still learns of the death (PG_LOST -> WorkerLost), and a P
+stuck anywhere still exits when P0 is gone.  Every lock a process takes is
+tagged with its P index (pg_set_self): that is what PG_LOST is read from.
 
 Nothing is named in /dev/shm; every fd is closed by the time pg.run returns.
 The arena's memfd and the eventfds travel to spawned/forkserver Ps through
@@ -33,9 +39,9 @@ from typing import Any, Callable
 import greenlet
 
 from .._errors import ParagoError, WorkerLost
-from .._shim import MAXP, lib
+from .._shim import MAXP, lib, status
 from .._shim.arena import Arena, default_size
-from . import failure, profile, race, schedtrace, state, trace
+from . import deathwatch, failure, profile, race, schedtrace, state, trace
 from .procs_util import usable_cpus
 from .sched import Runtime
 from .supervisor import P0Runtime
@@ -93,11 +99,13 @@ def p_main(
                 os.close(fd)
             except OSError:
                 pass
-        _watch_death(death.fd)
         arena = Arena.attach(arena_fd.fd)
+        lib.pg_set_self(p)
+        deathwatch.watch_parent(arena, death.fd)
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         rt = Runtime(arena, p, nprocs, nonce, [w.fd for w in wakefds], settings)
         state.rt = rt
+        deathwatch.install_lost_handler(rt)
         Sysmon(rt)
         rt.arm()
         rt.loop.run_forever()
@@ -113,29 +121,6 @@ def p_main(
             sys.stderr.flush()
         finally:
             os._exit(code)
-
-
-def _watch_death(fd: int) -> None:
-    """Exit when P0 is gone, whatever killed it (EOF on the death pipe)."""
-
-    def watch() -> None:
-        while True:
-            try:
-                if not os.read(fd, 1):
-                    break
-            except InterruptedError:
-                continue
-            except OSError:
-                break
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(3)
-
-    t = threading.Thread(target=watch, name="parago-death-watch", daemon=True)
-    t._parago_runtime = True  # type: ignore[attr-defined]
-    t.start()
 
 
 # ----------------------------------------------------------------------
@@ -189,6 +174,8 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
     }
     nonce = random.getrandbits(63) | 1
     arena = Arena.create(default_size(), nprocs, nonce)
+    lib.pg_set_self(0)  # P0's locks carry its index (each P re-tags at attach)
+    watch = None
     fds: list[int] = []
     procs_started: list[Any] = []
     rt = None
@@ -226,6 +213,8 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         _await_ps(arena, procs_started)
         rt = P0Runtime(arena, 0, nprocs, nonce, wakefds, settings, procs=procs_started)
         state.rt = rt
+        deathwatch.install_lost_handler(rt)
+        watch = deathwatch.P0Watch(rt, procs_started)  # after the wakefds are set: it writes them
         old_handlers = _install_signals(rt)
         sysmon = Sysmon(rt)
         period, detail = schedtrace.from_env()
@@ -260,6 +249,10 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         if sysmon is not None:
             sysmon.stop()
         _restore_signals(old_handlers)
+        if watch is not None:
+            watch.stop()  # before _release closes the sentinels and eventfds it watches and writes
+        status.set_lost_handler(None)
+        lib.pg_set_self(-1)
         _release(rt, arena, procs_started, fds)
 
 
