@@ -56,14 +56,14 @@ def bar_rows(summary: dict) -> list[dict]:
 
 def scaling_groups(summary: dict) -> list[tuple[str, str, dict[str, list[tuple[int, float]]]]]:
     """(benchmark, metric, {impl: [(procs, value)]}) for every ``speedup procs=N`` series."""
-    groups: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
+    groups: dict[tuple[str, str, str], dict[str, list[tuple[int, float]]]] = {}
     for r in summary["rows"]:
         base, p = _split_procs(r["metric"])
         if p is None or not base.startswith("speedup"):
             continue
-        groups.setdefault((r["name"], base), {}).setdefault(r["impl"], []).append((p, r["value"]))
+        groups.setdefault((r.get("file", ""), r["name"], base), {}).setdefault(r["impl"], []).append((p, r["value"]))
     out = []
-    for (name, metric), series in groups.items():
+    for (_file, name, metric), series in groups.items():
         if max(len(v) for v in series.values()) < 2:
             continue  # one procs value is a point, not a curve
         out.append((name, metric, {impl: sorted(v) for impl, v in series.items()}))

@@ -272,6 +272,12 @@ def peer_ratios(docs: dict[str, dict]) -> list[dict]:
 
 
 def format_summary(ratios: list[dict]) -> str:
+    """One table, a section per bench file, a benchmark's rows together."""
+    order: dict[tuple[str, str], int] = {}
+    for r in ratios:
+        order.setdefault((r["file"], r["name"]), len(order))
+    files = list(dict.fromkeys(r["file"] for r in ratios))
+    ratios = sorted(ratios, key=lambda r: (files.index(r["file"]), order[(r["file"], r["name"])]))  # stable
     header = ("benchmark", "metric", "parago", "peer", "peer value", "parago vs peer")
     table = [
         (
@@ -289,11 +295,13 @@ def format_summary(ratios: list[dict]) -> str:
     widths = [max(len(hd), *(len(t[i]) for t in table)) for i, hd in enumerate(header)]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(header)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    prev = None
-    for t in table:
-        if prev is not None and t[0] != prev:
+    prev: tuple[str, str] | None = None
+    for r, t in zip(ratios, table, strict=True):
+        if prev is None or r["file"] != prev[0]:
+            lines.append(f"{'' if prev is None else chr(10)}bench_{r['file']}.py")
+        elif t[0] != prev[1]:
             lines.append("")
-        prev = t[0]
+        prev = (r["file"], t[0])
         lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(t)).rstrip())
     return "\n".join(lines) + "\n"
 
@@ -426,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     for c in summary["comparisons"]:
         print(f"  {c['text']}")
     print("\nbenchmark files:")
+    width = max(len(n) for n in statuses) + 9
     for name, st in statuses.items():
-        print(f"  bench_{name}.py  {st['status']:<24} {st['seconds']:7.1f} s")
+        print(f"  {'bench_' + name + '.py':<{width}}  {st['status']:<24} {st['seconds']:7.1f} s")
     if summary["errors"]:
         print(f"\n{len(summary['errors'])} problem(s):")
         for e in summary["errors"]:
