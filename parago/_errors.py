@@ -19,34 +19,53 @@ class Panic(ParagoError):
     """An uncaught exception in a goroutine ended the program.
 
     Attributes: ``goid``, ``exc_type`` (the original type's name),
-    ``message``, ``remote_traceback`` (text).  ``__cause__`` is the original
-    exception when it could be rebuilt in this process.
+    ``message``, ``remote_traceback`` (the Python traceback text, every
+    frame), ``stack`` (the goroutine's ``goroutine N [running]:`` section)
+    and ``dump`` (every other goroutine).  ``__cause__`` is the original
+    exception when it could be rebuilt in this process.  Its text is Go's
+    report: ``panic: ValueError: bad item 3``, a blank line, the goroutine
+    that raised, then the others.
     """
 
-    def __init__(self, goid: int = 0, exc_type: str = "", message: str = "", remote_traceback: str = "") -> None:
+    def __init__(
+        self,
+        goid: int = 0,
+        exc_type: str = "",
+        message: str = "",
+        remote_traceback: str = "",
+        stack: str = "",
+        dump: str = "",
+    ) -> None:
         self.goid = goid
         self.exc_type = exc_type
         self.message = message
         self.remote_traceback = remote_traceback
-        super().__init__(goid, exc_type, message, remote_traceback)
+        self.stack = stack
+        self.dump = dump
+        super().__init__(goid, exc_type, message, remote_traceback, stack, dump)
 
     def __str__(self) -> str:
-        head = f"panic in goroutine {self.goid}: {self.exc_type}: {self.message}"
-        if self.remote_traceback:
-            return f"{head}\n\n{self.remote_traceback.rstrip()}"
-        return head
+        head = f"panic: {self.exc_type}: {self.message}" if self.message else f"panic: {self.exc_type}"
+        body = self.stack
+        if not body and self.remote_traceback:
+            body = f"goroutine {self.goid} [running]:\n{self.remote_traceback.rstrip()}"
+        return _report(head, body, self.dump)
 
 
 class Deadlock(ParagoError):
-    """all goroutines are asleep - deadlock! (with a goroutine dump)."""
+    """fatal error: all goroutines are asleep - deadlock! (``dump``: every goroutine)."""
 
     def __init__(self, dump: str = "") -> None:
         self.dump = dump
         super().__init__(dump)
 
     def __str__(self) -> str:
-        msg = "all goroutines are asleep - deadlock!"
-        return f"{msg}\n\n{self.dump.rstrip()}" if self.dump else msg
+        return _report("fatal error: all goroutines are asleep - deadlock!", self.dump)
+
+
+def _report(head: str, *sections: str) -> str:
+    """Go's crash report: the first line, then each section after a blank line."""
+    return "\n\n".join([head, *(s.strip("\n") for s in sections if s and s.strip())])
 
 
 class ClosedChannelError(ParagoError):
@@ -89,19 +108,31 @@ class NotInRuntime(ParagoError):
 
 
 class WorkerLost(ParagoError):
-    """A P process died: which P, its exit code or signal, its goroutines."""
+    """A P process died: ``p``, ``how`` (its exit status or signal),
+    ``goroutines`` (what it held), ``pid``, and ``dump`` (the goroutines of
+    the Ps that survive).  Its text reads as a Go fatal error::
 
-    def __init__(self, p: int = -1, how: str = "", goroutines: str = "") -> None:
+        fatal error: P1 died (killed by signal SIGKILL)
+        [P1 (pid 4242) held 3 started goroutines (their state died with the process)]
+
+        goroutine 1 [chan receive]:
+        ...
+    """
+
+    def __init__(self, p: int = -1, how: str = "", goroutines: str = "", dump: str = "", pid: int = 0) -> None:
         self.p = p
         self.how = how
         self.goroutines = goroutines
-        super().__init__(p, how, goroutines)
+        self.dump = dump
+        self.pid = pid
+        super().__init__(p, how, goroutines, dump, pid)
 
     def __str__(self) -> str:
-        s = f"P{self.p} died ({self.how})"
-        if self.goroutines:
-            s += f"; goroutines on it: {self.goroutines}"
-        return s
+        s = f"fatal error: P{self.p} died ({self.how})"
+        if self.goroutines and self.goroutines != "none":
+            who = f"P{self.p} (pid {self.pid})" if self.pid else f"P{self.p}"
+            s += f"\n[{who} held {self.goroutines}]"
+        return _report(s, self.dump)
 
 
 class Shutdown(BaseException):

@@ -3,6 +3,9 @@
 parago run script.py [args]   run a script (like ``go run``); flags:
     --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
     --cpuprofile FILE
+    exit status (as ``go run``): 0; 2 for a panic, a deadlock or a lost P
+    (the crash report alone on stderr); a goroutine's SystemExit code; 66
+    for --race findings; 130 for Ctrl-C; 1 for an exception escaping main
 parago trace FILE --html OUT  draw a trace
 parago demo [--procs N]       all cores busy: a speedup table
 parago bench [args]           the benchmark suite (source checkout)
@@ -37,25 +40,57 @@ def _run(ns: argparse.Namespace) -> int:
         os.environ["PARAGO_TRACE"] = str(Path(ns.trace).resolve())
     if ns.cpuprofile:
         os.environ["PARAGO_CPUPROFILE"] = str(Path(ns.cpuprofile).resolve())
+    if ns.cluster:
+        os.environ["PARAGO_CLUSTER"] = ns.cluster
     script = Path(ns.script)
     if not script.exists():
         print(f"parago run: no such file: {script}", file=sys.stderr)
         return 2
     sys.argv = [str(script), *ns.args]
     sys.path.insert(0, str(script.resolve().parent))
-    code = 0
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if not isinstance(e.code, int) and e.code is not None:
-            print(e.code, file=sys.stderr)
-    if ns.race:
+    code = _exec(script)
+    if ns.race and code == 0:
         from ._runtime import race
 
         if race.reported():
-            return 66
+            return 66  # as `go run -race`: findings turn a clean exit into 66
     return code
+
+
+def _exec(script: Path) -> int:
+    """Run the script as __main__; its exit status, as `go run` reports one:
+    the crash report alone on stderr and 2 for a panic, a deadlock or a lost
+    P; a goroutine's SystemExit code; 130 for Ctrl-C; 1 and the traceback
+    (the user's frames only) for any other exception."""
+    from ._errors import Deadlock, Panic, WorkerLost
+    from ._runtime import report
+
+    try:
+        runpy.run_path(str(script.resolve()), run_name="__main__")  # absolute paths in frames, as python3 gives
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        print(e.code, file=sys.stderr)
+        return 1
+    except (Panic, Deadlock, WorkerLost) as e:
+        _stderr(f"{e}\n")
+        return 2
+    except KeyboardInterrupt:
+        _stderr("signal: interrupt\n")
+        return 130
+    except BaseException as e:  # noqa: BLE001 - main's (or the script's) own exception
+        _stderr(report.format_exception(e))
+        return 1
+    return 0
+
+
+def _stderr(text: str) -> None:
+    try:
+        sys.stdout.flush()  # what the program printed comes before its report
+    except (OSError, ValueError):
+        pass
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 def _env(ns: argparse.Namespace) -> int:
@@ -110,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--race", action="store_true", help="report goroutines that mutate captured state; exit 66")
     r.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event JSON")
     r.add_argument("--cpuprofile", metavar="FILE", help="write a CPU profile merged from every P (pstats) + FILE.svg")
+    r.add_argument("--cluster", metavar="ray[://ADDR]", help="run across the nodes of a Ray cluster (docs/cluster.md)")
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)
     d = sub.add_parser("demo", help="all cores busy, channels across Ps, a speedup table, a trace picture")

@@ -1,60 +1,127 @@
 """Goroutine dumps: every goroutine of every P, as Go prints them.
 
-Each P formats its own goroutines (their stacks live in its memory); P0
-asks the others through a per-P ``dumpreq`` word in the arena and reads
-the text each P stores back (``dump_off``/``dump_len``, ``dumpack``).  A P
-that does not answer in time is reported as unresponsive.
+Each P formats its own goroutines (their stacks live in its memory) with
+report.py; P0 asks the others through a per-P ``dumpreq`` word in the arena
+and reads the text each P stores back (``dump_off``/``dump_len``,
+``dumpack``), then merges the parts in goroutine-id order:
+
+    P0 collect_dump                          Pn hub (on_flags)
+    ---------------------------------        ---------------------------
+    dumpreq[n] += 1, wake Pn      ------->   dump_text(), pg_store_bytes,
+    poll dumpack[n] (timeout)     <-------   dump_off/len, dumpack = req
+    read + free, merge by goid
+
+A P that does not answer in time is reported as unresponsive; a P whose
+process has exited is reported as gone (never waited for).  The same
+formatting serves Deadlock, a Panic's other goroutines, WorkerLost,
+SIGQUIT, SIGUSR1 and pg.debug.dump().
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import time
 import traceback
+from types import FrameType
 from typing import Any
 
-from .._shim import lib, offset
+import greenlet
+
+from .._shim import GKind, lib, offset
+from . import report
 from .g import WAIT_REASONS, GreenletG, TaskG
 
 OFF_STATUS = offset("pg_g", "status")
 OFF_WAITREASON = offset("pg_g", "waitreason")
 OFF_WAITSINCE = offset("pg_g", "waitsince")
 OFF_PARENT = offset("pg_g", "parent")
+OFF_KIND = offset("pg_g", "kind")
+GS_WAITING = 4
+
+site = report.site  # sched.site_of: the created-by text of a pg.go call
+exit_how = report.exit_how  # supervisor: how a P process ended
+
+
+def _state(rt: Any, gs: Any, off: int, now: int) -> str:
+    if _running(rt, gs):
+        return "running"
+    u32 = rt.arena.u32
+    if u32[(off + OFF_STATUS) // 4] != GS_WAITING:
+        return "runnable"
+    since = rt.arena.q[(off + OFF_WAITSINCE) // 8]
+    reason = WAIT_REASONS.get(u32[(off + OFF_WAITREASON) // 4], "waiting")
+    return report.wait_state(reason, (now - since) / 1e9 if since else 0.0)
+
+
+def _running(rt: Any, gs: Any) -> bool:
+    if isinstance(gs, TaskG):
+        try:
+            return gs.task is not None and asyncio.current_task(rt.loop) is gs.task
+        except RuntimeError:
+            return False
+    return gs is rt.current
+
+
+def _frames(rt: Any, gs: Any) -> list[tuple[FrameType, int]]:
+    if _running(rt, gs):
+        # the dumping code runs on this goroutine's stack (pg.debug.dump(), a
+        # signal handler): its own frames are runtime frames, hidden below
+        if isinstance(gs, TaskG):
+            # a running task's outermost coroutine frame continues into the
+            # hub's frames (the loop that steps it): stop there
+            frames = report.chain_frames(sys._getframe(1))
+            top = getattr(gs.task.get_coro(), "cr_frame", None)
+            ends = [i for i, (f, _) in enumerate(frames) if f is top]
+            return frames[: ends[0] + 1] if ends else frames
+        if greenlet.getcurrent() is getattr(gs, "gr", None):
+            return report.chain_frames(sys._getframe(1))
+        return []
+    if isinstance(gs, GreenletG):
+        return report.chain_frames(gs.gr.gr_frame) if gs.gr is not None else []
+    if isinstance(gs, TaskG) and gs.task is not None:
+        return report.coro_frames(gs.task.get_coro())
+    return []
+
+
+def _where(rt: Any) -> str:
+    return f"p={rt.p} pid={os.getpid()}"
+
+
+def section(rt: Any, gs: Any, state: str, frames: list[tuple[FrameType, int]], system: bool) -> str:
+    """One goroutine of this P in Go's shape (report.goroutine)."""
+    parent = rt.arena.q[(gs.off + OFF_PARENT) // 8]
+    return report.goroutine(gs.goid, state, frames, rt.site_text(gs.off), parent, _where(rt), system)
 
 
 def dump_text(rt: Any) -> str:
-    lines = []
+    """This P's goroutines, by id; system goroutines only with PARAGO_TRACEBACK=system."""
+    system = report.level() == "system"
     now = time.monotonic_ns()
-    q, u32 = rt.arena.q, rt.arena.u32
+    u32 = rt.arena.u32
+    out = []
     for off, gs in sorted(rt.gtable.items(), key=lambda kv: kv[1].goid):
-        status = u32[(off + OFF_STATUS) // 4]
-        reason = u32[(off + OFF_WAITREASON) // 4]
-        since = q[(off + OFF_WAITSINCE) // 8]
-        if gs is rt.current:
-            what = "running"
-        elif status == 4:
-            what = WAIT_REASONS.get(reason, "waiting")
-            secs = (now - since) / 1e9 if since else 0
-            if secs >= 1:
-                what += f", {int(secs)} seconds" if secs >= 60 else f", {secs:.0f} s"
-        else:
-            what = "runnable"
-        lines.append(f"goroutine {gs.goid} [{what}] (P{rt.p}, pid {os.getpid()}):")
-        frame = None
-        if isinstance(gs, GreenletG) and gs.gr is not None:
-            frame = gs.gr.gr_frame
-        elif isinstance(gs, TaskG) and gs.task is not None:
-            st = gs.task.get_stack()
-            frame = st[-1] if st else None
-        if frame is not None:
-            for entry in traceback.format_stack(frame):
-                lines.append("  " + entry.rstrip().replace("\n", "\n  "))
-        site = rt.site_text(off)
-        parent = q[(off + OFF_PARENT) // 8]
-        if site:
-            lines.append(f"created by {site}" + (f" in goroutine {parent}" if parent else ""))
-        lines.append("")
-    return "\n".join(lines)
+        if not system and u32[(off + OFF_KIND) // 4] & GKind.SYSTEM:
+            continue
+        out.append(section(rt, gs, _state(rt, gs, off, now), _frames(rt, gs), system))
+    return "\n\n".join(out)
+
+
+def failing_section(rt: Any, goid: int, e: BaseException, tb_text: str) -> str:
+    """The ``goroutine N [running]:`` section of a goroutine that raised e,
+    written in its own P while the traceback is at hand.  The hub's own
+    failure (goid 0, Go's g0) always shows every frame: it is parago's bug."""
+    system = report.level() == "system" or goid == 0
+    frames = report.tb_frames(e.__traceback__)
+    gs = next((g for g in rt.gtable.values() if g.goid == goid), None) if goid else None
+    if gs is not None:
+        text = section(rt, gs, "running", frames, system)
+    else:
+        text = report.goroutine(goid, "running", frames, "", 0, _where(rt), system)
+    if system and tb_text:
+        text += "\n\nPython traceback (P%d):\n%s" % (rt.p, tb_text.rstrip())
+    return text
 
 
 def answer_dump(rt: Any) -> None:
@@ -72,32 +139,54 @@ def answer_dump(rt: Any) -> None:
     a.u32[a.p_field(rt.p, "dumpack") // 4] = req
 
 
-def collect_dump(rt: Any, timeout: float = 1.0) -> str:
+def _gone(rt: Any, p: int) -> str:
+    """How P p's process ended ('' while it runs): the death watch's mark in
+    the arena, the exit status from the process object (P0 has its children)."""
+    procs = getattr(rt, "procs", None) or ()
+    code = None
+    if p - 1 < len(procs):
+        try:
+            code = procs[p - 1].exitcode
+        except ValueError:  # closed
+            return "exited"
+    if code is not None:
+        return report.exit_how(code)
+    return "exited" if rt.arena.u32[rt.arena.p_field(p, "gone") // 4] else ""
+
+
+def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) -> str:
+    """Every goroutine of every P (P0 only), ordered by id, without skip_goid."""
     parts = [rt.dump_text()]
     a = rt.arena
     waiting = {}
+    notes = {}
     for p in range(1, rt.nprocs):
+        how = _gone(rt, p)
+        if how:
+            notes[p] = f"P{p}: gone ({how}); its goroutines died with it"
+            continue
         i = a.p_field(p, "dumpreq") // 4
         v = (a.u32[i] + 1) & 0xFFFFFFFF
         a.u32[i] = v
         waiting[p] = v
         lib.pg_wakep_of(rt.base, p)
     deadline = time.monotonic() + timeout
-    got = {}
     while waiting and time.monotonic() < deadline:
         for p, v in list(waiting.items()):
             if a.u32[a.p_field(p, "dumpack") // 4] == v:
                 off = a.q[a.p_field(p, "dump_off") // 8]
                 n = a.q[a.p_field(p, "dump_len") // 8]
-                got[p] = a.read(off, n).decode(errors="replace") if off else ""
+                parts.append(a.read(off, n).decode(errors="replace") if off else "")
                 if off:
                     lib.pg_mfree(rt.base, off)
                 del waiting[p]
         if waiting:
             time.sleep(0.002)
-    for p in range(1, rt.nprocs):
-        if p in got:
-            parts.append(got[p])
-        else:
-            parts.append(f"P{p}: unresponsive after {timeout:.0f} s (busy in a goroutine or in C code)\n")
-    return "\n".join(x for x in parts if x)
+    for p in waiting:
+        notes[p] = f"P{p}: unresponsive after {timeout:g} s (busy in a goroutine or in C code); its goroutines are not shown"
+    return report.merge(parts + [notes[p] for p in sorted(notes)], skip_goid)
+
+
+def format_tb(e: BaseException) -> str:
+    """The Python traceback text of e, every frame and the chain (Panic.remote_traceback)."""
+    return "".join(traceback.format_exception(type(e), e, e.__traceback__))

@@ -6,16 +6,25 @@ writes a pickled description and wakes P0, which interrupts main and, at
 teardown, raises the matching exception from pg.run.  An exception that
 cannot be rebuilt in P0 still arrives as its type name, message and the
 remote traceback text.
+
+The report a user reads is Go's (report.py): the failing P writes the
+``goroutine N [running]:`` section of the goroutine that raised, while
+its traceback is at hand; P0, when it first sees the failure and the other
+Ps still run, adds every other goroutine (dump.collect_dump) -- once per
+program, since pg.run's exception is rebuilt from the record after
+teardown.
 """
 
 from __future__ import annotations
 
 import pickle
-import traceback
 from typing import Any
 
 from .._errors import Deadlock, Panic, WorkerLost
 from .._shim import CONST, lib, offset
+from . import dump, report
+
+DUMP_TIMEOUT = 0.5  # how long a failure waits for a busy P's goroutines before calling it unresponsive
 
 
 def _describe(e: BaseException) -> str:
@@ -39,7 +48,7 @@ def record(rt: Any, info: dict) -> bool:
 def record_failure(rt: Any, goid: int, e: BaseException) -> bool:
     if isinstance(e, SystemExit):
         return record(rt, {"kind": "exit", "code": e.code, "goid": goid})
-    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    tb = dump.format_tb(e)
     try:
         exc = pickle.dumps(e)
     except Exception:
@@ -51,7 +60,8 @@ def record_failure(rt: Any, goid: int, e: BaseException) -> bool:
             "goid": goid,
             "type": _describe(e),
             "msg": str(e),
-            "tb": f"goroutine {goid} (P{rt.p}):\n{tb}",
+            "tb": tb,
+            "stack": dump.failing_section(rt, goid, e, tb),
             "exc": exc,
         },
     )
@@ -65,7 +75,9 @@ def recorded(rt: Any) -> BaseException | None:
     if a.u32[offset("pg_arena", "fail_kind") // 4] == CONST["FAIL_LOST"]:  # the C death watch's: no payload
         from .deathwatch import lost_error
 
-        return lost_error(rt)
+        exc = lost_error(rt)
+        exc.dump = others(rt, None)
+        return exc
     off = a.q[offset("pg_arena", "panic_off") // 8]
     n = a.q[offset("pg_arena", "panic_len") // 8]
     try:
@@ -76,13 +88,30 @@ def recorded(rt: Any) -> BaseException | None:
     if kind == "exit":
         return SystemExit(info["code"])
     if kind == "lost":
-        return WorkerLost(info["p"], info["how"], info.get("goroutines", ""))
+        return WorkerLost(
+            info["p"], info["how"], info.get("goroutines", ""), others(rt, None), pid=info.get("pid", 0)
+        )
     if kind == "deadlock":
         return Deadlock(info.get("dump", ""))
-    p = Panic(info["goid"], info["type"], info["msg"], info["tb"])
+    p = Panic(info["goid"], info["type"], info["msg"], info["tb"], info.get("stack", ""), others(rt, info["goid"]))
     if info.get("exc") is not None:
         try:
             p.__cause__ = pickle.loads(info["exc"])
         except Exception:
             pass
     return p
+
+
+def others(rt: Any, goid: int | None) -> str:
+    """Every goroutine but the failing one, for a failure's report: collected
+    by P0 the first time it looks at the failure, while the other Ps still
+    run, and kept for the exception pg.run raises after teardown (by then
+    the goroutines are unwound).  Never collected once teardown began (Ps
+    that have exited would only be waited for)."""
+    text = getattr(rt, "failure_dump", None)
+    if text is None:
+        text = ""
+        if rt.p == 0 and not (rt.closed or rt.shutting_down) and report.level() != "single":
+            text = dump.collect_dump(rt, DUMP_TIMEOUT, goid)
+        rt.failure_dump = text
+    return text

@@ -182,8 +182,8 @@ def test_demo_prints_a_speedup_table() -> None:
     assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+x\s+P0:\s*\d+%\s+P1:", r.stdout, re.M), r.stdout
 
 
-DUMP_PROG = """
-    import os, sys
+DUMP_PROG = r"""
+    import os, re, sys
     import parago as pg
     def waiter(ch):
         ch.recv()
@@ -191,7 +191,7 @@ DUMP_PROG = """
         ch = pg.Chan()
         pg.go(waiter, ch)
         pg.sleep(0.1)
-        print("dump:", pg.debug.dump().count("[chan receive"), flush=True)
+        print("dump:", len(re.findall(r"^goroutine \d+ \[chan receive\]:$", pg.debug.dump(), re.M)), flush=True)
         print("ready", flush=True)
         pg.sleep(30)
     if __name__ == "__main__":
@@ -230,4 +230,4 @@ def test_unguarded_script_under_spawn_is_detected_and_explained(tmp_path: Path) 
     r = subprocess.run([sys.executable, str(p)], capture_output=True, text=True, timeout=80, env=ENV)
     assert r.returncode != 0
     assert "pg.run was called while a P process imported the main module" in r.stderr
-    assert re.search(r"WorkerLost: P1 died \(exit status 1 while starting; .*__name__ == '__main__'", r.stderr)
+    assert re.search(r"WorkerLost: fatal error: P1 died \(exit status 1 while starting; .*__name__ == '__main__'", r.stderr)

@@ -186,7 +186,7 @@ def test_uncaught_exception_in_goroutine_raises_panic_from_run(run):
     assert p.message == "boom"
     assert "_boom" in p.remote_traceback
     assert isinstance(p.__cause__, ValueError) and p.__cause__.args == ("boom",)
-    assert re.match(rf"^panic in goroutine {p.goid}: ValueError: boom\b", str(p))
+    assert re.match(rf"panic: ValueError: boom\n\ngoroutine {p.goid} \[running\]:\n", str(p)), str(p)
 
 
 @pytest.mark.timeout(60)
@@ -312,7 +312,7 @@ def test_main_blocked_on_channel_nobody_sends_to_is_a_deadlock(run):
         run(main)
     assert time.monotonic() - t0 < 10
     text = str(ei.value)
-    assert text.startswith("all goroutines are asleep - deadlock!")
+    assert text.startswith("fatal error: all goroutines are asleep - deadlock!\n\n")
     assert re.search(r"^goroutine 1 \[chan receive", text, re.M), text
 
 
@@ -335,7 +335,7 @@ def test_deadlock_dump_lists_goroutines_on_every_p(run):
         run(main)
     assert time.monotonic() - t0 < 10
     text = str(ei.value)
-    assert text.startswith("all goroutines are asleep - deadlock!")
+    assert text.startswith("fatal error: all goroutines are asleep - deadlock!\n\n")
     assert re.search(r"^goroutine 1 \[chan receive", text, re.M), text
     assert len(main_list) == k
     for g in main_list:
@@ -378,7 +378,7 @@ def test_killed_p_raises_worker_lost_never_a_hang(tmp_path):
     assert time.time() - killed_at < 3, "WorkerLost took too long"
     e = ei.value
     assert e.p == 1
-    assert re.match(r"^P1 died \(killed by signal SIGKILL\)", str(e)), str(e)
+    assert re.match(r"fatal error: P1 died \(killed by signal SIGKILL\)\n", str(e)), str(e)
 
     # a lost P does not poison later programs
     def good():
