@@ -74,7 +74,6 @@ def run_workers(worker, target, goroutines, per):
 
 
 def main(goroutines, per):
-    pg.sleep(0.1)  # let every P come up: a goroutine stays on the P where it starts
     counter = AtomicCounter()
     cas_secs, reports = run_workers(cas_worker, counter, goroutines, per)
     plain = pg.atomic.Int64()

@@ -210,7 +210,6 @@ def make_orders(n, symbols, seed):
 
 
 def main(spec, symbols, rate):
-    pg.sleep(0.2)  # let every P come up to steal its share of the books: a goroutine stays where it starts
     orders, events, result = pg.Chan[Order](64), pg.Chan[Event](1024), pg.Chan(1)
     books = {s: pg.Chan[Order](64) for s in symbols}
     pg.go(collector, len(symbols), events, result)

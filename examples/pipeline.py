@@ -81,7 +81,6 @@ def close_when_done(wg, processed):
 
 
 def main(n):
-    pg.sleep(0.1)  # let every P come up to steal workers: a goroutine stays on the P where it starts
     raw_data, processed = pg.Chan(100), pg.Chan(50)
     wg = pg.WaitGroup()
     wg.add(WORKERS)

@@ -93,7 +93,6 @@ def measure(counter, goroutines, per):
 
 
 def main(goroutines, per):
-    pg.sleep(0.1)  # let every P come up: a goroutine stays on the P where it starts
     rows = []
     for name, cls in (
         ("pg.Mutex + int64 (global lock)", MutexCounter),

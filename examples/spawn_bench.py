@@ -69,7 +69,6 @@ def main(n):
     count = pg.atomic.Int64()
     wg = pg.WaitGroup()
     wg.add(n)
-    pg.sleep(0.05)  # let every P come up, so the timing is the spawning, not the start
     sampler = RssSampler()
     t0 = time.perf_counter()
     for _ in range(n):

@@ -64,7 +64,8 @@ CASES: dict[str, list[Case]] = {
                 r"^--- phase 1: \d+ CPU-bound goroutines on PROCS P\(s\), 50 ms each$",
                 r"^SCHED \d+ms: gomaxprocs=PROCS idleprocs=\d+ threads=\d+ spinningthreads=\d+ .*runqueue=\d+ \[",
                 r"^  P0: status=\d schedtick=\d+ syscalltick=\d+ m=0 runqsize=\d+ ",
-                r"^  G\d+: status=4\(chan receive\) ",
+                r"^  goroutines=\d+ parked=\d+$",
+                r"^  G1: status=4\((chan receive|sleep)\) ",  # main, always on P0
                 r"^--- phase 3: ",
             ),
         ),
