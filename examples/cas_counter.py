@@ -96,7 +96,7 @@ if __name__ == "__main__":
         f"{args.goroutines} goroutines x {args.per:,} CAS increments on {len(per_p)} of {procs} P(s): "
         f"count = {value:,} (expected {want:,})"
     )
-    print(f"  failed CAS attempts (another P won the race): {failed:,}")
+    print(f"  failed CAS attempts (another goroutine got there first): {failed:,}")
     for pid, n in sorted(per_p.items()):
         print(f"  pid {pid}: {n:,} increments")
     n = want

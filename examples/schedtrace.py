@@ -37,12 +37,22 @@ def phase(text):
     print(f"--- {text}", file=sys.stderr, flush=True)
 
 
-def spin(ms, done):
-    """Burn CPU without yielding: the P is busy, the goroutines behind it wait in its run queue."""
-    end = time.perf_counter() + ms / 1000
-    while time.perf_counter() < end:
+def burn(n):
+    for _ in range(n):
         pass
+
+
+def spin(n, done):
+    """Burn CPU without calling parago: the P is busy, the goroutines behind it wait
+    (with preemption they take 10 ms turns; the total work is fixed either way)."""
+    burn(n)
     done.send(os.getpid())
+
+
+def loops_per_ms():
+    t0 = time.perf_counter()
+    burn(200_000)
+    return int(200_000 / ((time.perf_counter() - t0) * 1000))
 
 
 def parked(gate, wg):
@@ -54,10 +64,10 @@ def parked(gate, wg):
 def main(phase_ms):
     procs = pg.gomaxprocs()
     busy = 4 * procs
-    phase(f"phase 1: {busy} CPU-bound goroutines on {procs} P(s), {phase_ms // 4} ms each")
-    done = pg.Chan(busy)
+    phase(f"phase 1: {busy} CPU-bound goroutines on {procs} P(s), about {phase_ms // 4} ms of work each")
+    done, n = pg.Chan(busy), loops_per_ms() * phase_ms // 4
     for _ in range(busy):
-        pg.go(spin, phase_ms // 4, done)
+        pg.go(spin, n, done)
     pids = [done.recv() for _ in range(busy)]
 
     phase("phase 2: 50 goroutines parked on a channel receive, the Ps idle")

@@ -100,7 +100,7 @@ class WorkStealingScheduler:
                     return
             execute(task)
             self.results.send((task, wid, stolen, os.getpid()))
-            pg.gosched()  # let this P's other workers in: scheduling is cooperative
+            pg.gosched()  # let this P's other workers in now, not at the end of a 10 ms time slice
 
 
 def user_level(n):

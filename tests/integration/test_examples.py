@@ -61,7 +61,7 @@ CASES: dict[str, list[Case]] = {
             ("--phase-ms", "200"),
             (r"^\d+ busy goroutines ran on [12] of PROCS P\(s\); 50 parked goroutines woke and finished$",),
             (
-                r"^--- phase 1: \d+ CPU-bound goroutines on PROCS P\(s\), 50 ms each$",
+                r"^--- phase 1: \d+ CPU-bound goroutines on PROCS P\(s\), about 50 ms of work each$",
                 r"^SCHED \d+ms: gomaxprocs=PROCS idleprocs=\d+ threads=\d+ spinningthreads=\d+ .*runqueue=\d+ \[",
                 r"^  P0: status=\d schedtick=\d+ syscalltick=\d+ m=0 runqsize=\d+ ",
                 r"^  goroutines=\d+ parked=\d+$",
@@ -150,7 +150,7 @@ CASES: dict[str, list[Case]] = {
             ("--goroutines", "4", "--per", "1000"),
             (
                 r"^4 goroutines x 1,000 CAS increments on [12] of PROCS P\(s\): count = 4,000 \(expected 4,000\)$",
-                r"^  failed CAS attempts \(another P won the race\): [0-9,]+$",
+                r"^  failed CAS attempts \(another goroutine got there first\): [0-9,]+$",
                 r"^  CAS loop [0-9,]+ ns/increment; atomic add [0-9,]+ ns/increment$",
             ),
         )
