@@ -14,8 +14,7 @@ def dump(file: IO[str] | None = None) -> str:
     A P busy in a goroutine that does not yield is reported as unresponsive.
     """
     rt = need_rt("pg.debug.dump")
-    collect = getattr(rt, "collect_dump", None)
-    text = collect() if collect is not None else rt.dump_text()
+    text = rt.sup.collect_dump() if rt.sup is not None else rt.dump_text()
     if file is not None:
         file.write(text)
         file.flush()

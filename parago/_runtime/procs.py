@@ -41,10 +41,10 @@ import greenlet
 from .._errors import ParagoError, WorkerLost
 from .._shim import MAXP, lib, status
 from .._shim.arena import Arena, default_size
-from . import deathwatch, failure, profile, race, schedtrace, state, trace
+from . import deathwatch, failure, profile, race, report, schedtrace, state, trace
 from .procs_util import usable_cpus
 from .sched import Runtime
-from .supervisor import P0Runtime
+from .supervisor import Supervisor
 from .sysmon import Sysmon
 
 GRACE = 1.0
@@ -108,7 +108,8 @@ def p_main(
         deathwatch.install_lost_handler(rt)
         Sysmon(rt)
         rt.arm()
-        rt.loop.run_forever()
+        with report.line_buffered():  # each line reaches a pipe when printed, in order across Ps
+            rt.loop.run_forever()
         rt.write_diagnostics()
     except BaseException:
         import traceback
@@ -139,7 +140,9 @@ def _check_procs(procs: Any) -> int:
     return procs
 
 
-def run(main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None) -> Any:
+def run(
+    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None, cluster: str | None = None
+) -> Any:
     if os.environ.get("_PARAGO_IN_P") == "1":
         raise RuntimeError(
             "pg.run was called while a P process imported the main module: put the call "
@@ -159,6 +162,12 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         pass
     else:
         raise ParagoError("pg.run cannot be called inside a running event loop")
+    if cluster is None:
+        cluster = os.environ.get("PARAGO_CLUSTER") or None
+    if cluster:  # across the nodes of a Ray cluster ("" = this machine only); Ray is imported only here
+        from .._cluster import run as cluster_run
+
+        return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster)
     nprocs = _check_procs(procs)
     if start_method is None:
         start_method = os.environ.get("PARAGO_START_METHOD") or (
@@ -211,7 +220,8 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         finally:
             os.environ.pop("_PARAGO_IN_P", None)
         _await_ps(arena, procs_started)
-        rt = P0Runtime(arena, 0, nprocs, nonce, wakefds, settings, procs=procs_started)
+        rt = Runtime(arena, 0, nprocs, nonce, wakefds, settings)
+        Supervisor(rt, procs_started)  # P0's duties: rt.sup
         state.rt = rt
         deathwatch.install_lost_handler(rt)
         watch = deathwatch.P0Watch(rt, procs_started)  # after the wakefds are set: it writes them
@@ -225,12 +235,13 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
         rt.local_fns[off] = (main, args, {})
         rt.arm()
         try:
-            rt.loop.run_forever()
+            with report.line_buffered():  # each line reaches a pipe when printed, in order across Ps
+                rt.loop.run_forever()
         except BaseException as e:  # raised out of the loop by a signal handler
-            rt.hub_error = rt.hub_error or e
+            rt.sup.hub_error = rt.sup.hub_error or e
         _teardown(rt)
-        if rt.hub_error is not None:
-            raise rt.hub_error
+        if rt.sup.hub_error is not None:
+            raise rt.sup.hub_error
         race.remember(race.count(rt))
         rt.write_diagnostics()
         if settings["trace"]:
@@ -239,10 +250,10 @@ def run(main: Callable, *args: Any, procs: int | None = None, start_method: str 
             profile.merge(settings["cpuprofile"], nprocs)  # type: ignore[arg-type]
         exc = failure.recorded(rt)
         if exc is None:
-            exc = rt.main_exc
+            exc = rt.sup.main_exc
         if exc is not None:
             raise exc
-        return rt.main_result
+        return rt.sup.main_result
     finally:
         if trace_stop is not None:
             trace_stop.set()
@@ -276,11 +287,9 @@ def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
             time.sleep(0.0005)
 
 
-def _teardown(rt: P0Runtime) -> None:
+def _teardown(rt: Runtime) -> None:
     """Unwind every goroutine on every P; Ps get GRACE seconds to exit."""
-    if rt.dl_handle is not None:
-        rt.dl_handle.cancel()
-        rt.dl_handle = None
+    rt.sup.deadlock.close()
     a = rt.arena
     a.u32[rt.i_shutdown] = 1
     lib.pg_wake_all(rt.base)
@@ -299,12 +308,12 @@ def _teardown(rt: P0Runtime) -> None:
         rt.loop.run_until_complete(drain())
     except BaseException:
         pass
-    for proc in rt.procs:
+    for proc in rt.sup.procs:
         proc.join(max(0.0, deadline - time.monotonic()))
-    for proc in rt.procs:
+    for proc in rt.sup.procs:
         if proc.is_alive():
             proc.kill()
-    for proc in rt.procs:
+    for proc in rt.sup.procs:
         proc.join(2.0)
 
 
@@ -318,37 +327,7 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
         except Exception:
             pass
     if rt is not None:
-        rt.close_signal_socket()
-        rt.closed = True
-        for gs in list(rt.gtable.values()):
-            gr = getattr(gs, "gr", None)
-            if gr is not None and not gr.dead:
-                try:
-                    gr.throw(greenlet.GreenletExit)
-                except BaseException:
-                    pass
-        rt.gtable.clear()
-        rt.pool.clear()
-        # drop every object this run still holds (a pg.Buffer keeps an mmap, and its fd)
-        rt.local_fns.clear()
-        rt.spawn_cache.d.clear()
-        rt.start_cache.d.clear()
-        rt.local_ready.clear()
-        rt.yielded.clear()
-        rt.task_gs.clear()
-        try:
-            for task in asyncio.all_tasks(rt.loop):
-                task.cancel()
-            rt.loop.run_until_complete(asyncio.sleep(0))
-        except BaseException:
-            pass
-        try:
-            rt.loop.remove_reader(rt.evfd)
-            rt.loop.close()
-        except BaseException:
-            pass
-        if rt.executor is not None:
-            rt.executor.shutdown()
+        rt.close()
     state.rt = None
     arena.close()
     for fd in fds:
@@ -366,22 +345,22 @@ _SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGUSR1")
 
 def _on_interrupt(signum: int, frame: Any) -> None:
     rt = state.rt
-    if rt is None or rt.main_gs is None or rt.main_done:
+    if rt is None or rt.main_gs is None or rt.sup is None or rt.sup.main_done:
         raise KeyboardInterrupt
     if getattr(greenlet.getcurrent(), "gs", None) is rt.main_gs:
         raise KeyboardInterrupt
-    rt.interrupt_main(KeyboardInterrupt())
+    rt.sup.interrupt_main(KeyboardInterrupt())
 
 
 def _on_dump(signum: int, frame: Any) -> None:
     rt = state.rt
     if rt is None:
         return
-    text = rt.collect_dump()
+    text = rt.sup.collect_dump()
     sys.stderr.write(f"SIGQUIT: goroutine dump\n\n{text}\n" if signum == signal.SIGQUIT else f"{text}\n")
     sys.stderr.flush()
     if signum == signal.SIGQUIT:
-        for proc in rt.procs:
+        for proc in rt.sup.procs:
             try:
                 proc.kill()
             except Exception:
@@ -390,7 +369,7 @@ def _on_dump(signum: int, frame: Any) -> None:
         os._exit(2)
 
 
-def _install_signals(rt: P0Runtime) -> dict:
+def _install_signals(rt: Runtime) -> dict:
     old = {}
     for name in _SIGNALS:
         sig = getattr(signal, name)

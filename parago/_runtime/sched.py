@@ -23,7 +23,6 @@ blocks or calls pg.gosched (Go before 1.14).
 
 from __future__ import annotations
 
-import array
 import asyncio
 import collections
 import ctypes
@@ -32,7 +31,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from typing import Any, Callable
 
 import greenlet
@@ -44,21 +42,17 @@ from .._errors import (
     Shutdown,
     not_in_runtime,
 )
-from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, offset
+from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, views
 from . import codec, dump, preempt, profile, race, state, trace
 from .g import WR, GreenletG, GState, TaskG, ThreadG
 from .procs_util import usable_cpus
+from .refs import Refs
+from .spawn import Spawner
 
 _DONE = object()
 _FIRST = object()  # switch() into a new worker greenlet: no arguments
 SPIN_NS = 50_000
 
-OFF_SITE = offset("pg_g", "site")
-OFF_STATUS = offset("pg_g", "status")
-OFF_WAITREASON = offset("pg_g", "waitreason")
-OFF_WAITSINCE = offset("pg_g", "waitsince")
-OFF_PARENT = offset("pg_g", "parent")
-OFF_GOID = offset("pg_g", "goid")
 
 
 @preempt.goroutine_entry
@@ -130,11 +124,17 @@ class Runtime:
         self.out = (ctypes.c_uint64 * 8)()
         self.fout = (ctypes.c_uint64 * 4)()  # pg_findrunnable's own out (start_g reads it)
         self.place_out = (ctypes.c_uint64 * 3)()  # pg_go's placement decision (traced runs)
-        self.handles: dict[int, weakref.ref] = {}  # intern table: offset -> weakref to this P's handle
-        self.refbuf = (ctypes.c_uint64 * 256)()
-        self.spawn_cache = codec.SpawnCache()
+        # components, each with its own close() (refs.py, spawn.py); their
+        # hot entry points are bound here once, so callers pay no indirection
+        self.refs = Refs(self)
+        self.handles = self.refs.table
+        self.decref_later = self.refs.decref_later
+        self.flush_decrefs = self.refs.flush
+        self.spawner = Spawner(self)
+        self.spawn = self.spawner.spawn
+        self.site_of = self.spawner.site_of
+        self.intern_site = self.spawner.intern_site
         self.start_cache = codec.StartCache()
-        self.pending_decref: list[int] = []
         self.exited: Any = None  # c_uint64 of a G to retire in the next findrunnable
         self.gtable: dict[int, GState] = {}
         self.local_fns: dict[int, tuple] = {}
@@ -149,12 +149,11 @@ class Runtime:
         self.switches = 0  # bumped per goroutine switch: sysmon's progress signal
         self.hub_tid = threading.get_ident()
         self.tls = threading.local()
-        self.site_cache: dict[Any, ctypes.c_uint64] = {}
         self.executor: Any = None
         self.spin_ns = SPIN_NS if 1 < nprocs <= usable_cpus() else 0
         self.main_gs: GState | None = None
         self.main_off = 0
-        self.on_main_done: Callable[[Any, BaseException | None], None] | None = None
+        self.sup: Any = None  # P0's Supervisor (supervisor.py); None on the other Ps
         self.dump_seen = 0
         # preemption: rt.attn is the one attribute the fast paths check
         # (a closed runtime, or a pending preemption request)
@@ -162,22 +161,22 @@ class Runtime:
         self.preempt_pending = False
         self.sliced = False  # a goroutine was preempted in this round
         self.async_preempt = preempt.async_enabled()
-        # indices into the arena views
-        u4 = lambda f: arena.p_field(p, f) // 4  # noqa: E731
-        u8 = lambda f: arena.p_field(p, f) // 8  # noqa: E731
-        self.i_state = u4("state")
-        self.i_pid = u4("pid")
-        self.i_runqhead = u4("runqhead")
-        self.i_runqtail = u4("runqtail")
-        self.i_dumpreq = u4("dumpreq")
-        self.i_nlive = u8("nlive")
-        self.i_nlocal = u4("nlocal")
-        self.i_npreempt = u8("npreempt")
-        self.i_nexternal = u8("nexternal")
-        self.i_schedtick = u8("schedtick")
-        self.i_syscalltick = u8("syscalltick")
-        self.i_shutdown = offset("pg_arena", "shutdown") // 4
-        self.i_panicking = offset("pg_arena", "panicking") // 4
+        # indices into the arena's word views (shm/layout.h via _shim/views.py)
+        pi = views.p_index
+        self.i_state = pi(p, "state")
+        self.i_pid = pi(p, "pid")
+        self.i_runqhead = pi(p, "runqhead")
+        self.i_runqtail = pi(p, "runqtail")
+        self.i_dumpreq = pi(p, "dumpreq")
+        self.i_nlive = pi(p, "nlive")
+        self.i_nlocal = pi(p, "nlocal")
+        self.i_npreempt = pi(p, "npreempt")
+        self.i_nexternal = pi(p, "nexternal")
+        self.i_schedtick = pi(p, "schedtick")
+        self.i_syscalltick = pi(p, "syscalltick")
+        self.i_ack = pi(p, "ack")
+        self.i_shutdown = views.hdr_index("shutdown")
+        self.i_panicking = views.hdr_index("panicking")
         arena.u32[self.i_pid] = os.getpid() & 0x7FFFFFFF
         self.n_external = 0
         self.loop = self._new_loop()
@@ -219,6 +218,9 @@ class Runtime:
         self.hub_failed(exc)
 
     def hub_failed(self, exc: BaseException) -> None:
+        if self.sup is not None:
+            self.sup.hub_failed(exc)
+            return
         from .failure import record_failure
 
         record_failure(self, 0, exc)
@@ -239,7 +241,7 @@ class Runtime:
         u32 = self.arena.u32
         return bool(
             u32[self.i_shutdown]
-            or (self.p == 0 and u32[self.i_panicking] == 2)
+            or (self.sup is not None and u32[self.i_panicking] == 2)
             or u32[self.i_dumpreq] != self.dump_seen
         )
 
@@ -250,6 +252,8 @@ class Runtime:
             self.answer_dump()
         if u32[self.i_shutdown] and not self.shutting_down:
             self.begin_shutdown()
+        if self.sup is not None:
+            self.sup.on_flags()
 
     def schedule(self) -> None:
         self.scheduled = False
@@ -381,23 +385,10 @@ class Runtime:
                 self.preempt_pending = False
                 self.attn = False
 
-    def decref_later(self, off: int) -> None:
-        """Drop an arena reference, batched: a delayed decref only delays a free."""
-        pend = self.pending_decref
-        pend.append(off)
-        if len(pend) >= 64:
-            self.flush_decrefs()
-
-    def flush_decrefs(self) -> None:
-        pend = self.pending_decref
-        if pend and not self._closed:
-            arr = array.array("Q", pend)
-            pend.clear()
-            addr, n = arr.buffer_info()
-            lib.pg_obj_decref_many(self.base, addr, n)
-
     def went_idle(self) -> None:
-        """Hook: P0 checks for deadlock."""
+        """The hub is going to sleep: P0's supervisor checks for deadlock."""
+        if self.sup is not None:
+            self.sup.went_idle()
 
     # ---- sysmon (see sysmon.py: its SIGUSR2, in the hub thread) ----
     def on_sysmon(self, bits: int, frame: Any) -> None:
@@ -416,11 +407,52 @@ class Runtime:
 
     def ack(self, bit: int) -> None:
         """The hub acted on a flag (ACK_*): sysmon stops signalling for it."""
-        i = self.arena.p_field(self.p, "ack") // 4
-        self.arena.u32[i] |= bit
+        self.arena.u32[self.i_ack] |= bit
 
     def sysmon_exception(self, gs: GState) -> BaseException | None:
+        if self.sup is not None:
+            return self.sup.sysmon_exception(gs)
         return Shutdown() if self.arena.u32[self.i_shutdown] else None
+
+    def close(self) -> None:
+        """The run is over (P0's teardown, after the other Ps are gone):
+        every component lets go of what it holds of this run -- goroutines'
+        greenlets and tasks, a pg.Buffer's mapping, the loop -- so nothing
+        of it outlives pg.run (DESIGN rule 4)."""
+        if self.sup is not None:
+            self.sup.close()
+        self.closed = True
+        for gs in list(self.gtable.values()):
+            gr = getattr(gs, "gr", None)
+            if gr is not None and not gr.dead:
+                try:
+                    gr.throw(greenlet.GreenletExit)
+                except BaseException:
+                    pass
+        # the goroutine table
+        self.gtable.clear()
+        self.pool.clear()
+        self.local_fns.clear()
+        self.start_cache.d.clear()
+        self.local_ready.clear()
+        self.yielded.clear()
+        self.task_gs.clear()
+        self.spawner.close()
+        self.refs.close()
+        # the hub's loop
+        try:
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+            self.loop.run_until_complete(asyncio.sleep(0))
+        except BaseException:
+            pass
+        try:
+            self.loop.remove_reader(self.evfd)
+            self.loop.close()
+        except BaseException:
+            pass
+        if self.executor is not None:
+            self.executor.shutdown()
 
     def write_diagnostics(self) -> None:
         """At exit: this P's trace and profile parts (P0 merges them)."""
@@ -578,14 +610,11 @@ class Runtime:
         return self.site_text(gs.off)
 
     def site_text(self, g: int) -> str:
-        off = self.arena.q[(g + OFF_SITE) // 8]
-        if not off:
-            return ""
-        return bytes(self.arena.mv[off : off + CONST["PG_SITE"]]).split(b"\0", 1)[0].decode(errors="replace")
+        return views.g_site(self.arena, g)
 
     def main_finished(self, result: Any, exc: BaseException | None) -> None:
-        if self.on_main_done is not None:
-            self.on_main_done(result, exc)
+        if self.sup is not None:
+            self.sup.main_finished(result, exc)
 
     def start_task(self, off: int, fn: Callable, args: tuple, kw: dict) -> None:
         gs = TaskG(self, off)
@@ -691,98 +720,6 @@ class Runtime:
 
             task.add_done_callback(_done)
         return gs
-
-    # ------------------------------------------------------------------
-    # spawning
-
-    def site_of(self, depth: int) -> ctypes.c_uint64:
-        """The pg.go call site ``depth`` frames up, as interned arena text."""
-        f = sys._getframe(depth)
-        key = (f.f_code, f.f_lineno)
-        s = self.site_cache.get(key)
-        if s is None:
-            # "module.creator file:line" (Go's "created by main.main", then file:line),
-            # shortened to fit the arena's PG_SITE bytes
-            s = self.site_cache[key] = self.intern_site(dump.site(f))
-        return s
-
-    def intern_site(self, text: str) -> ctypes.c_uint64:
-        """Store a created-by text in the arena once (per P and site): a G
-        record holds only its offset, which keeps G records in the 256 B class."""
-        s = self.site_cache.get(text)
-        if s is None:
-            b = text.encode()[-(CONST["PG_SITE"] - 1) :] + b"\0"
-            off = lib.pg_store_bytes(self.base, b, len(b))
-            s = self.site_cache[text] = ctypes.c_uint64(max(off, 0))
-        return s
-
-    def spawn(
-        self, fn: Callable, args: tuple, kw: dict, local: bool = False, system: bool = False, depth: int = 3
-    ) -> None:
-        if not callable(fn):
-            raise TypeError(f"pg.go: fn must be callable, got {type(fn).__name__}")
-        in_hub = threading.get_ident() == self.hub_tid
-        cur = getattr(greenlet.getcurrent(), "gs", None) if in_hub else None
-        parent = cur.goid if cur is not None else 0
-        kind = GKind.SYSTEM if system else 0
-        if local:
-            if not in_hub:
-                raise ParagoError("pg.go_local: call it from a goroutine of this P, not from a thread")
-            off = lib.pg_go(self.base, self.p, None, 0, 1, kind, self.site_of(depth), parent, None, 0, None)
-            if off == NOMEM:
-                raise OutOfSharedMemory.for_size(400, self.arena.size)
-            self.local_fns[off] = (fn, args, kw)
-            self.arm()
-            return
-        if not system:
-            codec.warn_captured_writes(fn, depth)
-        hit = self.spawn_cache.get(fn, args) if not kw else None
-        if hit is not None:
-            payload, refs = hit[0], hit[1]
-        else:
-            refs = []
-            payload = codec.dumps_fn(fn, args, kw, refs)
-            if codec.cacheable(fn, args, kw):
-                self.spawn_cache.put(fn, args, payload, refs)
-        n = len(payload)
-        nrefs = len(refs)
-        if n < 0x7FFFFFFF and nrefs <= 256 and parent < 0x7FFFFFFF:
-            rb = self.refbuf
-            if nrefs:
-                rb[:nrefs] = refs
-            off = fast.pg_go(
-                self.cbase,
-                self.p if in_hub else -1,
-                payload,
-                n,
-                0,
-                kind,
-                self.site_of(depth),
-                ctypes.c_uint64(parent),  # a stack-passed plain int fills only 4 of its 8 bytes
-                rb,
-                nrefs,
-                self.place_out if self.tracer is not None else None,
-            )
-        else:
-            arr = array.array("Q", refs)
-            raddr, nrefs = arr.buffer_info()
-            off = lib.pg_go(
-                self.base, self.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs, None
-            )
-        if off == NOMEM:
-            raise OutOfSharedMemory.for_size(len(payload) + 400, self.arena.size)
-        if in_hub and not self.scheduled:
-            # spawned from a task (or a loop callback): the schedule loop may be
-            # idle, and wakep only wakes *other* Ps
-            self.arm()
-        if self.tracer is not None:
-            goid = self.arena.q[(off + OFF_GOID) // 8]
-            self.tracer.spawn(goid)
-            po = self.place_out
-            if po[0] != self.p:
-                self.tracer.place(goid, po[0], po[1], po[2])
-        if not in_hub:
-            self.loop.call_soon_threadsafe(self.arm)
 
     # ------------------------------------------------------------------
     # local waits: timers, pg.blocking, await_ (no arena waiter)

@@ -10,41 +10,47 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 from typing import Any
 
 from .._errors import Deadlock, Shutdown
-from .._shim import CONST, Pstate, offset
+from .._shim import CONST, views
 from . import dump, failure
-from .sched import Runtime
+from .deadlock import DeadlockCheck
 
 
-class P0Runtime(Runtime):
-    def __init__(self, *a: Any, procs: list, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+class Supervisor:
+    """P0's duties, as a component of P0's Runtime (``rt.sup``; None on the
+    other Ps): the other Ps' sentinels, the signal wake-up socket, failures
+    reaching main, main's result, the deadlock check, goroutine dumps."""
+
+    def __init__(self, rt: Any, procs: list) -> None:
+        self.rt = rt
+        rt.sup = self
         self.procs = procs
         self.main_result: Any = None
         self.main_exc: BaseException | None = None
         self.main_done = False
-        self.dl_handle: Any = None
         self.failure_seen = False
-        self.on_main_done = self._main_done
         self.hub_error: BaseException | None = None
+        self.deadlock = DeadlockCheck(rt, self._deadlocked)
+        loop = rt.loop
         for i, proc in enumerate(procs, start=1):
-            self.loop.add_reader(proc.sentinel, self._p_exited, i, proc)
+            loop.add_reader(proc.sentinel, self._p_exited, i, proc)
         self.sig_r, self.sig_w = socket.socketpair()
         self.sig_r.setblocking(False)
         self.sig_w.setblocking(False)
         self.old_wakeup_fd = signal.set_wakeup_fd(self.sig_w.fileno(), warn_on_full_buffer=False)
-        self.loop.add_reader(self.sig_r.fileno(), self._drain_signals)
+        loop.add_reader(self.sig_r.fileno(), self._drain_signals)
 
-    def close_signal_socket(self) -> None:
+    def close(self) -> None:
+        """Teardown: stop the deadlock check, give the signal wake-up fd back."""
+        self.deadlock.close()
         try:
             signal.set_wakeup_fd(self.old_wakeup_fd)
         except (ValueError, OSError):
             pass
         try:
-            self.loop.remove_reader(self.sig_r.fileno())
+            self.rt.loop.remove_reader(self.sig_r.fileno())
         except Exception:
             pass
         self.sig_r.close()
@@ -55,7 +61,7 @@ class P0Runtime(Runtime):
         timeout raised by a SIGALRM handler while main was parked)."""
         if self.hub_error is None:
             self.hub_error = exc
-        self.loop.stop()
+        self.rt.loop.stop()
 
     def _drain_signals(self) -> None:
         # running this callback is what lets Python run its signal handlers
@@ -66,115 +72,71 @@ class P0Runtime(Runtime):
         except (BlockingIOError, InterruptedError, OSError):
             pass
 
-    def _main_done(self, result: Any, exc: BaseException | None) -> None:
+    def main_finished(self, result: Any, exc: BaseException | None) -> None:
         if self.main_done:
             return
         self.main_done = True
         self.main_result = result
         self.main_exc = exc
-        self.loop.stop()
+        self.rt.loop.stop()
 
     # ---- sysmon (SYS_FAILURE): failures reaching a busy P0 ----
     def sysmon_exception(self, gs: Any) -> BaseException | None:
-        if not self.failure_seen and self.arena.u32[self.i_panicking] == 2:
-            if gs is self.main_gs:
+        rt = self.rt
+        if not self.failure_seen and rt.arena.u32[rt.i_panicking] == 2:
+            if gs is rt.main_gs:
                 self.failure_seen = True
-                self.ack(CONST["ACK_FAILURE"])
-                return failure.recorded(self)
+                rt.ack(CONST["ACK_FAILURE"])
+                return failure.recorded(rt)
             return Shutdown()  # free the hub so it interrupts main
-        main = self.main_gs
+        main = rt.main_gs
         if main is not None and main.pending is not None and gs is not main:
             return Shutdown()  # the program is being interrupted: let main hear it
         return None
 
     # ---- failures reaching main ----
     def on_flags(self) -> None:
-        super().on_flags()
-        if not self.failure_seen and self.arena.u32[self.i_panicking] == 2:
+        rt = self.rt
+        if not self.failure_seen and rt.arena.u32[rt.i_panicking] == 2:
             self.failure_seen = True
-            self.ack(CONST["ACK_FAILURE"])
-            exc = failure.recorded(self)
+            rt.ack(CONST["ACK_FAILURE"])
+            exc = failure.recorded(rt)
             if exc is not None:
                 self.interrupt_main(exc)
 
     def interrupt_main(self, exc: BaseException) -> None:
-        gs = self.main_gs
+        rt = self.rt
+        gs = rt.main_gs
         if gs is None or self.main_done:
             return
-        self.interrupt(gs, exc)
+        rt.interrupt(gs, exc)
 
     def _p_exited(self, i: int, proc: Any) -> None:
+        rt = self.rt
         try:
-            self.loop.remove_reader(proc.sentinel)
+            rt.loop.remove_reader(proc.sentinel)
         except Exception:
             pass
-        if self.shutting_down or self.main_done:
+        if rt.shutting_down or self.main_done:
             return
         proc.join(0.5)
-        code = proc.exitcode
-        if code is None:
-            how = "exit status unknown"
-        elif code < 0:
-            try:
-                how = f"killed by signal {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"killed by signal {-code}"
-        else:
-            how = f"exit status {code}"
-        n = self.arena.q[self.arena.p_field(i, "nlive") // 8]
+        how = dump.exit_how(proc.exitcode)
+        n = views.p_get(rt.arena, i, "nlive")
         held = f"{n} started goroutine{'s' if n != 1 else ''} (their state died with the process)"
-        failure.record(self, {"kind": "lost", "p": i, "how": how, "goroutines": held})
-        self.arm()
+        failure.record(rt, {"kind": "lost", "p": i, "how": how, "goroutines": held, "pid": proc.pid})
+        rt.arm()
 
     # ---- deadlock ----
     def went_idle(self) -> None:
-        if self.dl_handle is None and not self.main_done:
-            self.dl_handle = self.loop.call_later(0.01, self._check_deadlock, None)
+        if not self.main_done:
+            self.deadlock.arm()
 
-    def _snapshot(self) -> Any:
-        a = self.arena
-        q, i64, u32 = a.q, a.i, a.u32
-        o = lambda f: offset("pg_arena", f)  # noqa: E731
-        live = i64[o("ngoroutines") // 8] + i64[o("nsystem") // 8]
-        if live != i64[o("nparked") // 8] or u32[o("gq_size") // 4] or self.local_ready or self.yielded:
-            return None
-        if (
-            i64[o("ntimers") // 8]  # armed timers, program-wide (shm/timer.c)
-            or self.n_external
-            or threading.active_count() - 1 - self.runtime_threads() > 0
-        ):
-            return None
-        for p in range(self.nprocs):
-
-            def f(name: str, p: int = p) -> int:
-                return a.p_field(p, name)
-
-            if p and u32[f("state") // 4] != Pstate.SLEEPING:
-                return None
-            if q[f("readyq") // 8] or q[f("privhead") // 8] or q[f("runnext") // 8]:
-                return None
-            if u32[f("runqhead") // 4] != u32[f("runqtail") // 4]:
-                return None
-            if p and (q[f("ntimers") // 8] or q[f("nexternal") // 8]):
-                return None
-        return q[o("epoch") // 8]
-
-    def _check_deadlock(self, prev: Any) -> None:
-        self.dl_handle = None
-        if self.main_done or self.shutting_down or self.closed:
-            return
-        snap = self._snapshot()
-        if snap is None:
-            self.dl_handle = self.loop.call_later(0.02, self._check_deadlock, None)
-            return
-        if prev is None or snap != prev:
-            self.dl_handle = self.loop.call_later(0.005, self._check_deadlock, snap)
-            return
-        dump = self.collect_dump()
-        if failure.record(self, {"kind": "deadlock", "dump": dump}):
+    def _deadlocked(self) -> None:
+        text = self.collect_dump()
+        if failure.record(self.rt, {"kind": "deadlock", "dump": text}):
             self.failure_seen = True
-            self.interrupt_main(Deadlock(dump))
+            self.interrupt_main(Deadlock(text))
 
     # ---- dumps ----
     def collect_dump(self, timeout: float = 1.0) -> str:
-        return dump.collect_dump(self, timeout)
+        return dump.collect_dump(self.rt, timeout)

@@ -1,0 +1,45 @@
+"""References: this P's intern table of handles and its batched decrefs.
+
+DESIGN "Lifetime": a P holds one arena reference per shared object it has
+a handle for (the intern table maps offset -> the P's one handle, weakly),
+dropped when that handle dies; decrefs are batched (a late decref only
+delays a free) and flushed when the P goes idle or the batch is full, in
+one foreign call.
+"""
+
+from __future__ import annotations
+
+import array
+import weakref
+from typing import Any
+
+from .._shim import lib
+
+BATCH = 64
+
+
+class Refs:
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+        self.table: dict[int, weakref.ref] = {}  # offset -> weakref to this P's handle
+        self.pending: list[int] = []
+
+    def decref_later(self, off: int) -> None:
+        """Drop an arena reference, batched."""
+        pend = self.pending
+        pend.append(off)
+        if len(pend) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        pend = self.pending
+        if pend and not self.rt._closed:
+            arr = array.array("Q", pend)
+            pend.clear()
+            addr, n = arr.buffer_info()
+            lib.pg_obj_decref_many(self.rt.base, addr, n)
+
+    def close(self) -> None:
+        """The run is over: the arena goes with it (nothing to give back)."""
+        self.pending.clear()
+        self.table.clear()
