@@ -9,10 +9,12 @@ and the operation's name:
     r = fast.pg_chan_close(base, ch)
     check(r, "close")              # PG_CLOSED -> ClosedChannelError("close of closed channel")
 
-``PG_LOST`` (a lock's owner P died: the run is aborted) is turned into
-whatever the runtime says (``WorkerLost`` in P0, ``Shutdown`` elsewhere)
-through :func:`set_lost_handler`, since only the runtime knows which P
-this is and which P died.
+``PG_LOST`` (a lock's owner P died: the run is aborted, the object was not
+touched) is turned into whatever the runtime says -- ``WorkerLost`` naming
+the dead P in P0, ``Shutdown`` elsewhere -- through :func:`set_lost_handler`,
+since only the runtime knows which P this is and which P died
+(_runtime/deathwatch.py installs it when a P starts, pg.run removes it).
+Outside a run the default handler's ParagoError says what happened.
 """
 
 from __future__ import annotations
