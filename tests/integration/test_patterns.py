@@ -153,9 +153,11 @@ def test_pattern_runs_each_job_once_and_spreads_the_jobs_over_every_p(run, procs
     assert sorted(n for n, _, _ in records) == list(range(NJOBS)), "a job was lost or done twice"
     per_p = _jobs_per_p(records, procs)
     assert sum(per_p) == NJOBS, f"jobs ran on Ps outside 0..{procs - 1}: {records}"
+    # for the failure message: which P each worker ran on (a worker never moves)
+    placed = sorted({(w, p) for _, p, w in records if w >= 0})
     if procs > 1:
-        assert min(per_p) > 0, f"jobs per P {per_p}: a P ran none of them"
-        assert max(per_p) <= 0.75 * NJOBS, f"jobs per P {per_p}: one P ran more than 75 %"
+        assert min(per_p) > 0, f"jobs per P {per_p}: a P ran none of them (worker, P): {placed}"
+        assert max(per_p) <= 0.75 * NJOBS, f"jobs per P {per_p}: one P ran more than 75 % (worker, P): {placed}"
     if records[0][2] >= 0:  # a fixed set of workers: none may keep its P while a sibling starves
         per_worker = collections.Counter(w for _, _, w in records)
         shares = [per_worker.get(w, 0) for w in range(WORKERS)]
