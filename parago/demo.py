@@ -80,6 +80,22 @@ def _cpu(meters: list[psutil.Process | None]) -> list[float]:
     return out
 
 
+def _cpu_seconds(meters: list[psutil.Process | None]) -> list[float]:
+    """user + system CPU seconds of each P process so far (0 for one that is gone)."""
+    out = []
+    for m in meters:
+        try:
+            out.append(sum(m.cpu_times()[:2]) if m is not None else 0.0)
+        except psutil.Error:
+            out.append(0.0)
+    return out
+
+
+def _busy_since(meters: list[psutil.Process | None], cpu0: list[float], wall: float) -> list[int]:
+    """% of one core each P used since ``cpu0`` was read, ``wall`` seconds ago."""
+    return [round(100 * (c - c0) / wall) for c, c0 in zip(_cpu_seconds(meters), cpu0, strict=True)]
+
+
 def _per_p(counts: list[int]) -> str:
     return "  ".join(f"P{p}: {c:,}" for p, c in enumerate(counts))
 
@@ -142,35 +158,32 @@ def _burn(until: float, pmap: dict[int, int], done: pg.Chan) -> None:
     done.send((pmap[os.getpid()], chunks))
 
 
-def act_busy(seconds: float) -> tuple[list[int], list[float]]:
-    """Main of act 1: (chunks of work per P, mean CPU % per P)."""
+def act_busy(seconds: float) -> tuple[list[int], list[int]]:
+    """Main of act 1: (chunks of work per P, CPU % of one core per P)."""
     pids = _p_pids()
     pmap = {pid: p for p, pid in enumerate(pids)}
     meters = _meters(pids)
     k = 2 * len(pids)
     done = pg.Chan(k)
+    cpu0, t0 = _cpu_seconds(meters), time.perf_counter()
     until = time.monotonic() + seconds
     for _ in range(k):
         pg.go(_burn, until, pmap, done)
     bars = CpuBars(pids)
     chunks = [0] * len(pids)
     got = 0
-    samples: list[list[float]] = []
     while got < k:
         # pg.sleep, not a select on a Ticker: a sleeping main is woken on
         # time even while a burner holds P0 between its gosched calls
         pg.sleep(0.25)
-        if time.monotonic() < until:
-            samples.append(_cpu(meters))
-            bars.draw(samples[-1])
+        bars.draw(_cpu(meters))
         while True:
             i, v, _ = pg.select(pg.Recv(done), default=True)
             if i < 0:
                 break
             chunks[v[0]] += v[1]
             got += 1
-    mean = [sum(s[p] for s in samples) / len(samples) if samples else 0.0 for p in range(len(pids))]
-    return chunks, mean
+    return chunks, _busy_since(meters, cpu0, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------
@@ -280,30 +293,22 @@ def act_channels(items: int, limit: int) -> dict:
 
 
 def _fib_g(n: int, results: pg.Chan) -> None:
-    results.send((fib(n), os.getpid()))
+    results.send(fib(n))
 
 
-def batch(n: int, goroutines: int) -> tuple[float, dict[int, int], int]:
-    """Main of act 3: ``goroutines`` x fib(n); (wall, CPU % per P pid, sum)."""
+def batch(n: int, goroutines: int) -> tuple[float, list[int], int]:
+    """Main of act 3: ``goroutines`` x fib(n); (wall, CPU % of one core per P, sum)."""
     results = pg.Chan(goroutines)
-    pids = _p_pids()
-    meters = dict(zip(pids, _meters(pids), strict=True))
-    cpu0 = {pid: sum(m.cpu_times()[:2]) for pid, m in meters.items() if m is not None}
+    meters = _meters(_p_pids())
+    cpu0 = _cpu_seconds(meters)
     t0 = time.perf_counter()
     for _ in range(goroutines):
         pg.go(_fib_g, n, results)
     total = 0
     for _ in range(goroutines):
-        v, _pid = results.recv()
-        total += v
+        total += results.recv()
     wall = time.perf_counter() - t0
-    busy = {}
-    for pid in pids:
-        try:
-            busy[pid] = round(100 * (sum(meters[pid].cpu_times()[:2]) - cpu0[pid]) / wall)  # type: ignore[union-attr]
-        except (psutil.Error, KeyError, AttributeError):
-            busy[pid] = 0
-    return wall, busy, total
+    return wall, _busy_since(meters, cpu0, wall), total
 
 
 def _peer_wall(kind: str, n: int, goroutines: int, workers: int) -> float:
@@ -336,7 +341,7 @@ def act_speedup(counts: list[int], n: int, goroutines: int) -> None:
         assert total == expected, "every goroutine's result arrived exactly once"
         walls[c] = wall
         base = base or wall
-        cpus = "  ".join(f"P{i}:{v:>3}%" for i, v in enumerate(busy.values()))
+        cpus = "  ".join(f"P{i}:{v:>3}%" for i, v in enumerate(busy))
         print(f"{c:>5}  {wall:>7.2f}  {base / wall:>6.2f}x  {cpus}", flush=True)
     top = counts[-1]
     loop = _peer_wall("loop", n, goroutines, 1)
@@ -397,8 +402,8 @@ def main(procs: int | None = None, n: int | None = None, goroutines: int | None 
     )
 
     print(f"1. all cores busy: {2 * top} goroutines burning pure-Python CPU for {sz.busy_s:g} s", flush=True)
-    chunks, mean = pg.run(act_busy, sz.busy_s, procs=top)
-    print(f"   mean CPU per P: {'  '.join(f'P{p}: {v:.0f}%' for p, v in enumerate(mean))}")
+    chunks, busy = pg.run(act_busy, sz.busy_s, procs=top)
+    print(f"   CPU per P over the act (% of one core): {'  '.join(f'P{p}: {v}%' for p, v in enumerate(busy))}")
     print(f"   work done per P (fib(16) chunks): {_per_p(chunks)}\n", flush=True)
 
     print("2. channels across Ps (traced): a pipeline and the prime sieve", flush=True)
