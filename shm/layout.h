@@ -32,7 +32,7 @@
 #define PG_CHUNK (4u << 20)    /* fallocate granularity */
 #define PG_SITE 96             /* at most this many bytes of "created by" text */
 #define PG_INLINE 48           /* encoded values up to this size sit in the slot */
-#define PG_ARENA_PAD 5         /* pg_arena.pad: u64 words before the P array (cache alignment) */
+#define PG_ARENA_PAD 4         /* pg_arena.pad: u64 words before the P array (cache alignment) */
 
 /* ---- status codes: every C entry point returns one of these (or >= 0) ---- */
 #define PG_STATUS_LIST(X) \
@@ -249,6 +249,7 @@ enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
     X(pg_arena, int64_t, ntimers, , "atomic: armed timers program-wide (the deadlock check)") \
     X(pg_arena, uint32_t, ctx_lock, , "lock word of every context's parent/children links") \
     X(pg_arena, uint32_t, nlost, , "atomic: Ps marked gone") \
+    X(pg_arena, uint64_t, nraces, , "atomic: --race findings program-wide") \
     X(pg_arena, uint64_t, pad, [PG_ARENA_PAD], "keeps the P array cache aligned") \
     X(pg_arena, pg_p_t, p, [PG_MAXP], "per P")
 

@@ -16,9 +16,9 @@ import pickle
 import sys
 from typing import Any, Callable
 
-from .._shim import lib, offset
+from .._shim import lib, views
 
-_COUNT = offset("pg_arena", "pad")  # first spare word of the arena header
+_COUNT = views.hdr_offset("nraces")
 _reported_last_run = 0
 
 
@@ -81,7 +81,7 @@ def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str,
 
 
 def count(rt: Any) -> int:
-    return rt.arena.q[_COUNT // 8]
+    return views.hdr(rt.arena, "nraces")
 
 
 def remember(n: int) -> None:

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from .._shim import Pstate, offset
+from .._shim import Pstate, views
 
 
 def parse_debug(text: str | None) -> dict[str, int]:
@@ -33,13 +33,13 @@ def parse_debug(text: str | None) -> dict[str, int]:
 
 def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[str]:
     a = rt.arena
-    q, u32 = a.q, a.u32
     n = rt.nprocs
-    states = [u32[a.p_field(p, "state") // 4] for p in range(n)]
+    pg = views.p_get
+    states = [pg(a, p, "state") for p in range(n)]
     runq = []
     for p in range(n):
-        h, t = u32[a.p_field(p, "runqhead") // 4], u32[a.p_field(p, "runqtail") // 4]
-        runq.append(((t - h) & 0xFFFFFFFF) + (1 if q[a.p_field(p, "runnext") // 8] else 0))
+        h, t = pg(a, p, "runqhead"), pg(a, p, "runqtail")
+        runq.append(((t - h) & 0xFFFFFFFF) + (1 if pg(a, p, "runnext") else 0) + pg(a, p, "inbox_n"))
     idle = sum(1 for s in states if s == Pstate.SLEEPING)
     spinning = sum(1 for s in states if s == Pstate.SPINNING)
     threads = 0
@@ -51,14 +51,14 @@ def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[st
             except Exception:
                 pass
     ms = int((time.monotonic() - start) * 1000)
-    gq = u32[offset("pg_arena", "gq_size") // 4]
+    gq = views.hdr(a, "gq_size")
     out = [
         f"SCHED {ms}ms: gomaxprocs={n} idleprocs={idle} threads={threads} spinningthreads={spinning} "
         f"needspinning=0 idlethreads={idle} runqueue={gq} [{' '.join(map(str, runq))}]"
     ]
     if detail:
-        ng = a.i[offset("pg_arena", "ngoroutines") // 8]
-        npk = a.i[offset("pg_arena", "nparked") // 8]
+        ng = views.hdr(a, "ngoroutines")
+        npk = views.hdr(a, "nparked")
         for p in range(n):
             status = 0 if states[p] == Pstate.SLEEPING else 1
             pr = procs.get(p)
@@ -70,10 +70,12 @@ def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[st
                 except Exception:
                     pass
             out.append(
-                f"  P{p}: status={status} schedtick={q[a.p_field(p, 'schedtick') // 8]} "
-                f"syscalltick={q[a.p_field(p, 'syscalltick') // 8]} m={p} runqsize={runq[p]} gfreecnt=0 "
-                f"timerslen={q[a.p_field(p, 'ntimers') // 8]} pid={u32[a.p_field(p, 'pid') // 4]} "
-                f"cpu={cpu:.0f}% rss={rss:.1f}MB"
+                f"  P{p}: status={status} schedtick={pg(a, p, 'schedtick')} "
+                f"syscalltick={pg(a, p, 'syscalltick')} m={p} runqsize={runq[p]} gfreecnt=0 "
+                f"timerslen={pg(a, p, 'tn')} pid={pg(a, p, 'pid')} "
+                f"cpu={cpu:.0f}% rss={rss:.1f}MB "
+                f"preempted={pg(a, p, 'npreempt')} placed={pg(a, p, 'nplaced')} stolen={pg(a, p, 'nstolen')} "
+                f"load={pg(a, p, 'nlive') + runq[p]}"
             )
         out.append(f"  goroutines={ng} parked={npk}")
         out.extend(g_lines(rt))
@@ -86,12 +88,11 @@ def g_lines(rt: Any) -> list[str]:
     from .g import WAIT_REASONS
 
     a = rt.arena
-    status_off = offset("pg_g", "status")
-    reason_off = offset("pg_g", "waitreason")
+
     out = []
     for off, gs in list(rt.gtable.items())[:64]:
-        st = a.u32[(off + status_off) // 4]
-        why = f"({WAIT_REASONS.get(a.u32[(off + reason_off) // 4], '')})" if st == 4 else "()"
+        st = views.g_get(a, off, "status")
+        why = f"({WAIT_REASONS.get(views.g_get(a, off, 'waitreason'), '')})" if st == 4 else "()"
         out.append(f"  G{gs.goid}: status={st}{why} m={rt.p if gs is rt.current else -1} lockedm=-1 p={rt.p}")
     return out
 
@@ -108,7 +109,7 @@ def start(rt: Any, period_ms: int, detail: bool) -> threading.Event:
             if rt.closed:
                 return
             for p in range(rt.nprocs):
-                pid = rt.arena.u32[rt.arena.p_field(p, "pid") // 4]
+                pid = views.p_get(rt.arena, p, "pid")
                 if pid and (p not in procs or procs[p].pid != pid):
                     try:
                         procs[p] = psutil.Process(pid)

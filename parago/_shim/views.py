@@ -33,6 +33,11 @@ def p_index(p: int, field: str) -> int:
     return _ix("pg_p", field, _P_BASE + p * _P_SIZE)
 
 
+def hdr_offset(field: str) -> int:
+    """Arena offset of an arena-header field (for the C calls that take one)."""
+    return LAYOUT["pg_arena"][field][0]
+
+
 def hdr_index(field: str) -> int:
     """Index of an arena-header field (``pg_arena``) in its word view."""
     return _ix("pg_arena", field)
