@@ -103,6 +103,7 @@ CASES: dict[str, list[Case]] = {
                 r"^30 messages of 1 MiB, channel capacity 10, procs=PROCS; every message's sequence and payload checked$",
                 r"^  pg\.Buffer from pg\.Pool \(handle only\) +[0-9.]+ s +\d+ MiB/s +\d+ buffers allocated$",
                 r"^  bytes \(copied in and out\) +[0-9.]+ s +\d+ MiB/s +30 objects allocated$",
+                r"^  one channel hop of 1 MiB: [0-9,]+ us as a pg\.Buffer handle, [0-9,]+ us as bytes \(x\d+\)$",
             ),
         )
     ],
