@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -327,3 +328,33 @@ def test_run_exits_1_with_the_users_traceback_for_an_exception_escaping_main(tmp
                      r"  File \"/\S+/prog\.py\", line \d+, in main\n", r.stderr, re.M), r.stderr
     assert r.stderr.endswith("RuntimeError: main failed\n"), r.stderr
     assert not re.search(r"/parago/|runpy", r.stderr), r.stderr
+
+
+@pytest.mark.timeout(60)
+def test_run_exits_130_for_ctrl_c(tmp_path):
+    prog = tmp_path / "prog.py"
+    prog.write_text(textwrap.dedent("""
+        import parago as pg
+        def main():
+            print("ready", flush=True)
+            pg.sleep(30)
+        if __name__ == "__main__":
+            pg.run(main, procs=2)
+    """))
+    proc = subprocess.Popen([sys.executable, "-m", "parago", "run", str(prog)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (130, "signal: interrupt\n")
+
+
+@pytest.mark.timeout(60)
+def test_created_by_keeps_the_creator_and_the_file_name_of_a_long_path(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    r = parago_run(deep, PANIC, "--procs", "1")
+    assert r.returncode == 2, r.stderr
+    spawn_line = line_of(PANIC, "# spawn site")
+    assert re.search(rf"^created by __main__\.main in goroutine 1\n\t\.\.\.d*/e{{60}}/prog\.py:{spawn_line}$",
+                     r.stderr, re.M), r.stderr
