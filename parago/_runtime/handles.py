@@ -21,11 +21,8 @@ import weakref
 from typing import Any
 
 from .._errors import DecodeError, not_in_runtime, stale_handle
-from .._shim import lib, offset
+from .._shim import lib, views
 from . import codec, state
-
-_GEN = offset("pg_objhdr", "gen")
-_KIND = offset("pg_objhdr", "kind")
 
 
 class HandleMixin:
@@ -51,7 +48,7 @@ class HandleMixin:
 
     @classmethod
     def _new(cls, rt: Any, off: int) -> Any:
-        return cls._make(rt, off, rt.arena.u32[(off + _GEN) // 4])
+        return cls._make(rt, off, views.obj_gen(rt.arena, off))
 
     @classmethod
     def _make(cls, rt: Any, off: int, gen: int) -> Any:
@@ -110,8 +107,6 @@ class HandleMixin:
             rt.decref_later(self._off)
 
 
-# offsets of the handles decoded by the loads in progress (StartCache)
-dec_refs: list[int] | None = None
 # set by parago._cluster while a cluster run is active: rebuilds a handle whose
 # home is another node's arena (its nonce is that node's run) as a remote handle
 remote_rebuild: Any = None
@@ -133,7 +128,7 @@ def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
     if h is not None and h._gen == gen:
         rt.decref_later(off)  # the payload's reference: we hold one already
         return h
-    if rt.arena.u32[(off + _GEN) // 4] != gen or rt.arena.u32[(off + _KIND) // 4] == 0:
+    if views.obj_gen(rt.arena, off) != gen or views.obj_kind(rt.arena, off) == 0:
         raise DecodeError(f"{cls.__name__} handle refers to an object that was freed")
     return cls._make(rt, off, gen)  # type: ignore[attr-defined]  # adopts the payload reference
 

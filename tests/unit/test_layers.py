@@ -178,3 +178,63 @@ def test_shm_compiles_warning_free_as_c11(src):
         timeout=50,
     )
     assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- the shim's surface (issue: runtime in components)
+
+# API modules reach the shim only through parago._runtime (ops: the bound
+# operations, views: the shared fields, park: the protocol).  cli.py reports
+# the shim's ABI in `parago env`: the one exception.
+SHIM_CLIENTS_ALLOWED = {"cli"}
+# outside parago/_shim nobody computes arena offsets: the layout table and
+# the offset helpers stay inside the shim (_shim/views.py answers fields)
+RAW_OFFSET_CALLS = {"offset", "sizeof", "p_field"}
+
+
+def shim_imports(src: str, modname: str) -> list[str]:
+    return [
+        f"line {line}: imports {name}"
+        for line, name in imported_modules(src, modname, False)
+        if name == "parago._shim" or name.startswith("parago._shim.")
+    ]
+
+
+def raw_offsets(src: str) -> list[str]:
+    """Calls of the layout helpers and subscripts of LAYOUT in a module."""
+    bad = []
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name in RAW_OFFSET_CALLS:
+                bad.append(f"line {node.lineno}: {name}(...)")
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "LAYOUT":
+            bad.append(f"line {node.lineno}: LAYOUT[...]")
+    return bad
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", [n for n in USER_API if n not in SHIM_CLIENTS_ALLOWED])
+def test_api_modules_reach_the_shim_only_through_the_runtime(name):
+    path = PKG / f"{name}.py"
+    assert shim_imports(path.read_text(), f"parago.{name}") == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(PKG.rglob("*.py")) if "_shim" not in p.parts],
+    ids=lambda p: str(p.relative_to(PKG)),
+)
+def test_no_arena_offsets_outside_the_shim(path):
+    assert raw_offsets(path.read_text()) == []
+
+
+@pytest.mark.timeout(10)
+def test_the_surface_checkers_see_violations():
+    assert shim_imports("from ._shim import lib", "parago._chan") == ["line 1: imports parago._shim"]
+    assert shim_imports("from ._runtime.ops import check", "parago._chan") == []
+    assert raw_offsets("x = a.q[(off + offset('pg_g', 'goid')) // 8]") == ["line 1: offset(...)"]
+    assert raw_offsets("i = arena.p_field(0, 'state') // 4") == ["line 1: p_field(...)"]
+    assert raw_offsets("o = LAYOUT['pg_g']['goid']") == ["line 1: LAYOUT[...]"]
+    assert raw_offsets("i = views.p_index(0, 'state')") == []
