@@ -243,22 +243,22 @@ def line_buffered() -> Iterator[None]:
     pipe or a file), so lines printed by goroutines on different Ps reach
     the pipe in the order they were printed, as Go's unbuffered os.Stdout
     does; the previous buffering is restored (and flushed) afterwards."""
-    old = []
+    old: list[tuple[Any, bool]] = []
     for s in (sys.stdout, sys.stderr):
         reconf = getattr(s, "reconfigure", None)
         if reconf is None:
             continue  # replaced by something that is no TextIOWrapper: leave it alone
         try:
-            was = s.line_buffering
+            was = bool(s.line_buffering)
             reconf(line_buffering=True)
         except (ValueError, OSError, AttributeError):
             continue
-        old.append((s, was))
+        old.append((reconf, was))
     try:
         yield
     finally:
-        for s, was in old:
+        for reconf, was in old:
             try:
-                s.reconfigure(line_buffering=was)
+                reconf(line_buffering=was)
             except (ValueError, OSError):
                 pass
