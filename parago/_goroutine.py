@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ._errors import ParagoError
@@ -37,7 +38,13 @@ def run(
     the program across the nodes of a Ray cluster, ``procs`` Ps per node
     (docs/cluster.md); unset, Ray is never imported.
     """
-    return _run(main, *args, procs=procs, start_method=start_method, cluster=cluster)
+    if cluster is None:
+        cluster = os.environ.get("PARAGO_CLUSTER") or None
+    if cluster:  # across the nodes of a Ray cluster; Ray is imported only here
+        from ._cluster import run as cluster_run
+
+        return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster)
+    return _run(main, *args, procs=procs, start_method=start_method)
 
 
 def go(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:

@@ -141,7 +141,7 @@ def _check_procs(procs: Any) -> int:
 
 
 def run(
-    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None, cluster: str | None = None
+    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None
 ) -> Any:
     if os.environ.get("_PARAGO_IN_P") == "1":
         raise RuntimeError(
@@ -162,12 +162,6 @@ def run(
         pass
     else:
         raise ParagoError("pg.run cannot be called inside a running event loop")
-    if cluster is None:
-        cluster = os.environ.get("PARAGO_CLUSTER") or None
-    if cluster:  # across the nodes of a Ray cluster ("" = this machine only); Ray is imported only here
-        from .._cluster import run as cluster_run
-
-        return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster)
     nprocs = _check_procs(procs)
     if start_method is None:
         start_method = os.environ.get("PARAGO_START_METHOD") or (
