@@ -121,9 +121,14 @@ def _env(ns: argparse.Namespace) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parents[1] / "benchmarks"
-    if not (root / "run.py").exists():
-        print("parago bench: the benchmark suite lives in a source checkout (benchmarks/run.py)", file=sys.stderr)
+    # the checkout this package runs from, else the one in the current directory (after `pip install .`)
+    roots = [Path(__file__).resolve().parents[1] / "benchmarks", Path.cwd() / "benchmarks"]
+    root = next((r for r in roots if (r / "run.py").exists()), None)
+    if root is None:
+        print(
+            "parago bench: the benchmark suite lives in a source checkout (benchmarks/run.py): run it from there",
+            file=sys.stderr,
+        )
         return 2
     sys.path.insert(0, str(root))
     import importlib
