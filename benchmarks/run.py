@@ -117,11 +117,12 @@ class Progress:
         return f"[{bar}] {100 * frac:3.0f}%  {el:5.0f} s  {what}"
 
     def _draw(self) -> None:
-        cols = 120
+        cols = 0
         try:
             cols = os.get_terminal_size(self.out.fileno()).columns
         except (OSError, ValueError):
             pass
+        cols = cols if cols >= 40 else 120  # a pty may report 0 columns
         self.out.write("\r\x1b[2K" + self._line()[: cols - 1])
         self.out.flush()
 
