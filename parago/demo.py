@@ -141,16 +141,8 @@ class CpuBars:
 
 def _burn(until: float, pmap: dict[int, int], done: pg.Chan) -> None:
     """Burn CPU in small chunks until ``until``; yield the P after each so
-    that main (on P0) can draw; report (P, chunks).
-
-    The first 50 ms run without a yield: a started goroutine stays on its P
-    and only unstarted ones are stolen, so a burner that yielded at once
-    would let P0 start every burner before the other Ps woke up to steal."""
+    that main (on P0) can draw; report (P, chunks)."""
     chunks = 0
-    first = time.monotonic() + 0.05
-    while time.monotonic() < first:
-        fib(16)
-        chunks += 1
     while time.monotonic() < until:
         fib(16)
         chunks += 1
@@ -172,17 +164,17 @@ def act_busy(seconds: float) -> tuple[list[int], list[int]]:
     bars = CpuBars(pids)
     chunks = [0] * len(pids)
     got = 0
-    while got < k:
-        # pg.sleep, not a select on a Ticker: a sleeping main is woken on
-        # time even while a burner holds P0 between its gosched calls
-        pg.sleep(0.25)
-        bars.draw(_cpu(meters))
-        while True:
-            i, v, _ = pg.select(pg.Recv(done), default=True)
-            if i < 0:
-                break
-            chunks[v[0]] += v[1]
-            got += 1
+    ticker = pg.Ticker(0.25)
+    try:
+        while got < k:  # select { case r := <-done: ...; case <-ticker.C: draw }
+            i, v, _ = pg.select(pg.Recv(done), pg.Recv(ticker.c))
+            if i == 0:
+                chunks[v[0]] += v[1]
+                got += 1
+            else:
+                bars.draw(_cpu(meters))
+    finally:
+        ticker.stop()
     return chunks, _busy_since(meters, cpu0, time.perf_counter() - t0)
 
 
