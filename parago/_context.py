@@ -29,13 +29,9 @@ from typing import Any, Callable
 from ._chan import Chan, Recv, select
 from ._errors import ParagoError
 from ._runtime import codec, timers
-from ._runtime.handles import Handle
 from ._runtime.sched import need_rt
-from ._shim import CONST, blocking, lib, offset
-from ._shim.status import check, error
 
-_NONE, _CANCELED, _DEADLINE = CONST["CTX_NONE"], CONST["CTX_CANCELED"], CONST["CTX_DEADLINE"]
-_ERR = offset("pg_ctx", "err")
+_NONE, _CANCELED, _DEADLINE = timers.CTX_NONE, timers.CTX_CANCELED, timers.CTX_DEADLINE
 
 
 class Canceled(ParagoError):
@@ -105,23 +101,6 @@ def todo() -> Context:
     return _BACKGROUND
 
 
-class _Ctx(Handle):
-    """A P's handle on an arena context (pg_ctx)."""
-
-    __slots__ = ("_ierr",)
-    _kind = "context"
-
-    def _load(self, rt: Any) -> None:
-        self._ierr = (self._off + _ERR) // 4
-
-    def code(self) -> int:
-        return self._live_rt().arena.u32[self._ierr]
-
-    def cancel(self, code: int) -> None:
-        rt = self._live_rt()
-        check(blocking.pg_ctx_cancel(rt.base, self._off, code), "cancel")
-
-
 def _cancelable(ctx: Context) -> Any:
     """Go's parentCancelCtx: the nearest context that can be canceled
     (through value contexts), or the Context itself if it is not ours."""
@@ -138,12 +117,9 @@ class _CancelCtx(Context):
         self._parent = parent
         self._done = Chan(0)
         anc = _cancelable(parent)
-        poff = anc._ctx._off if isinstance(anc, _CancelCtx) else 0
-        r = lib.pg_ctx_new(rt.base, rt.p, self._done._off, poff, delay_ns)
-        if r < 0:
-            raise error(r, "context", 256)
-        self._ctx = _Ctx._new(rt, r)
-        if not poff and not isinstance(anc, _Background):
+        pctx = anc._ctx if isinstance(anc, _CancelCtx) else None
+        self._ctx = timers.new_ctx(rt, self._done, pctx, delay_ns)
+        if pctx is None and not isinstance(anc, _Background):
             # a Context of the user's own: watch it as Go does, with a goroutine
             if parent.err() is not None:
                 self._cancel(_code_of(parent.err()))

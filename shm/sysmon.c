@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include "pg_internal.h"
 
 #define WATCH_RUNNING_NS 1000000ull /* watch a running P every 1 ms */
@@ -145,6 +146,10 @@ static void *sysmon_main(void *arg) {
      * short timer's lateness */
     prctl(PR_SET_TIMERSLACK, 1ul, 0, 0, 0);
     prctl(PR_SET_NAME, "parago-sysmon", 0, 0, 0);
+    /* best effort (needs CAP_SYS_NICE): it sleeps nearly always, and when a
+     * timer is due it should not queue behind the busy goroutines it is
+     * there to interrupt */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
     void *base = sm.base;
     int p = sm.p;
     pg_p_t *pp = &ARENA(base)->p[p];

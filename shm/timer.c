@@ -393,6 +393,39 @@ uint64_t pg_timers_run(void *base, int p) {
 /* ---------------- timers: the entry points ---------------- */
 
 /*
+ * This P leaves the run (its sysmon is stopped, its loop too): stop what
+ * its heap still arms (a context's deadline also lets go of its context:
+ * they hold each other), drop every entry's reference, free the heap.
+ */
+PG_API void pg_timers_release(void *base, int p) {
+    pg_p_t *pp = P(base, p);
+    for (;;) {
+        if (TM_LOCK(&pp->tlock) != PG_OK)
+            return;
+        pg_tentry_t e = {0, 0, 0};
+        if (pp->tn) {
+            e = AT(base, pp->theap, pg_tentry_t)[--pp->tn];
+        } else {
+            if (pp->theap)
+                pg_free(base, pp->theap);
+            pp->theap = 0;
+            pp->tcap = 0;
+            pg_store_rel(&pp->twhen, 0);
+        }
+        pg_unlock(&pp->tlock);
+        if (!e.timer)
+            return;
+        if (entry_live(base, &e)) {
+            if (T(base, e.timer)->tkind == TK_CTX)
+                ctx_timer_stop(base, e.timer);
+            else
+                timer_stop(base, e.timer);
+        }
+        pg_obj_decref(base, e.timer);
+    }
+}
+
+/*
  * pg.after / Timer (TK_SEND) and Ticker (TK_TICK, period ns > 0): a timer
  * on the channel ch (which it holds a reference on), armed delay ns from
  * now on p's heap.  Returns its offset (the caller holds one reference),

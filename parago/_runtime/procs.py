@@ -106,10 +106,11 @@ def p_main(
         rt = Runtime(arena, p, nprocs, nonce, [w.fd for w in wakefds], settings)
         state.rt = rt
         deathwatch.install_lost_handler(rt)
-        Sysmon(rt)
+        sysmon = Sysmon(rt)
         rt.arm()
         with report.line_buffered():  # each line reaches a pipe when printed, in order across Ps
             rt.loop.run_forever()
+        sysmon.stop()  # its timers' references too
         rt.write_diagnostics()
     except BaseException:
         import traceback

@@ -280,6 +280,7 @@ class Runtime:
                 self.resume_local(local)
             else:
                 if self.tick % 61 == 0 and self.yielded:
+                    self.tick += 1  # else every round after this one would take yielded first, for ever
                     self.resume_local(self.yielded)
                 else:
                     g = find(base, p, self.exited, obuf, ocap, out)

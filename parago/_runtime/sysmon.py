@@ -55,10 +55,13 @@ class Sysmon:
         self.running = True
 
     def stop(self) -> None:
+        """This P leaves the run: join the thread, then give back its timer
+        heap (every entry's reference; stopping what is still armed)."""
         if not self.running:
             return
         self.running = False
         blocking.pg_sysmon_stop()
+        lib.pg_timers_release(self.rt.base, self.rt.p)
         try:
             signal.signal(SIG, self.old if self.old is not None else signal.SIG_DFL)
         except (ValueError, TypeError):

@@ -10,7 +10,8 @@ and ``reset()`` answer from any P.  Armed timers are counted program-wide
 (``arena.ntimers``) for the deadlock check.
 
 Owns: converting a user's delay into nanoseconds (the one place a bad
-delay is refused), the timer handle, and parking a goroutine in a sleep.
+delay is refused), the timer and context handles, and parking a goroutine
+in a sleep.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import math
 import time
 from typing import Any
 
-from .._shim import CONST, lib
-from .._shim.status import error
+from .._shim import CONST, blocking, lib, offset
+from .._shim.status import check, error
 from .g import WR, GState
 from .handles import Handle
 
 TK_SEND = CONST["TK_SEND"]
 TK_TICK = CONST["TK_TICK"]
+CTX_NONE, CTX_CANCELED, CTX_DEADLINE = CONST["CTX_NONE"], CONST["CTX_CANCELED"], CONST["CTX_DEADLINE"]
+_CTX_ERR = offset("pg_ctx", "err")
 MAX_NS = 1 << 64  # delays are u64 ns in C (Go's Duration: int64 ns, ~292 years)
 _WR_SLEEP = WR["sleep"]
 
@@ -40,7 +43,8 @@ def delay_ns(seconds: Any, what: str) -> int:
             raise ValueError(f"{what}: seconds must be finite, got {seconds!r}")
         if seconds <= 0:
             return 0
-        ns = math.ceil(seconds * 1e9)  # rounded up: never shorter than asked
+        # rounded up (never shorter than asked); a product beyond 2**64 is refused below
+        ns = math.ceil(seconds * 1e9) if seconds < MAX_NS / 1e9 else MAX_NS
     elif isinstance(seconds, int) and not isinstance(seconds, bool):
         if seconds <= 0:
             return 0
@@ -127,3 +131,29 @@ def sleep_thread(seconds: float) -> None:
         if left <= 0:
             return
         time.sleep(min(left, 86400.0))
+
+
+class CtxHandle(Handle):
+    """A P's handle on an arena context (pg_ctx, shm/timer.c)."""
+
+    __slots__ = ("_ierr",)
+    _kind = "context"
+
+    def _load(self, rt: Any) -> None:
+        self._ierr = (self._off + _CTX_ERR) // 4
+
+    def code(self) -> int:
+        """CTX_NONE, or why it was canceled (CTX_CANCELED / CTX_DEADLINE): one load."""
+        return self._live_rt().arena.u32[self._ierr]
+
+    def cancel(self, code: int) -> None:
+        """Cancel it and its whole subtree, on every P, before returning."""
+        rt = self._live_rt()
+        check(blocking.pg_ctx_cancel(rt.base, self._off, code), "cancel")
+
+
+def new_ctx(rt: Any, done: Handle, parent: CtxHandle | None, ns: int) -> CtxHandle:
+    """A context closing ``done`` when canceled, under ``parent`` (None: a
+    root), with a deadline ``ns`` from now (-1: none; 0: done at once)."""
+    off = _checked(lib.pg_ctx_new(rt.base, rt.p, done._off, parent._off if parent is not None else 0, ns), "context")
+    return CtxHandle._new(rt, off)

@@ -22,6 +22,7 @@ SIGS: dict[str, tuple[list, object]] = {
     # sysmon.c
     "pg_sysmon_start": ([c_void_p, c_int], c_int),
     "pg_sysmon_stop": ([], None),
+    "pg_timers_release": ([c_void_p, c_int], None),
     "pg_sysreq_take": ([c_void_p, c_int], c_uint32),
 }
 # pg_sysmon_stop joins the sysmon thread; pg_ctx_cancel takes the context
