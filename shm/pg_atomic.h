@@ -94,13 +94,13 @@ static inline int pg_futex_wake(uint32_t *addr, int n) {
 #define PG_LOCK_TAG(p) ((uint32_t)((p) + 1) << 1)
 #define PG_LOCK_OWNER(w) ((int64_t)((w) >> 1) - 1) /* -1: free */
 
-extern uint32_t pg_lock_self; /* this process's tag (watch.c: pg_set_self) */
+extern uint32_t pg_lock_self; /* atomic (relaxed): this process's tag (watch.c: pg_set_self) */
 int pg_lock_slow(uint32_t *l); /* steps (2)-(3): PG_OK or PG_LOST */
 
 /* PG_OK, or PG_LOST: the owner P died holding it (the run is aborted) */
 static inline int pg_lock(uint32_t *l) {
     uint32_t z = 0;
-    if (pg_cas_acqrel(l, &z, pg_lock_self)) /* (1) */
+    if (pg_cas_acqrel(l, &z, pg_load_rlx(&pg_lock_self))) /* (1) */
         return PG_OK;
     return pg_lock_slow(l);
 }

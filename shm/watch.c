@@ -56,7 +56,7 @@ void pg_lock_register(void *base, uint64_t size) {
     pg_store_rlx(&pg_map_lo[n % NMAPS], (uintptr_t)base);
     pg_store_rlx(&pg_map_hi[n % NMAPS], (uintptr_t)base + size);
     pg_store_rel(&pg_nmaps, n + 1); /* pairs with arena_of's acquire */
-    pg_lock_self = PG_LOCK_TAG(PG_LOCK_NOP); /* until pg_set_self names the P */
+    pg_store_rlx(&pg_lock_self, PG_LOCK_TAG(PG_LOCK_NOP)); /* until pg_set_self names the P */
 }
 
 static void *arena_of(const uint32_t *l) {
@@ -73,7 +73,7 @@ static void *arena_of(const uint32_t *l) {
 
 /* this process is P p (p < 0: no P); every lock it takes is tagged so */
 PG_API void pg_set_self(int p) {
-    pg_lock_self = PG_LOCK_TAG(p >= 0 && p < PG_MAXP ? (uint32_t)p : PG_LOCK_NOP);
+    pg_store_rlx(&pg_lock_self, PG_LOCK_TAG(p >= 0 && p < PG_MAXP ? (uint32_t)p : PG_LOCK_NOP));
 }
 
 /* for Python and tests: the owner P of a lock word; -1 free, PG_LOCK_NOP
@@ -96,7 +96,7 @@ static int owner_gone(void *base, uint32_t w) {
 static uint64_t pg_nslow; /* atomic (relaxed): pg_lock_slow entries in this process */
 
 int pg_lock_slow(uint32_t *l) {
-    uint32_t me = pg_lock_self;
+    uint32_t me = pg_load_rlx(&pg_lock_self);
     pg_add_rlx(&pg_nslow, 1);
     for (int i = 0; i < LOCK_SPIN; i++) { /* (2) hold times are ~100s of ns */
         pg_cpu_relax();
