@@ -150,8 +150,8 @@ def _burn(until: float, pmap: dict[int, int], done: pg.Chan) -> None:
     done.send((pmap[os.getpid()], chunks))
 
 
-def act_busy(seconds: float) -> tuple[list[int], list[int]]:
-    """Main of act 1: (chunks of work per P, CPU % of one core per P)."""
+def act_busy(seconds: float) -> tuple[list[int], list[int], list[int]]:
+    """Main of act 1: (burners per P, chunks of work per P, CPU % of one core per P)."""
     pids = _p_pids()
     pmap = {pid: p for p, pid in enumerate(pids)}
     meters = _meters(pids)
@@ -162,7 +162,7 @@ def act_busy(seconds: float) -> tuple[list[int], list[int]]:
     for _ in range(k):
         pg.go(_burn, until, pmap, done)
     bars = CpuBars(pids)
-    chunks = [0] * len(pids)
+    chunks, burners = [0] * len(pids), [0] * len(pids)
     got = 0
     ticker = pg.Ticker(0.25)
     try:
@@ -170,12 +170,13 @@ def act_busy(seconds: float) -> tuple[list[int], list[int]]:
             i, v, _ = pg.select(pg.Recv(done), pg.Recv(ticker.c))
             if i == 0:
                 chunks[v[0]] += v[1]
+                burners[v[0]] += 1
                 got += 1
             else:
                 bars.draw(_cpu(meters))
     finally:
         ticker.stop()
-    return chunks, _busy_since(meters, cpu0, time.perf_counter() - t0)
+    return burners, chunks, _busy_since(meters, cpu0, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------
@@ -394,8 +395,9 @@ def main(procs: int | None = None, n: int | None = None, goroutines: int | None 
     )
 
     print(f"1. all cores busy: {2 * top} goroutines burning pure-Python CPU for {sz.busy_s:g} s", flush=True)
-    chunks, busy = pg.run(act_busy, sz.busy_s, procs=top)
+    burners, chunks, busy = pg.run(act_busy, sz.busy_s, procs=top)
     print(f"   CPU per P over the act (% of one core): {'  '.join(f'P{p}: {v}%' for p, v in enumerate(busy))}")
+    print(f"   goroutines per P: {_per_p(burners)}")
     print(f"   work done per P (fib(16) chunks): {_per_p(chunks)}\n", flush=True)
 
     print("2. channels across Ps (traced): a pipeline and the prime sieve", flush=True)

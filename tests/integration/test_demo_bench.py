@@ -44,6 +44,7 @@ def test_demo_runs_every_act_and_prints_the_speedup_table(tmp_path: Path) -> Non
     out = r.stdout
     # act 1: not a terminal, so plain CPU lines; both Ps did work
     assert re.search(r"^\s+t=\s*[\d.]+s\s+P0:\s+\d+%\s+P1:\s+\d+%$", out, re.M), out
+    assert sum(_per_p("goroutines per P", out)) == 4, out  # 2 per P, each counted once
     assert all(c > 0 for c in _per_p("work done per P (fib(16) chunks)", out)), out
     # act 2: every pipeline item counted once, across both Ps; the sieve's filters spread over the Ps
     m = re.search(r"pipeline source -> (\d+) workers -> sink: ([\d,]+) items", out)
