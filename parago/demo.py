@@ -96,6 +96,10 @@ def _busy_since(meters: list[psutil.Process | None], cpu0: list[float], wall: fl
     return [round(100 * (c - c0) / wall) for c, c0 in zip(_cpu_seconds(meters), cpu0, strict=True)]
 
 
+def _ps(n: int) -> str:
+    return f"{n} P{'s' * (n != 1)}"
+
+
 def _per_p(counts: list[int]) -> str:
     return "  ".join(f"P{p}: {c:,}" for p, c in enumerate(counts))
 
@@ -339,7 +343,7 @@ def act_speedup(counts: list[int], n: int, goroutines: int) -> None:
     top = counts[-1]
     loop = _peer_wall("loop", n, goroutines, 1)
     rows = [
-        (f"parago, {top} Ps (pg.go + pg.Chan)", walls[top], "goroutines, channels, select, sync across cores"),
+        (f"parago, {_ps(top)} (pg.go + pg.Chan)", walls[top], "goroutines, channels, select, sync across cores"),
         (f"threads (ThreadPoolExecutor({top}))", _peer_wall("threads", n, goroutines, top), "one GIL: one core"),
         (
             f"multiprocessing.Pool({top}).map",
@@ -348,7 +352,7 @@ def act_speedup(counts: list[int], n: int, goroutines: int) -> None:
         ),
     ]
     print(
-        f"\n   the same {goroutines} x fib({n}) on {top} workers, speedup over a plain loop "
+        f"\n   the same {goroutines} x fib({n}) on {top} worker{'s' * (top > 1)}, speedup over a plain loop "
         f"in one process ({loop:.2f} s):"
     )
     width = max(len(r[0]) for r in rows)
@@ -387,9 +391,12 @@ def main(procs: int | None = None, n: int | None = None, goroutines: int | None 
     sz = QUICK if quick else FULL
     n = n or sz.n
     goroutines = goroutines or sz.goroutines
-    top = procs or usable_cpus()
+    top = usable_cpus() if procs is None else procs
+    if top < 1:
+        print(f"parago demo: --procs must be >= 1, got {top}", file=sys.stderr)
+        return 2
     print(
-        f"parago demo: {top} Ps (each P an OS process with its own GIL; {usable_cpus()} usable CPUs), "
+        f"parago demo: {_ps(top)} (each P an OS process with its own GIL; {usable_cpus()} usable CPUs), "
         f"Python {sys.version.split()[0]}{', --quick sizes' if quick else ''}\n",
         flush=True,
     )
@@ -418,7 +425,10 @@ def main(procs: int | None = None, n: int | None = None, goroutines: int | None 
     print(f"   numbers tested per P: {_per_p(tested)}\n", flush=True)
 
     counts = sorted({1, *[c for c in (2, 4, 8, 16, 32, 64) if c < top], top})
-    print(f"3. speedup: {goroutines} goroutines computing fib({n}) in pure Python, on 1..{top} Ps", flush=True)
+    print(
+        f"3. speedup: {goroutines} goroutines computing fib({n}) in pure Python, on {'1..' * (top > 1)}{_ps(top)}",
+        flush=True,
+    )
     act_speedup(counts, n, goroutines)
 
     trace_json, trace_html = _trace_paths()
