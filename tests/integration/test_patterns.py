@@ -135,6 +135,26 @@ SHAPES = {
 }
 
 
+def _report_p(ch: pg.Chan) -> None:
+    ch.send(state.rt.p)
+
+
+def _every_p_has_this_module() -> None:
+    """Run a goroutine of this module on every P and wait for them.
+
+    Under spawn/forkserver a P imports this module (and pytest with it) when
+    it first runs one of its functions: up to seconds on a loaded machine,
+    while the other P rightly takes every job.  The tests are about
+    placement and time slices, so each P pays that first (under fork this
+    costs two tiny goroutines)."""
+    n = pg.gomaxprocs()
+    ch = pg.Chan(n)
+    for p in range(n):
+        go_on(p, _report_p, ch)
+    got = sorted(recv_within(ch, 60) for _ in range(n))
+    assert got == list(range(n)), f"the warm-up goroutines ran on Ps {got}"
+
+
 def _jobs_per_p(records: list, procs: int) -> list[int]:
     per = collections.Counter(p for _, p, _ in records)
     return [per.get(p, 0) for p in range(procs)]
@@ -145,8 +165,9 @@ def _jobs_per_p(records: list, procs: int) -> list[int]:
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_pattern_runs_each_job_once_and_spreads_the_jobs_over_every_p(run, procs, shape, warm):
     def main():
+        _every_p_has_this_module()
         if warm:
-            pg.sleep(0.05)  # every P up and idle; at_start is the README's program, spawning at once
+            pg.sleep(0.05)  # every P idle (asleep); at_start spawns while they have just run
         return SHAPES[shape]()
 
     records = run(main)
@@ -212,6 +233,7 @@ def test_pure_python_hogs_do_not_delay_mains_50ms_timer_past_250ms(run, procs):
     nhogs, hog_s = procs, 1.5
 
     def main():
+        _every_p_has_this_module()
         started, finished = pg.atomic.Int64(), pg.atomic.Int64()
         for _ in range(nhogs):
             pg.go(_hog, hog_s, started, finished)
@@ -285,6 +307,7 @@ def test_preemption_never_switches_out_a_goroutine_holding_a_threading_lock(run,
     n, rounds = 4, 3
 
     def main():
+        _every_p_has_this_module()
         report = pg.Chan(n)
         for me in range(n):
             pg.go(_lock_holder, me, rounds, report)
@@ -347,6 +370,7 @@ def test_preemption_never_reenters_a_logging_handler(run, procs):
     token = uuid.uuid4().hex
 
     def main():
+        _every_p_has_this_module()
         report = pg.Chan(n)
         for me in range(n):
             pg.go(_logger_goroutine, me, rounds, token, report)
