@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 import parago as pg
+from parago._runtime import state
 
 
 def _fds() -> set[int]:
@@ -74,6 +75,7 @@ def no_leaks(_process_globals, request: pytest.FixtureRequest):
     gc.collect()
     fds = _fds()
     shm = _shm()
+    state.last_inuse = None
     yield
     gc.collect()
     deadline = time.monotonic() + 3
@@ -92,6 +94,12 @@ def no_leaks(_process_globals, request: pytest.FixtureRequest):
     details = {fd: t for fd, t in details.items()}
     assert not details, f"leaked fds: {details}"
     assert _shm() == shm, f"leaked /dev/shm entries: {_shm() - shm}"
+    # the last pg.run of the test, if every P left it cleanly: every arena
+    # block it allocated was freed (each P gives its references back when it
+    # leaves, so what is left is a leak: a reference nobody will drop)
+    leaked_bytes = state.last_inuse
+    if leaked_bytes and not request.node.get_closest_marker("arena_residue_ok"):
+        raise AssertionError(f"the run left {leaked_bytes} bytes allocated in its arena (leaked blocks)")
 
 
 @pytest.fixture(params=[1, 2], ids=["procs1", "procs2"])

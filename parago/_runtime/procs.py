@@ -39,7 +39,7 @@ from typing import Any, Callable
 import greenlet
 
 from .._errors import ParagoError, WorkerLost
-from .._shim import MAXP, lib, status
+from .._shim import MAXP, lib, status, views
 from .._shim.arena import Arena, default_size
 from . import deathwatch, failure, profile, race, report, schedtrace, state, trace
 from .procs_util import usable_cpus
@@ -111,6 +111,7 @@ def p_main(
         with report.line_buffered():  # each line reaches a pipe when printed, in order across Ps
             rt.loop.run_forever()
         sysmon.stop()  # its timers' references too
+        rt.release_arena()
         rt.write_diagnostics()
     except BaseException:
         import traceback
@@ -313,6 +314,7 @@ def _teardown(rt: Runtime) -> None:
 
 
 def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
+    clean = all(proc.exitcode == 0 for proc in procs)  # read before the kills and closes below
     for proc in procs:
         if proc.is_alive():
             proc.kill()
@@ -322,6 +324,12 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
         except Exception:
             pass
     if rt is not None:
+        if clean:
+            # every P left the run cleanly: what the arena still holds was leaked
+            rt.release_arena()
+            state.last_inuse = views.hdr(arena, "inuse")
+        else:
+            state.last_inuse = None
         rt.close()
     state.rt = None
     arena.close()

@@ -39,7 +39,23 @@ class Refs:
             addr, n = arr.buffer_info()
             lib.pg_obj_decref_many(self.rt.base, addr, n)
 
+    def release(self, extra: list[int] | None = None) -> None:
+        """This P is leaving the run: give back its reference to every object
+        it has a handle for (and ``extra`` ones, e.g. the start cache's), so
+        that what no P holds any more is freed -- the arena's ``inuse`` comes
+        back to what the run really leaked (the conftest checks it)."""
+        offs = list(self.table)
+        offs.extend(self.pending)
+        if extra:
+            offs.extend(extra)
+        self.table.clear()
+        self.pending.clear()
+        if offs and not self.rt._closed:
+            arr = array.array("Q", offs)
+            addr, n = arr.buffer_info()
+            lib.pg_obj_decref_many(self.rt.base, addr, n)
+
     def close(self) -> None:
-        """The run is over: the arena goes with it (nothing to give back)."""
+        """The run is over: nothing may touch the arena any more."""
         self.pending.clear()
         self.table.clear()

@@ -415,6 +415,18 @@ class Runtime:
             return self.sup.sysmon_exception(gs)
         return Shutdown() if self.arena.u32[self.i_shutdown] else None
 
+    def release_arena(self) -> None:
+        """This P leaves the run (its loop has stopped): give back what it
+        holds in the arena -- the G to retire, its handles' references, the
+        start cache's, its created-by texts."""
+        if self._closed:
+            return
+        self.flush_exited()
+        cached = [r for entry in self.start_cache.d.values() for r in entry[2]]
+        self.start_cache.d.clear()
+        self.refs.release(cached)
+        self.spawner.release()
+
     def close(self) -> None:
         """The run is over (P0's teardown, after the other Ps are gone):
         every component lets go of what it holds of this run -- goroutines'

@@ -32,6 +32,12 @@ class Spawner:
         self.payloads = codec.SpawnCache()
         self.refbuf = (ctypes.c_uint64 * 256)()
 
+    def release(self) -> None:
+        """Free the interned created-by texts (this P is leaving the run)."""
+        for off in {c.value for c in self.cache.values() if c.value}:
+            lib.pg_mfree(self.rt.base, off)
+        self.cache.clear()
+
     def close(self) -> None:
         """Drop what the caches hold (objects of this run)."""
         self.payloads.d.clear()

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 rt: Any = None
+# bytes the last pg.run left allocated in its arena when every P left it
+# cleanly (None otherwise): what it leaked; the test suite checks it
+last_inuse: int | None = None
 
 
 def _forget_in_child() -> None:
