@@ -30,6 +30,7 @@ void pg_wake_idle(void *base, int self);  /* sysmon: p's queued work aged: wake 
 void pg_timer_free(void *base, uint64_t t);
 void pg_ctx_free(void *base, uint64_t c);
 uint64_t pg_timers_run(void *base, int p);
+void pg_timers_tidy(void *base, int p);
 
 /* waitq helpers (under the owning object's lock) */
 static inline void pg_waitq_push(void *base, pg_waitq_t *q, uint64_t sdo) {

@@ -7,7 +7,8 @@
  *   ------------------------------------------    ------------------------------
  *   futex-wait on pg_p.tgen until the earliest    arm a timer: push, tgen++,
  *   timer (twhen) or the next watch               futex wake (timer.c)
- *   fire due timers (pg_timers_run)
+ *   fire due timers (pg_timers_run); compact a
+ *   heap that is mostly stale (pg_timers_tidy)
  *   watch, every 1 ms while the P is P_RUNNING
  *   (10 ms otherwise), sampling pg_p.schedtick:
  *   (a) a goroutine ran >= 10 ms and another is    SIGUSR2 handler (sysmon.py):
@@ -169,6 +170,7 @@ static void *sysmon_main(void *arg) {
         }
         if (now >= next_watch) {
             sysmon_watch(base, p, &w, now);
+            pg_timers_tidy(base, p);
             next_watch =
                 now + (pg_load_acq(&pp->state) == P_RUNNING ? WATCH_RUNNING_NS : WATCH_IDLE_NS);
         }

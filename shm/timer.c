@@ -25,10 +25,11 @@
  * Whoever moves a timer out of T_PENDING decrements arena.ntimers (and
  * whoever moves it in increments it), so a stopped timer or a done
  * context's deadline never holds off Deadlock.  Every entry holds a
- * reference on its timer; a stale entry is dropped when popped, or when
- * the heap is full and compacted before it grows, and a heap that empties
- * shrinks: Timer.reset loops, pg.after in a loop and a context per request
- * run in constant arena memory.
+ * reference on its timer; a stale entry is dropped when popped, when the
+ * heap is full and compacted before it grows, or when sysmon sees a heap
+ * that is mostly stale (pg_timers_tidy), and a heap that empties shrinks:
+ * Timer.reset loops, pg.after in a loop and a context per request run in
+ * constant arena memory.
  *
  * pg.sleep is a TK_READY timer on the G: one call arms it and parks the G
  * plainly; the firing claims the G's park ticket (the one claim CAS) and
@@ -141,6 +142,8 @@ static int heap_resize(void *base, pg_p_t *pp, uint32_t ncap) {
 
 /* drop the stale entries (and their references), then re-heapify */
 static void heap_compact(void *base, pg_p_t *pp) {
+    if (!pp->tn)
+        return;
     pg_tentry_t *h = AT(base, pp->theap, pg_tentry_t);
     uint32_t j = 0;
     for (uint32_t i = 0; i < pp->tn; i++) {
@@ -388,6 +391,27 @@ uint64_t pg_timers_run(void *base, int p) {
         if (n < 32)
             return next;
     }
+}
+
+/*
+ * sysmon, at each watch: a heap that is mostly stale entries (stopped or
+ * re-armed timers: a burst of contexts canceled early, say) is compacted
+ * and shrunk now rather than at its next growth.  Each armed timer has
+ * exactly one live entry, so arena.ntimers bounds this heap's live ones.
+ */
+void pg_timers_tidy(void *base, int p) {
+    pg_p_t *pp = P(base, p);
+    int64_t armed = pg_load_rlx(&ARENA(base)->ntimers);
+    uint32_t n = pg_load_rlx(&pp->tn); /* racy: only a hint */
+    if (n < HEAP_MIN / 2 || (int64_t)n <= 2 * (armed > 0 ? armed : 0))
+        return;
+    if (TM_LOCK(&pp->tlock) != PG_OK)
+        return;
+    heap_compact(base, pp);
+    while (pp->tcap > HEAP_MIN && pp->tn * 4 < pp->tcap && heap_resize(base, pp, pp->tcap / 2) == 0)
+        ;
+    pg_store_rel(&pp->twhen, pp->tn ? AT(base, pp->theap, pg_tentry_t)[0].when : 0);
+    pg_unlock(&pp->tlock);
 }
 
 /* ---------------- timers: the entry points ---------------- */

@@ -410,3 +410,155 @@ def test_cancel_in_a_goroutine_reaches_the_creator_and_its_children(run):
         return type(ctx.err()).__name__, type(child.err()).__name__
 
     assert run(main) == ("Canceled", "Canceled")
+
+
+# ---------------------------------------------------------------------------
+# Go's synchronous subtree cancellation, with no goroutine per context
+
+
+def _tree(root):
+    """root -> a (value) -> b (cancel) -> c (timeout) -> d (cancel); root -> e."""
+    a = ctxmod.with_value(root, "k", 1)
+    b, _ = ctxmod.with_cancel(a)
+    c, _ = ctxmod.with_timeout(b, 30)
+    d, _ = ctxmod.with_cancel(c)
+    e, _ = ctxmod.with_cancel(root)
+    return [a, b, c, d, e]
+
+
+def _state(ctxs) -> list[tuple[str, bool]]:
+    return [(type(c.err()).__name__, c.done().closed) for c in ctxs]
+
+
+def test_cancel_sets_err_and_closes_done_of_the_whole_subtree_before_it_returns(run):
+    def main():
+        root, cancel = ctxmod.with_cancel(ctxmod.background())
+        sibling, scancel = ctxmod.with_cancel(ctxmod.background())
+        ctxs = _tree(root)
+        assert _state(ctxs) == [("NoneType", False)] * 5
+        cancel()
+        now = _state(ctxs)  # no waiting: cancel() has done it all
+        assert sibling.err() is None
+        scancel()
+        return now
+
+    assert run(main) == [("Canceled", True)] * 5
+
+
+def test_canceling_a_middle_context_leaves_its_ancestors_alone(run):
+    def main():
+        root, cancel = ctxmod.with_cancel(ctxmod.background())
+        a, b, c, d, e = _tree(root)
+        child_of_b, cancel_cb = ctxmod.with_cancel(b)
+        cancel_cb()
+        mid = _state([root, b, child_of_b])
+        cancel()
+        return mid, _state([root, a, b, c, d, e, child_of_b])
+
+    mid, end = run(main)
+    assert mid == [("NoneType", False), ("NoneType", False), ("Canceled", True)]
+    assert end == [("Canceled", True)] * 7
+
+
+def test_a_deadline_cancels_its_subtree_with_deadline_exceeded(run):
+    def main():
+        parent, _ = ctxmod.with_timeout(ctxmod.background(), 0.05)
+        ctxs = _tree(parent)
+        assert closed_within(parent.done())
+        return _state(ctxs)
+
+    assert run(main) == [("DeadlineExceeded", True)] * 5
+
+
+def test_contexts_start_no_goroutine(run):
+    def nsystem():
+        return state.rt.arena.i[offset("pg_arena", "nsystem") // 8]
+
+    def main():
+        root, cancel = ctxmod.with_cancel(ctxmod.background())
+        before = nsystem()
+        kids = [ctxmod.with_timeout(ctxmod.with_cancel(root)[0], 30) for _ in range(100)]
+        during = nsystem()
+        cancel()
+        return before, during, all(isinstance(k[0].err(), ctxmod.Canceled) for k in kids)
+
+    before, during, all_canceled = run(main)
+    assert during == before and all_canceled
+
+
+class _MyCtx(ctxmod.Context):
+    """A Context of the user's own: cancellation reaches its children through
+    a goroutine watching done(), as Go's propagateCancel does."""
+
+    def __init__(self) -> None:
+        self.ch = pg.Chan(0)
+
+    def done(self) -> pg.Chan:
+        return self.ch
+
+    def err(self):
+        return ctxmod.Canceled() if self.ch.closed else None
+
+
+def test_a_context_type_of_ones_own_still_cancels_its_children(run):
+    def main():
+        mine = _MyCtx()
+        child, _ = ctxmod.with_cancel(mine)
+        grand, _ = ctxmod.with_timeout(child, 30)
+        assert child.err() is None
+        mine.ch.close()
+        assert closed_within(grand.done())
+        return _state([child, grand])
+
+    assert run(main) == [("Canceled", True)] * 2
+
+
+def test_bad_deadline_arguments_raise_in_the_caller(run):
+    def main():
+        bg = ctxmod.background()
+        for bad in (float("nan"), float("inf"), float("-inf"), 1e300):
+            with pytest.raises(ValueError, match=r"^with_timeout: seconds must be"):
+                ctxmod.with_timeout(bg, bad)
+        for bad in (float("nan"), float("inf"), 10**400):
+            with pytest.raises(ValueError, match=r"^with_deadline: t must be a finite time\.time\(\) value"):
+                ctxmod.with_deadline(bg, bad)
+        with pytest.raises(ValueError, match=r"^with_deadline: seconds must be < 2\*\*64 ns"):
+            ctxmod.with_deadline(bg, 1e300)
+        for bad in (True, None, "1", [1]):
+            with pytest.raises(TypeError, match=r"^with_timeout: seconds must be a number"):
+                ctxmod.with_timeout(bg, bad)
+            with pytest.raises(TypeError, match=r"^with_deadline: t \(a time\.time\(\) value\) must be a number"):
+                ctxmod.with_deadline(bg, bad)
+        # zero, negative and past deadlines: done at once (Go)
+        done = [
+            ctxmod.with_timeout(bg, 0)[0],
+            ctxmod.with_timeout(bg, -5)[0],
+            ctxmod.with_timeout(bg, -(10**400))[0],
+            ctxmod.with_deadline(bg, -1e300)[0],
+        ]
+        return _state(done)
+
+    assert run(main) == [("DeadlineExceeded", True)] * 4
+
+
+def test_children_of_a_live_parent_are_held_until_it_is_canceled_then_freed(run):
+    # Go's rule: a child that is never canceled stays in its parent's tree
+    # until the parent is canceled; then nothing of it is left in the arena
+    def inuse():
+        gc.collect()
+        state.rt.flush_decrefs()
+        return state.rt.arena.q[offset("pg_arena", "inuse") // 8]
+
+    def main():
+        parent, cancel = ctxmod.with_cancel(ctxmod.background())
+        base = inuse()
+        for _ in range(300):
+            ctxmod.with_timeout(ctxmod.with_cancel(parent)[0], 30)
+        held = inuse() - base
+        cancel()
+        pg.sleep(0.05)  # sysmon drops the stale heap entries of the stopped deadlines
+        return held, inuse() - base
+
+    held, left = run(main)
+    assert held > 300 * 64
+    assert left < 16 * 1024

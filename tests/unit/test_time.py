@@ -267,3 +267,172 @@ def test_stopped_timers_do_not_hold_off_deadlock(procs):
     with pytest.raises(pg.Deadlock, match=r"^(fatal error: )?all goroutines are asleep - deadlock!"):
         pg.run(main, procs=procs)
     assert time.monotonic() - t0 < 10
+
+
+# ----------------------------------------------------------------------
+# pg.sleep and pg.sleep_async: never early, Go's meaning for <= 0
+
+
+def test_sleep_never_returns_before_its_delay(run):
+    def main():
+        short = []
+        for d in [0.0001, 0.0003, 0.001, 0.002, 0.005, 0.012] * 6:
+            t0 = time.monotonic()
+            pg.sleep(d)
+            took = time.monotonic() - t0
+            if took < d:
+                short.append((d, took))
+        return short
+
+    assert run(main) == []
+
+
+def test_sleep_of_zero_or_a_negative_delay_returns_at_once(run):
+    def main():
+        t0 = time.monotonic()
+        for d in (0, 0.0, -1, -0.5, -1e300, -(10**400)):
+            pg.sleep(d)
+        return time.monotonic() - t0
+
+    assert run(main) < 1.0
+
+
+def _sleeper(seconds: float, out: pg.Chan) -> None:
+    pg.sleep(seconds)
+    out.send(seconds)
+
+
+def test_bad_sleep_arguments_raise_in_the_caller_and_nothing_else(run):
+    def main():
+        out = pg.Chan(2)
+        pg.go(_sleeper, 0.05, out)
+        for bad in ("1", None, True, [0.1], 1j):
+            with pytest.raises(TypeError, match=r"^pg\.sleep: seconds must be a number"):
+                pg.sleep(bad)
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            with pytest.raises(ValueError, match=r"^pg\.sleep: seconds must be finite"):
+                pg.sleep(bad)
+        for bad in (1e300, 2**64 // 10**9 + 1, 10**400):
+            with pytest.raises(ValueError, match=r"^pg\.sleep: seconds must be < 2\*\*64 ns"):
+                pg.sleep(bad)
+        pg.sleep(0.01)  # this goroutine is fine, and so is the other one
+        return _recv_timeout(out)
+
+    assert run(main) == 0.05
+
+
+async def _async_sleeps(out: pg.Chan) -> None:
+    short = []
+    for d in (0.0002, 0.001, 0.004, 0.01):
+        t0 = time.monotonic()
+        await pg.sleep_async(d)
+        took = time.monotonic() - t0
+        if took < d:
+            short.append((d, took))
+    await pg.sleep_async(0)
+    await pg.sleep_async(-3)
+    errors = []
+    for bad in ("x", float("nan"), 1e300):
+        try:
+            await pg.sleep_async(bad)
+        except (TypeError, ValueError) as e:
+            errors.append(type(e).__name__)
+    await out.send_async((short, errors))
+
+
+def test_sleep_async_never_returns_early_and_checks_its_argument(run):
+    def main():
+        out = pg.Chan(1)
+        pg.go(_async_sleeps, out)
+        return _recv_timeout(out)
+
+    short, errors = run(main)
+    assert short == []
+    assert errors == ["TypeError", "ValueError", "ValueError"]
+
+
+def _sleep_forever(started: pg.Chan) -> None:
+    started.send(1)
+    pg.sleep(1000)
+
+
+def test_goroutines_in_long_sleeps_do_not_hold_up_the_end_of_the_program(run, procs):
+    def main():
+        started = pg.Chan(8)
+        for _ in range(8):
+            pg.go(_sleep_forever, started)
+        for _ in range(8):
+            _recv_timeout(started)
+        pg.sleep(0.02)
+        return True
+
+    t0 = time.monotonic()
+    assert run(main) is True
+    assert time.monotonic() - t0 < 5
+
+
+# ----------------------------------------------------------------------
+# timers: bad input, Go's meaning for <= 0
+
+
+def test_negative_and_zero_delays_fire_at_once(run):
+    def main():
+        chans = [pg.after(-1), pg.after(0), pg.Timer(-1e300).c, pg.after(-(10**400))]
+        t = pg.Timer(60)
+        t.reset(-2)
+        chans.append(t.c)
+        return [isinstance(_recv_timeout(c, 1.0), float) for c in chans]
+
+    assert run(main) == [True] * 5
+
+
+def test_timer_and_ticker_arguments_are_checked_in_the_caller(run):
+    def main():
+        for bad in ("1", None, True, b"1"):
+            with pytest.raises(TypeError, match=r"^pg\.Timer: seconds must be a number"):
+                pg.Timer(bad)
+            with pytest.raises(TypeError):
+                pg.after(bad)
+            with pytest.raises(TypeError):
+                pg.Ticker(bad)
+        for bad in (float("nan"), float("inf"), 1e300):
+            with pytest.raises(ValueError, match=r"^pg\.Timer: seconds must be"):
+                pg.Timer(bad)
+            with pytest.raises(ValueError, match=r"^pg\.Ticker: seconds must be"):
+                pg.Ticker(bad)
+        for bad in (0, -1, -0.5):
+            with pytest.raises(ValueError, match=r"^non-positive interval for pg\.Ticker"):
+                pg.Ticker(bad)
+            with pytest.raises(ValueError):
+                pg.tick(bad)
+        t = pg.Timer(60)
+        with pytest.raises(TypeError, match=r"^Timer\.reset: seconds must be a number"):
+            t.reset("soon")
+        with pytest.raises(ValueError, match=r"^Timer\.reset: seconds must be finite"):
+            t.reset(float("nan"))
+        tk = pg.Ticker(60)
+        with pytest.raises(ValueError, match=r"^non-positive interval for Ticker\.reset"):
+            tk.reset(0)
+        # the objects that refused an argument still work
+        assert t.reset(0.01) is True
+        assert isinstance(_recv_timeout(t.c), float)
+        tk.reset(0.01)
+        assert isinstance(_recv_timeout(tk.c), float)
+        tk.stop()
+        return True
+
+    assert run(main) is True
+
+
+def test_ticker_reset_changes_its_period(run):
+    def main():
+        tk = pg.Ticker(60)
+        m0 = time.monotonic()
+        tk.reset(0.02)
+        a = _recv_timeout(tk.c, 5)
+        b = _recv_timeout(tk.c, 5)
+        tk.stop()
+        return time.monotonic() - m0, b - a
+
+    elapsed, gap = run(main)
+    assert elapsed < 5 and 0.015 <= gap < 2
