@@ -65,7 +65,13 @@ def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str,
     if not changed and not static:
         return
     site = rt.goroutine_site(gs)
-    what = ", ".join(changed + static)
+    # one name per variable, as the snapshot spells it ("captured variable 'x'")
+    names = list(dict.fromkeys(changed + [_quoted(n) for n in static]))
+    what = ", ".join(names)
+    key = (site, what)
+    if key in _seen:
+        return  # Go reports a race once: the first goroutine of a site says it for all
+    _seen.add(key)
     sys.stderr.write(
         "==================\n"
         f"WARNING: ISOLATION VIOLATION\n"
@@ -78,6 +84,21 @@ def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str,
     sys.stderr.flush()
     if not rt.closed:
         lib.pg_word_add(rt.base, _COUNT, 1)
+
+
+# (created-by site, variables) already reported by this P in this run
+_seen: set[tuple[str, str]] = set()
+
+
+def _quoted(name: str) -> str:
+    """captured_writes' "captured variable x" / "global x" as the snapshot's
+    "captured variable 'x'" / "global 'x'"."""
+    kind, _, var = name.rpartition(" ")
+    return f"{kind} {var!r}" if kind else name
+
+
+def reset() -> None:
+    _seen.clear()
 
 
 def count(rt: Any) -> int:

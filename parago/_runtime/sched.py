@@ -109,6 +109,8 @@ class Runtime:
         self.nonce = nonce
         self.settings = settings
         self.race = bool(settings.get("race"))
+        if self.race:
+            race.reset()  # reports are once per site and run
         self.tracer = trace.tracer_for(settings, p)
         self.sampler = profile.sampler_for(settings, p)
         self._closed = False
