@@ -29,15 +29,10 @@ from typing import Any
 
 import greenlet
 
-from .._shim import GKind, lib, offset
+from .._shim import GKind, lib, views
 from . import report
 from .g import WAIT_REASONS, GreenletG, TaskG
 
-OFF_STATUS = offset("pg_g", "status")
-OFF_WAITREASON = offset("pg_g", "waitreason")
-OFF_WAITSINCE = offset("pg_g", "waitsince")
-OFF_PARENT = offset("pg_g", "parent")
-OFF_KIND = offset("pg_g", "kind")
 GS_WAITING = 4
 
 site = report.site  # sched.site_of: the created-by text of a pg.go call
@@ -47,11 +42,11 @@ exit_how = report.exit_how  # supervisor: how a P process ended
 def _state(rt: Any, gs: Any, off: int, now: int) -> str:
     if _running(rt, gs):
         return "running"
-    u32 = rt.arena.u32
-    if u32[(off + OFF_STATUS) // 4] != GS_WAITING:
+    a = rt.arena
+    if views.g_get(a, off, "status") != GS_WAITING:
         return "runnable"
-    since = rt.arena.q[(off + OFF_WAITSINCE) // 8]
-    reason = WAIT_REASONS.get(u32[(off + OFF_WAITREASON) // 4], "waiting")
+    since = views.g_get(a, off, "waitsince")
+    reason = WAIT_REASONS.get(views.g_get(a, off, "waitreason"), "waiting")
     return report.wait_state(reason, (now - since) / 1e9 if since else 0.0)
 
 
@@ -91,7 +86,7 @@ def _where(rt: Any) -> str:
 
 def section(rt: Any, gs: Any, state: str, frames: list[tuple[FrameType, int]], system: bool) -> str:
     """One goroutine of this P in Go's shape (report.goroutine)."""
-    parent = rt.arena.q[(gs.off + OFF_PARENT) // 8]
+    parent = views.g_get(rt.arena, gs.off, "parent")
     return report.goroutine(gs.goid, state, frames, rt.site_text(gs.off), parent, _where(rt), system)
 
 
@@ -99,10 +94,9 @@ def dump_text(rt: Any) -> str:
     """This P's goroutines, by id; system goroutines only with PARAGO_TRACEBACK=system."""
     system = report.level() == "system"
     now = time.monotonic_ns()
-    u32 = rt.arena.u32
     out = []
     for off, gs in sorted(rt.gtable.items(), key=lambda kv: kv[1].goid):
-        if not system and u32[(off + OFF_KIND) // 4] & GKind.SYSTEM:
+        if not system and views.g_get(rt.arena, off, "kind") & GKind.SYSTEM:
             continue
         out.append(section(rt, gs, _state(rt, gs, off, now), _frames(rt, gs), system))
     return "\n\n".join(out)
@@ -130,13 +124,9 @@ def answer_dump(rt: Any) -> None:
     text = rt.dump_text().encode()
     off = lib.pg_store_bytes(rt.base, text, len(text)) if text else 0
     a = rt.arena
-    if off > 0:
-        a.q[a.p_field(rt.p, "dump_off") // 8] = off
-        a.q[a.p_field(rt.p, "dump_len") // 8] = len(text)
-    else:
-        a.q[a.p_field(rt.p, "dump_off") // 8] = 0
-        a.q[a.p_field(rt.p, "dump_len") // 8] = 0
-    a.u32[a.p_field(rt.p, "dumpack") // 4] = req
+    views.p_set(a, rt.p, "dump_off", max(off, 0))
+    views.p_set(a, rt.p, "dump_len", len(text) if off > 0 else 0)
+    views.p_set(a, rt.p, "dumpack", req)  # last: P0 reads dump_off/len once it sees the ack
 
 
 def _gone(rt: Any, p: int) -> str:
@@ -151,7 +141,7 @@ def _gone(rt: Any, p: int) -> str:
             return "exited"
     if code is not None:
         return report.exit_how(code)
-    return "exited" if rt.arena.u32[rt.arena.p_field(p, "gone") // 4] else ""
+    return "exited" if views.p_get(rt.arena, p, "gone") else ""
 
 
 def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) -> str:
@@ -165,17 +155,16 @@ def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) ->
         if how:
             notes[p] = f"P{p}: gone ({how}); its goroutines died with it"
             continue
-        i = a.p_field(p, "dumpreq") // 4
-        v = (a.u32[i] + 1) & 0xFFFFFFFF
-        a.u32[i] = v
+        v = (views.p_get(a, p, "dumpreq") + 1) & 0xFFFFFFFF
+        views.p_set(a, p, "dumpreq", v)
         waiting[p] = v
         lib.pg_wakep_of(rt.base, p)
     deadline = time.monotonic() + timeout
     while waiting and time.monotonic() < deadline:
         for p, v in list(waiting.items()):
-            if a.u32[a.p_field(p, "dumpack") // 4] == v:
-                off = a.q[a.p_field(p, "dump_off") // 8]
-                n = a.q[a.p_field(p, "dump_len") // 8]
+            if views.p_get(a, p, "dumpack") == v:
+                off = views.p_get(a, p, "dump_off")
+                n = views.p_get(a, p, "dump_len")
                 parts.append(a.read(off, n).decode(errors="replace") if off else "")
                 if off:
                     lib.pg_mfree(rt.base, off)

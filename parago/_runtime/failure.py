@@ -21,7 +21,7 @@ import pickle
 from typing import Any
 
 from .._errors import Deadlock, Panic, WorkerLost
-from .._shim import CONST, lib, offset
+from .._shim import CONST, lib, views
 from . import dump, report
 
 DUMP_TIMEOUT = 0.5  # how long a failure waits for a busy P's goroutines before calling it unresponsive
@@ -70,20 +70,26 @@ def record_failure(rt: Any, goid: int, e: BaseException) -> bool:
 def recorded(rt: Any) -> BaseException | None:
     """The failure recorded in the arena, as the exception pg.run raises."""
     a = rt.arena
-    if a.u32[offset("pg_arena", "panicking") // 4] != 2:
+    if views.hdr(a, "panicking") != 2:
         return None
-    if a.u32[offset("pg_arena", "fail_kind") // 4] == CONST["FAIL_LOST"]:  # the C death watch's: no payload
+    if views.hdr(a, "fail_kind") == CONST["FAIL_LOST"]:  # the C death watch's: no payload
         from .deathwatch import lost_error
 
         exc = lost_error(rt)
         exc.dump = others(rt, None)
         return exc
-    off = a.q[offset("pg_arena", "panic_off") // 8]
-    n = a.q[offset("pg_arena", "panic_len") // 8]
-    try:
-        info = pickle.loads(a.read(off, n))
-    except Exception as e:  # pragma: no cover - our own payload
-        return Panic(0, type(e).__name__, str(e), "")
+    info = getattr(rt, "failure_info", None)
+    if info is None:
+        off = views.hdr(a, "panic_off")
+        try:
+            info = pickle.loads(a.read(off, views.hdr(a, "panic_len")))
+        except Exception as e:  # pragma: no cover - our own payload
+            return Panic(0, type(e).__name__, str(e), "")
+        if rt.p == 0 and off:
+            # P0 alone reads the record, and keeps it decoded for the later
+            # calls (pg.run's, after teardown): its block goes back to the arena
+            rt.failure_info = info
+            lib.pg_mfree(rt.base, off)
     kind = info["kind"]
     if kind == "exit":
         return SystemExit(info["code"])
