@@ -189,3 +189,24 @@ def test_the_cheat_sheet_names_every_parago_construct_the_examples_use() -> None
             if not re.search(rf"`[^`]*{re.escape(name)}\b", sheet):
                 missing.setdefault(name, []).append(ex.name)
     assert not missing, "docs/cheatsheet.md lacks: " + ", ".join(f"{k} ({', '.join(v)})" for k, v in missing.items())
+
+
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def test_relative_links_in_the_docs_point_at_files_that_exist() -> None:
+    broken = []
+    for path in DOCS:
+        prose, fenced = [], False
+        for line in path.read_text().splitlines():
+            if FENCE.match(line):
+                fenced = not fenced
+            elif not fenced:
+                prose.append(re.sub(r"`[^`]*`", "", line))  # pg.Chan[int](10) is code, not a link
+        for m in LINK.finditer("\n".join(prose)):
+            target = m.group("target").split("#", 1)[0]
+            if not target or re.match(r"^[a-z]+:", target):
+                continue  # an anchor on the same page, or a URL
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(ROOT)}: {m.group('target')}")
+    assert not broken, "links to nothing: " + ", ".join(broken)
