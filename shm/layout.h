@@ -202,7 +202,7 @@ enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint32_t, preempt, , "atomic: sysmon's preemption requests (a sequence number)") \
     X(pg_p, uint32_t, sysreq, , "atomic: reason bits (SYS_*) of sysmon's last signal") \
     X(pg_p, uint32_t, busy, , "owner P: recent busy fraction of its hub, permille") \
-    X(pg_p, uint32_t, nlocal, , "owner P: goroutines runnable in the hub's own queues (a hint for sysmon)") \
+    X(pg_p, uint32_t, nlocal, , "owner P: goroutines runnable in the hub's own queues (sysmon, schedtrace)") \
     X(pg_p, uint64_t, npreempt, , "owner P: goroutines preempted (time slice or async)") \
     X(pg_p, uint64_t, nplaced, , "atomic: goroutines other Ps placed here") \
     X(pg_p, uint64_t, nstolen, , "owner P: goroutines this P stole") \
@@ -213,7 +213,7 @@ enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint32_t, tcap, , "timer lock: capacity of theap") \
     X(pg_p, uint64_t, twhen, , "atomic: when of the earliest entry (ns), 0 none") \
     X(pg_p, uint32_t, tgen, , "atomic futex word: bumped to wake this P's sysmon") \
-    X(pg_p, uint32_t, tpad, , "") \
+    X(pg_p, uint32_t, nready, , "atomic: started Gs on readyq/privhead, readied and not yet resumed (diagnostics)") \
     X(pg_p, uint64_t, pad, [3], "size to a cache-line multiple")
 
 /* the arena header at offset 0 */

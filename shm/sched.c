@@ -281,6 +281,7 @@ static void readyq_push(void *base, int p, uint64_t g) {
     do {
         G(base, g)->schedlink = old;
     } while (!pg_cas_sc(&pp->readyq, &old, g)); /* seq_cst: sleep protocol */
+    pg_add_rlx(&pp->nready, 1);
 }
 
 static uint64_t privget(void *base, int p) {
@@ -301,6 +302,7 @@ static uint64_t privget(void *base, int p) {
         pp->privtail = tail;
     }
     uint64_t g = pp->privhead;
+    pg_add_rlx(&pp->nready, (uint32_t)-1);
     pp->privhead = G(base, g)->schedlink;
     if (!pp->privhead)
         pp->privtail = 0;
@@ -315,6 +317,7 @@ static void privput(void *base, int p, uint64_t g) {
     else
         pp->privhead = g;
     pp->privtail = g;
+    pg_add_rlx(&pp->nready, 1);
 }
 
 /* ---------------- claiming, parking, readying ---------------- */

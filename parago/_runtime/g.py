@@ -50,7 +50,21 @@ WR = {v: k for k, v in WAIT_REASONS.items()}
 
 
 class GState:
-    __slots__ = ("off", "c", "goid", "rt", "pending", "stale", "local_wait", "obuf", "obuf_mv", "out", "name", "i_wake_res")
+    __slots__ = (
+        "off",
+        "c",
+        "goid",
+        "rt",
+        "pending",
+        "stale",
+        "local_wait",
+        "obuf",
+        "obuf_mv",
+        "out",
+        "name",
+        "i_wake_res",
+        "i_status",
+    )
 
     def park(self) -> None:  # pragma: no cover - every kind defines its own
         raise NotImplementedError
@@ -61,6 +75,7 @@ class GState:
         self.c = ctypes.c_uint64(off)  # prebuilt for the no-argtypes fast calls
         self.goid = rt.arena.q[views.g_index(off, "goid")]
         self.i_wake_res = views.g_index(off, "wake_res")
+        self.i_status = views.g_index(off, "status")
         self.pending: BaseException | None = None
         self.stale = 0
         self.local_wait: Any = None

@@ -42,7 +42,7 @@ from .._errors import (
     Shutdown,
     not_in_runtime,
 )
-from .._shim import BIG, CONST, NOMEM, GKind, Pstate, blocking, fast, lib, views
+from .._shim import BIG, CONST, NOMEM, GKind, Gstatus, Pstate, blocking, fast, lib, views
 from . import codec, dump, preempt, profile, race, state, trace
 from .g import WR, GreenletG, GState, TaskG, ThreadG
 from .procs_util import usable_cpus
@@ -343,20 +343,24 @@ class Runtime:
     def push_local(self, gs: GState) -> None:
         """Ready gs on this P without the arena (a local event readied it)."""
         self.local_ready.append(gs)
-        self.arena.u32[self.i_nlocal] = 1  # sysmon: another goroutine is runnable
+        # sysmon: another goroutine is runnable; schedtrace: how many
+        self.arena.u32[self.i_nlocal] = len(self.local_ready) + len(self.yielded)
         self.arm()
 
     def push_yielded(self, gs: GState) -> None:
         """gs yields the P (gosched, preemption): it runs after the others."""
         self.yielded.append(gs)
-        self.arena.u32[self.i_nlocal] = 1
+        a = self.arena
+        a.u32[self.i_nlocal] = len(self.local_ready) + len(self.yielded)
+        a.u32[gs.i_status] = Gstatus.RUNNABLE  # Go's _Grunnable: in a run queue, not running
         self.arm()
 
     def resume_local(self, q: collections.deque) -> None:
         gs = q.popleft()
-        if not self.local_ready and not self.yielded:
-            self.arena.u32[self.i_nlocal] = 0
-        self.arena.q[self.i_schedtick] += 1  # a scheduling decision (sysmon's progress signal)
+        a = self.arena
+        a.u32[self.i_nlocal] = len(self.local_ready) + len(self.yielded)
+        a.q[self.i_schedtick] += 1  # a scheduling decision (sysmon's progress signal)
+        a.u32[gs.i_status] = Gstatus.RUNNING
         self.resume(gs)
 
     # ---- preemption (preempt.py) ----

@@ -39,7 +39,15 @@ def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[st
     runq = []
     for p in range(n):
         h, t = pg(a, p, "runqhead"), pg(a, p, "runqtail")
-        runq.append(((t - h) & 0xFFFFFFFF) + (1 if pg(a, p, "runnext") else 0) + pg(a, p, "inbox_n"))
+        # Go's runqsize: every runnable G of the P -- unstarted (ring, runnext,
+        # inbox) and started ones readied (ready list) or yielded (the hub's own)
+        runq.append(
+            ((t - h) & 0xFFFFFFFF)
+            + (1 if pg(a, p, "runnext") else 0)
+            + pg(a, p, "inbox_n")
+            + pg(a, p, "nready")
+            + pg(a, p, "nlocal")
+        )
     idle = sum(1 for s in states if s == Pstate.SLEEPING)
     spinning = sum(1 for s in states if s == Pstate.SPINNING)
     threads = 0
@@ -75,7 +83,7 @@ def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[st
                 f"timerslen={pg(a, p, 'tn')} pid={pg(a, p, 'pid')} "
                 f"cpu={cpu:.0f}% rss={rss:.1f}MB "
                 f"preempted={pg(a, p, 'npreempt')} placed={pg(a, p, 'nplaced')} stolen={pg(a, p, 'nstolen')} "
-                f"load={pg(a, p, 'nlive') + runq[p]}"
+                f"load={pg(a, p, 'nlive') + pg(a, p, 'inbox_n') + ((pg(a, p, 'runqtail') - pg(a, p, 'runqhead')) & 0xFFFFFFFF)}"
             )
         out.append(f"  goroutines={ng} parked={npk}")
         out.extend(g_lines(rt))
