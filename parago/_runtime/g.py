@@ -103,7 +103,10 @@ class GreenletG(GState):
         if rt.shutting_down and self.pending is None:
             if lib.pg_park_cancel(rt.base, self.off):
                 raise Shutdown
-        rt.hub.switch(None)
+        if rt.sampler is None:
+            rt.hub.switch(None)
+        else:
+            rt.sampler.blocked(self, rt.hub.switch)  # the block profile times the wait
         if self.pending is not None:
             self.raise_pending()
 

@@ -112,7 +112,9 @@ class Runtime:
         if self.race:
             race.reset()  # reports are once per site and run
         self.tracer = trace.tracer_for(settings, p)
-        self.sampler = profile.sampler_for(settings, p)
+        self.sampler = profile.sampler_for(
+            settings, p, lambda: self.arena.u32[self.i_state] == Pstate.RUNNING and not self._closed
+        )
         self._closed = False
         self.shutting_down = False
         self.failed = False
