@@ -121,9 +121,14 @@ def failing_section(rt: Any, goid: int, e: BaseException, tb_text: str) -> str:
 def answer_dump(rt: Any) -> None:
     req = rt.arena.u32[rt.i_dumpreq]
     rt.dump_seen = req
+    a = rt.arena
+    stale = views.p_get(a, rt.p, "dump_off")
+    if stale:
+        # an answer P0 gave up waiting for (it clears dump_off of those it
+        # read); it asks again only after it stopped reading the last one
+        lib.pg_mfree(rt.base, stale)
     text = rt.dump_text().encode()
     off = lib.pg_store_bytes(rt.base, text, len(text)) if text else 0
-    a = rt.arena
     views.p_set(a, rt.p, "dump_off", max(off, 0))
     views.p_set(a, rt.p, "dump_len", len(text) if off > 0 else 0)
     views.p_set(a, rt.p, "dumpack", req)  # last: P0 reads dump_off/len once it sees the ack
@@ -167,6 +172,7 @@ def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) ->
                 n = views.p_get(a, p, "dump_len")
                 parts.append(a.read(off, n).decode(errors="replace") if off else "")
                 if off:
+                    views.p_set(a, p, "dump_off", 0)
                     lib.pg_mfree(rt.base, off)
                 del waiting[p]
         if waiting:
