@@ -137,7 +137,7 @@ def answer_dump(rt: Any) -> None:
 def _gone(rt: Any, p: int) -> str:
     """How P p's process ended ('' while it runs): the death watch's mark in
     the arena, the exit status from the process object (P0 has its children)."""
-    procs = getattr(rt, "procs", None) or ()
+    procs = getattr(getattr(rt, "sup", None), "procs", None) or ()  # P0's Supervisor has them
     code = None
     if p - 1 < len(procs):
         try:
