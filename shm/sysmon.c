@@ -180,14 +180,21 @@ static void *sysmon_main(void *arg) {
     return NULL;
 }
 
+/* a child forked while a sysmon runs has no such thread (fork copies only
+ * the caller): it may start its own */
+static void sysmon_forked(void) { sm.running = 0; }
+
 /*
  * Start this process's sysmon for P p; call it from the hub thread (the
  * one the signals go to), after installing the SIGUSR2 handler.
  * PG_OK, PG_INVAL (one is running), or PG_SYSERR.
  */
 PG_API int pg_sysmon_start(void *base, int p) {
+    static int atfork_done;
     if (sm.running || p < 0 || p >= PG_MAXP)
         return PG_INVAL;
+    if (!atfork_done && pthread_atfork(NULL, NULL, sysmon_forked) == 0)
+        atfork_done = 1;
     sm.base = base;
     sm.p = p;
     sm.hub = pthread_self();
