@@ -121,25 +121,9 @@ def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     if rt.executor is None:
         rt.executor = BlockingPool(f"parago-P{rt.p}-blocking")
     fut = rt.executor.submit(fn, *args, **kw)
-    rt.n_external += 1
-    rt.arena.q[rt.i_syscalltick] += 1
-
-    def done(_f: Any) -> None:
-        if not rt.closed:
-            rt.loop.call_soon_threadsafe(_done_local, rt, gs, fut)
-
-    gs.local_wait = fut
-    fut.add_done_callback(done)
-    try:
-        rt.park_local(gs, "syscall")
-    finally:
-        rt.n_external -= 1
+    rt.count_syscall()
+    rt.park_on_future(gs, fut, "syscall", threadsafe=True)
     return fut.result()
-
-
-def _done_local(rt: Any, gs: Any, fut: Any) -> None:
-    if gs.local_wait is fut:
-        rt.wake_local(gs)
 
 
 def await_(awaitable: Awaitable[T]) -> T:
@@ -151,18 +135,7 @@ def await_(awaitable: Awaitable[T]) -> T:
         raise ParagoError("pg.await_ is for plain goroutines; in async code just await it")
     fut = asyncio.ensure_future(awaitable, loop=rt.loop)
     if not fut.done():
-        rt.n_external += 1
-
-        def done(_f: Any) -> None:
-            if gs.local_wait is fut:
-                rt.wake_local(gs)
-
-        gs.local_wait = fut
-        fut.add_done_callback(done)
-        try:
-            rt.park_local(gs, "IO wait")
-        finally:
-            rt.n_external -= 1
+        rt.park_on_future(gs, fut, "IO wait", threadsafe=False)
     return fut.result()
 
 

@@ -85,7 +85,27 @@ class WaitGroup(_SyncObject):
         return views.sync_a(self._live_rt().arena, self._off)
 
 
-class Mutex(_SyncObject):
+class _Locker:
+    """``with l:`` / ``async with l:`` for a lock with lock/unlock/lock_async."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Any:
+        self.lock()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.unlock()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> Any:
+        await self.lock_async()  # type: ignore[attr-defined]
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.unlock()  # type: ignore[attr-defined]
+
+
+class Mutex(_Locker, _SyncObject):
     """Go's sync.Mutex, shared by every P.
 
     Not reentrant; belongs to no goroutine (any goroutine may unlock it).
@@ -140,22 +160,9 @@ class Mutex(_SyncObject):
         """Whether it is held (a racy snapshot)."""
         return views.sync_a(self._live_rt().arena, self._off) != 0
 
-    def __enter__(self) -> "Mutex":
-        self.lock()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.unlock()
-
-    async def __aenter__(self) -> "Mutex":
-        await self.lock_async()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.unlock()
 
 
-class RWMutex(_SyncObject):
+class RWMutex(_Locker, _SyncObject):
     """Go's sync.RWMutex: many readers or one writer; a waiting writer
     blocks new readers (writer preference), and readers queued behind a
     writer go first when it unlocks."""
@@ -216,19 +223,6 @@ class RWMutex(_SyncObject):
         """A Locker whose lock/unlock are rlock/runlock (for pg.Cond)."""
         return _RLocker(self)
 
-    def __enter__(self) -> "RWMutex":
-        self.lock()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.unlock()
-
-    async def __aenter__(self) -> "RWMutex":
-        await self.lock_async()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.unlock()
 
 
 def _nothing() -> None:

@@ -88,19 +88,38 @@ async def park_async(gs: Any, on_abort: Callable[[], None] | None = None) -> Non
         raise
 
 
+def _advance(steps: Steps, exc: BaseException | None) -> None:
+    """Resume an operation's slow path after a park: on with its next step,
+    or the interrupt thrown in (its ``try``/``except`` undoes what it must)."""
+    if exc is None:
+        next(steps)
+    else:
+        steps.throw(exc)
+
+
+def _parked(gs: Any) -> BaseException | None:
+    try:
+        gs.park()
+    except BaseException as e:
+        return e
+    return None
+
+
+async def _parked_async(gs: Any) -> BaseException | None:
+    try:
+        await gs.park_async()
+    except BaseException as e:
+        return e
+    return None
+
+
 def run(gs: Any, steps: Steps) -> Any:
-    """Drive an operation's slow path: park at each yield; an interrupt is
-    thrown into the generator (its ``try``/``except`` undoes what it must).
-    Returns the generator's return value."""
+    """Drive an operation's slow path: park at each yield.  Returns the
+    generator's return value."""
     try:
         next(steps)
         while True:
-            try:
-                gs.park()
-            except BaseException as e:
-                steps.throw(e)
-            else:
-                next(steps)
+            _advance(steps, _parked(gs))
     except StopIteration as stop:
         return stop.value
 
@@ -110,12 +129,7 @@ async def run_async(gs: Any, steps: Steps) -> Any:
     try:
         next(steps)
         while True:
-            try:
-                await gs.park_async()
-            except BaseException as e:
-                steps.throw(e)
-            else:
-                next(steps)
+            _advance(steps, await _parked_async(gs))
     except StopIteration as stop:
         return stop.value
 

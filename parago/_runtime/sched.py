@@ -749,6 +749,35 @@ class Runtime:
         lib.pg_park_plain(self.base, gs.off, WR[reason], 0)
         gs.park()
 
+    def park_on_future(self, gs: GState, fut: Any, reason: str, threadsafe: bool) -> None:
+        """Park gs until fut is done: a concurrent.futures future completed by
+        another thread (threadsafe: pg.blocking) or an asyncio future of this
+        P's loop (pg.await_).  Meanwhile gs counts as an external waiter (the
+        deadlock check waits for it)."""
+        self.n_external += 1
+
+        def done(_f: Any) -> None:
+            if threadsafe:
+                if not self._closed:
+                    self.loop.call_soon_threadsafe(self._future_done, gs, fut)
+            else:
+                self._future_done(gs, fut)
+
+        gs.local_wait = fut
+        fut.add_done_callback(done)
+        try:
+            self.park_local(gs, reason)
+        finally:
+            self.n_external -= 1
+
+    def _future_done(self, gs: GState, fut: Any) -> None:
+        if gs.local_wait is fut:
+            self.wake_local(gs)
+
+    def count_syscall(self) -> None:
+        """schedtrace's syscalltick: one more pg.blocking call."""
+        self.arena.q[self.i_syscalltick] += 1
+
     def wake_local(self, gs: GState) -> None:
         if gs.local_wait is None:
             return

@@ -22,20 +22,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .._errors import ClosedChannelError, OutOfSharedMemory, ParagoError, SyncError
-from . import CONST
+from . import BIG, CLOSED, CONST, INVAL, NEGATIVE, NOMEM, OK, PARKED, RUNFN, UNLOCKED, WOULDBLOCK
 
-OK = CONST["PG_OK"]
-PARKED = CONST["PG_PARKED"]
-WOULDBLOCK = CONST["PG_WOULDBLOCK"]
-CLOSED = CONST["PG_CLOSED"]
-NOMEM = CONST["PG_NOMEM"]
-BIG = CONST["PG_BIG"]
-NEGATIVE = CONST["PG_NEGATIVE"]
-UNLOCKED = CONST["PG_UNLOCKED"]
-INVAL = CONST["PG_INVAL"]
-RUNFN = CONST["PG_RUNFN"]
-BADLAYOUT = CONST["PG_BADLAYOUT"]
-SYSERR = CONST["PG_SYSERR"]
 LOST = CONST["PG_LOST"]
 
 # (status, op) -> the exception's text; op "" matches any operation
