@@ -127,10 +127,11 @@ class CpuBars:
         fill = round(min(pct, 100.0) / 100 * self.width)
         return f"P{p:<2} [{self.full * fill}{self.empty * (self.width - fill)}] {pct:3.0f}%"
 
-    def draw(self, pcts: list[float]) -> None:
+    def draw(self, pcts: list[float], final: bool = False) -> None:
+        """Draw the bars (into a pipe: a line at most once a second, and the final one)."""
         now = time.monotonic()
         if not self.tty:
-            if now - self.last_plain >= 1.0 or not self.last_plain:
+            if now - self.last_plain >= 1.0 or not self.last_plain or final:
                 self.last_plain = now
                 cells = "  ".join(f"P{p}: {v:3.0f}%" for p, v in enumerate(pcts))
                 print(f"   t={now - self.t0:4.1f}s  {cells}", file=self.out, flush=True)
@@ -180,6 +181,7 @@ def act_busy(seconds: float) -> tuple[list[int], list[int], list[int]]:
                 bars.draw(_cpu(meters))
     finally:
         ticker.stop()
+    bars.draw(_cpu(meters), final=True)  # the last slice of the act, also when no tick got through
     return burners, chunks, _busy_since(meters, cpu0, time.perf_counter() - t0)
 
 

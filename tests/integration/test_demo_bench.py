@@ -42,10 +42,12 @@ def test_demo_runs_every_act_and_prints_the_speedup_table(tmp_path: Path) -> Non
     r = parago("demo", "--quick", "--procs", "2", tmp_path=tmp_path, timeout=80)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    # act 1: not a terminal, so plain CPU lines; both Ps did work
+    # act 1: not a terminal, so plain CPU lines; every burner reported once.  (Whether
+    # each P got a burner depends on the OS giving both P processes time: on an
+    # oversubscribed machine the runtime rightly moves unstarted work to the P that runs.)
     assert re.search(r"^\s+t=\s*[\d.]+s\s+P0:\s+\d+%\s+P1:\s+\d+%$", out, re.M), out
-    assert sum(_per_p("goroutines per P", out)) == 4, out  # 2 per P, each counted once
-    assert all(c > 0 for c in _per_p("work done per P (fib(16) chunks)", out)), out
+    assert sum(_per_p("goroutines per P", out)) == 4, out
+    assert len(_per_p("work done per P (fib(16) chunks)", out)) == 2, out
     # act 2: every pipeline item counted once, across both Ps; the sieve's filters spread over the Ps
     m = re.search(r"pipeline source -> (\d+) workers -> sink: ([\d,]+) items", out)
     assert m, out
@@ -54,6 +56,7 @@ def test_demo_runs_every_act_and_prints_the_speedup_table(tmp_path: Path) -> Non
     assert re.search(r"prime sieve up to 500: 95 primes \(\.\.\., 487, 491, 499\)", out), out
     filters = _per_p("filters per P", out)
     assert sum(filters) == 95 and len(filters) == 2, out
+    assert min(filters) > 0, f"95 filter goroutines, all on one P:\n{out}"  # placement spreads the chain
     # act 3: the speedup table, then the same job beside threads and multiprocessing
     assert re.search(r"^\s+1\s+[\d.]+\s+1\.00x\s+P0:\s*\d+%$", out, re.M), out
     assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+x\s+P0:\s*\d+%\s+P1:\s*\d+%$", out, re.M), out
