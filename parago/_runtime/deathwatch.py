@@ -18,8 +18,10 @@ bounded futex wait.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing.connection  # noqa: F401 -- Process.exitcode imports it lazily: never inside a signal handler
 import os
 import signal
+import time
 from typing import Any, Callable
 
 from .._errors import ParagoError, Shutdown, WorkerLost
@@ -85,17 +87,24 @@ def lost_p(arena: Any, nprocs: int) -> int:
 
 
 def how_it_ended(proc: Any, wait_status: int) -> str:
-    """"killed by signal SIGKILL" / "exit status 3" from the multiprocessing
-    Process (P0 has it) or the wait status the watch stored (-1: unknown)."""
+    """"killed by signal SIGKILL" / "exit status 3" from the wait status the
+    watch stored (P0's children), else the multiprocessing Process's exit
+    code (a forkserver's child: it arrives through the sentinel, so wait up
+    to 0.5 s for it).  Never blocks in a join: this runs inside a failing
+    operation or sysmon's signal handler."""
     code = None
-    if proc is not None:
-        try:
-            proc.join(0.5)
-            code = proc.exitcode
-        except (ValueError, AssertionError, OSError):
-            code = None
-    if code is None and wait_status >= 0:
+    if wait_status >= 0:
         code = os.waitstatus_to_exitcode(wait_status)
+    elif proc is not None:
+        deadline = time.monotonic() + 0.5
+        while True:
+            try:
+                code = proc.exitcode  # a non-blocking poll
+            except (ValueError, OSError):
+                break
+            if code is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.002)
     if code is None:
         return "exit status unknown"
     if code < 0:
