@@ -44,7 +44,7 @@ sys.path.insert(0, BENCH_DIR)
 import _harness as h  # noqa: E402
 
 # the benchmark files, in the order they run: benchmarks/bench_<name>.py
-BENCHES = ["spawn", "chan", "sync", "patterns"]
+BENCHES = ["spawn", "chan", "sync", "patterns", "cluster"]
 
 
 def bench_names(name: str) -> list[str]:
@@ -253,7 +253,8 @@ def peer_ratios(docs: dict[str, dict]) -> list[dict]:
                 continue
             base = rows.get((ra["name"], ra["parago"], ra["metric"]))
             peer = rows.get((ra["name"], ra["peer"], ra["metric"]))
-            if base is None or peer is None:
+            adv = ra.get("parago_better_by")
+            if base is None or peer is None or not isinstance(adv, (int, float)) or not 0 < adv < float("inf"):
                 continue
             out.append(
                 {
@@ -328,10 +329,22 @@ def write_summary(path: str, docs: dict[str, dict], files: dict[str, dict], argv
         "notes": [f"{f}: {n}" for f, d in docs.items() for n in d.get("notes", [])],
         "errors": [f"{f}: {e}" for f, d in docs.items() for e in d.get("errors", [])],
     }
+    summary = _finite(summary)
     with open(path, "w") as f:
-        json.dump(summary, f, indent=1, ensure_ascii=False)
+        json.dump(summary, f, indent=1, ensure_ascii=False, allow_nan=False)
         f.write("\n")
     return summary
+
+
+def _finite(x: Any) -> Any:
+    """NaN and infinities (a measurement that failed part-way) as null: summary.json stays strict JSON."""
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
 
 
 def _link_latest(results: str, run_dir: str) -> None:
