@@ -103,7 +103,11 @@ def test_bench_quick_writes_the_summary_json_and_the_chart(tmp_path: Path) -> No
     assert r.returncode == 0, r.stdout + r.stderr
     # the progress bar (plain lines into a pipe) reached the end of the file
     assert re.search(r"^\[#{30}\] 100% .* bench_sync\.py ok", r.stdout, re.M), r.stdout
-    summary = json.loads((out_dir / "summary.json").read_text())
+
+    def no_nan(c: str) -> None:
+        pytest.fail(f"summary.json is not strict JSON: {c}")
+
+    summary = json.loads((out_dir / "summary.json").read_text(), parse_constant=no_nan)
     per_file = json.loads((out_dir / "sync.json").read_text())
     assert summary["files"]["sync"]["status"] == "ok"
     assert summary["meta"]["quick"] is True and summary["meta"]["machine"]["usable_cpus"] >= 1
