@@ -133,8 +133,8 @@ class CpuBars:
         if not self.tty:
             if now - self.last_plain >= 1.0 or not self.last_plain or final:
                 self.last_plain = now
-                cells = "  ".join(f"P{p}: {v:3.0f}%" for p, v in enumerate(pcts))
-                print(f"   t={now - self.t0:4.1f}s  {cells}", file=self.out, flush=True)
+                line = "  ".join(f"P{p}: {v:3.0f}%" for p, v in enumerate(pcts))
+                print(f"   t={now - self.t0:4.1f}s  {line}", file=self.out, flush=True)
             return
         cells = [self._cell(p, v) for p, v in enumerate(pcts)]
         lines = ["   " + "   ".join(cells[i : i + self.cols]) for i in range(0, len(cells), self.cols)]
