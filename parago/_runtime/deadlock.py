@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable
 
 from .._shim import Pstate, views
+from .types import RuntimeLike
 
 
 class DeadlockCheck:
@@ -21,7 +22,7 @@ class DeadlockCheck:
     AGAIN = 0.02  # something was still moving
     CONFIRM = 0.005  # the second look
 
-    def __init__(self, rt: Any, found: Callable[[], None]) -> None:
+    def __init__(self, rt: RuntimeLike, found: Callable[[], None]) -> None:
         self.rt = rt
         self.found = found
         self.handle: Any = None

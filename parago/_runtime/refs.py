@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import array
 import weakref
-from typing import Any
 
 from .._shim import lib
+from .types import RuntimeLike
 
 BATCH = 64
 
 
 class Refs:
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: RuntimeLike) -> None:
         self.rt = rt
         self.table: dict[int, weakref.ref] = {}  # offset -> weakref to this P's handle
         self.pending: list[int] = []

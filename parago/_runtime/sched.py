@@ -112,9 +112,6 @@ class Runtime:
         if self.race:
             race.reset()  # reports are once per site and run
         self.tracer = trace.tracer_for(settings, p)
-        self.sampler = profile.sampler_for(
-            settings, p, lambda: self.arena.u32[self.i_state] == Pstate.RUNNING and not self._closed
-        )
         self._closed = False
         self.shutting_down = False
         self.failed = False
@@ -181,10 +178,15 @@ class Runtime:
         self.i_ack = pi(p, "ack")
         self.i_shutdown = views.hdr_index("shutdown")
         self.i_panicking = views.hdr_index("panicking")
+        self.sampler = profile.sampler_for(settings, p, self._running)
         arena.u32[self.i_pid] = os.getpid() & 0x7FFFFFFF
         self.n_external = 0
         self.loop = self._new_loop()
         self.hub = greenlet.getcurrent()
+
+    def _running(self) -> bool:
+        """The P is awake (the CPU profile skips samples of a sleeping P)."""
+        return self.arena.u32[self.i_state] == Pstate.RUNNING and not self._closed
 
     @property
     def closed(self) -> bool:
@@ -408,7 +410,7 @@ class Runtime:
         if bits & (CONST["SYS_SHUTDOWN"] | CONST["SYS_FAILURE"]) or (bits & CONST["SYS_PREEMPT"] and pre is None):
             gs = self.current
             if gs is not None and getattr(greenlet.getcurrent(), "gs", None) is gs:
-                exc = self.sysmon_exception(gs)
+                exc = self.sysmon_exception(gs)  # type: ignore[arg-type]
                 if exc is not None:
                     raise exc
         if pre is not None:

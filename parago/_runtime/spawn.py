@@ -21,12 +21,13 @@ from .._errors import ParagoError
 from .._shim import CONST, GKind, fast, lib, views
 from .._shim.status import check
 from . import codec, dump
+from .types import RuntimeLike
 
 GF_LOCAL = CONST["GF_LOCAL"]
 
 
 class Spawner:
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: RuntimeLike) -> None:
         self.rt = rt
         self.cache: dict[Any, ctypes.c_uint64] = {}  # call site / text -> interned created-by text
         self.payloads = codec.SpawnCache()

@@ -16,6 +16,7 @@ from .._errors import Deadlock, Shutdown
 from .._shim import CONST, views
 from . import dump, failure
 from .deadlock import DeadlockCheck
+from .types import RuntimeLike
 
 
 class Supervisor:
@@ -23,7 +24,7 @@ class Supervisor:
     other Ps): the other Ps' sentinels, the signal wake-up socket, failures
     reaching main, main's result, the deadlock check, goroutine dumps."""
 
-    def __init__(self, rt: Any, procs: list) -> None:
+    def __init__(self, rt: RuntimeLike, procs: list) -> None:
         self.rt = rt
         rt.sup = self
         self.procs = procs
