@@ -240,7 +240,7 @@ def test_select_without_live_cases_blocks_forever_deadlock(run, cases):
         pg.select(*cases)
         return "returned"
 
-    with pytest.raises(pg.Deadlock, match=r"^all goroutines are asleep - deadlock!"):
+    with pytest.raises(pg.Deadlock, match=r"^fatal error: all goroutines are asleep - deadlock!\n"):
         run(main)
 
 
