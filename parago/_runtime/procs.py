@@ -184,6 +184,7 @@ def run(
     fds: list[int] = []
     procs_started: list[Any] = []
     rt = None
+    normal_end = False  # main returned and nothing failed: the arena leak check applies
     old_handlers: dict = {}
     trace_stop = None
     sysmon = None
@@ -249,6 +250,7 @@ def run(
             exc = rt.sup.main_exc
         if exc is not None:
             raise exc
+        normal_end = True
         return rt.sup.main_result
     finally:
         if trace_stop is not None:
@@ -260,7 +262,7 @@ def run(
             watch.stop()  # before _release closes the sentinels and eventfds it watches and writes
         status.set_lost_handler(None)
         lib.pg_set_self(-1)
-        _release(rt, arena, procs_started, fds)
+        _release(rt, arena, procs_started, fds, normal_end)
 
 
 def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
@@ -313,8 +315,10 @@ def _teardown(rt: Runtime) -> None:
         proc.join(2.0)
 
 
-def _release(rt: Any, arena: Arena, procs: list, fds: list[int]) -> None:
-    clean = all(proc.exitcode == 0 for proc in procs)  # read before the kills and closes below
+def _release(rt: Any, arena: Arena, procs: list, fds: list[int], normal_end: bool = False) -> None:
+    # read before the kills and closes below; a failed run (panic, deadlock,
+    # a lost P) leaves goroutines anywhere: only a normal end is measured
+    clean = normal_end and all(proc.exitcode == 0 for proc in procs)
     for proc in procs:
         if proc.is_alive():
             proc.kill()
