@@ -126,13 +126,16 @@ class Progress:
         self.out.write("\r\x1b[2K" + self._line()[: cols - 1])
         self.out.flush()
 
+    def _show(self) -> None:
+        if self.tty:
+            self._draw()
+        else:
+            print(self._line(), file=self.out, flush=True)
+
     def step(self, file: str, label: str, in_file: int) -> None:
         with self.lock:
             self.file, self.label, self.in_file = file, label, in_file
-            if self.tty:
-                self._draw()
-            else:
-                print(self._line(), file=self.out, flush=True)
+            self._show()
 
     def finish_file(self, file: str, status: str) -> None:
         with self.lock:
@@ -140,10 +143,7 @@ class Progress:
             self.in_file = 0
             self.file, self.label = "", f"bench_{file}.py {status} ({time.monotonic() - self.t_file:.1f} s)"
             self.t_file = time.monotonic()
-            if self.tty:
-                self._draw()
-            else:
-                print(self._line(), file=self.out, flush=True)
+            self._show()
 
     def say(self, text: str) -> None:
         with self.lock:
