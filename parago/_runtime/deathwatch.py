@@ -119,7 +119,7 @@ def lost_info(rt: Any, p: int, proc: Any = None) -> dict:
     """What WorkerLost says about P p: how it ended, the goroutines it held."""
     a = rt.arena
     if proc is None:  # P0's multiprocessing Processes (rt.sup: its Supervisor)
-        procs = getattr(getattr(rt, "sup", None), "procs", None) or getattr(rt, "procs", ())
+        procs: list = getattr(getattr(rt, "sup", None), "procs", None) or getattr(rt, "procs", [])
         proc = procs[p - 1] if 1 <= p <= len(procs) else None
     how = how_it_ended(proc, ctypes.c_int32(a.u32[a.p_field(p, "exit_status") // 4]).value if p >= 0 else -1)
     n = a.q[a.p_field(p, "nlive") // 8] if p >= 0 else 0
