@@ -391,11 +391,11 @@ def main(procs: int | None = None, n: int | None = None, goroutines: int | None 
 
     sz = QUICK if quick else FULL
     n = n or sz.n
-    goroutines = goroutines or sz.goroutines
     top = usable_cpus() if procs is None else procs
     if top < 1:
         print(f"parago demo: --procs must be >= 1, got {top}", file=sys.stderr)
         return 2
+    goroutines = goroutines or max(sz.goroutines, 2 * top)  # at least 2 per P on a big machine
     print(
         f"parago demo: {_ps(top)} (each P an OS process with its own GIL; {usable_cpus()} usable CPUs), "
         f"Python {sys.version.split()[0]}{', --quick sizes' if quick else ''}\n",
