@@ -34,7 +34,7 @@ class _Atomic(Handle):
         return cls._new(rt, off)
 
     def _load(self, rt: Any) -> None:
-        self._ai = views.obj_index(self._off, "pg_sync", "a")  # an aligned 8-byte load is atomic
+        self._ai = views.sync_index(self._off, "pg_atom", "value")  # an aligned 8-byte load is atomic
 
     def _raw(self) -> int:
         return self._live_rt().arena.i[self._ai]

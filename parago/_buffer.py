@@ -40,7 +40,7 @@ class Buffer(HandleMixin, mmap.mmap):
         if nbytes > rt.arena.size:
             raise OutOfSharedMemory.for_size(nbytes, rt.arena.size)
         off = check(ops.buffer_new(rt.base, nbytes + PAGE), "pg.Buffer", nbytes)
-        views.sync_set_a(rt.arena, off, nbytes)  # written before the handle exists anywhere
+        views.sync_set_word(rt.arena, off, "pg_buf", "nbytes", nbytes)  # written before the handle exists anywhere
         return cls._new(rt, off)
 
     def __init__(self, *a: Any, **kw: Any) -> None:

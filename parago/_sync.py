@@ -82,7 +82,7 @@ class WaitGroup(_SyncObject):
 
     def value(self) -> int:
         """The counter (a racy snapshot)."""
-        return views.sync_a(self._live_rt().arena, self._off)
+        return views.sync_word(self._live_rt().arena, self._off, "pg_wg", "count")
 
 
 class _Locker:
@@ -158,7 +158,7 @@ class Mutex(_Locker, _SyncObject):
 
     def locked(self) -> bool:
         """Whether it is held (a racy snapshot)."""
-        return views.sync_a(self._live_rt().arena, self._off) != 0
+        return views.sync_word(self._live_rt().arena, self._off, "pg_mutex", "locked") != 0
 
 
 
@@ -468,7 +468,7 @@ class Semaphore(_SyncObject):
 
     @property
     def size(self) -> int:
-        return views.sync_a(self._live_rt().arena, self._off)
+        return views.sync_word(self._live_rt().arena, self._off, "pg_sema", "size")
 
     def __enter__(self) -> "Semaphore":
         self.acquire()

@@ -38,7 +38,8 @@ static const struct pg_field_desc pg_sizes[] = {
     PG_TAB_SIZE(pg_block) PG_TAB_SIZE(pg_objhdr) PG_TAB_SIZE(pg_waitq) PG_TAB_SIZE(pg_sudog)
     PG_TAB_SIZE(pg_g) PG_TAB_SIZE(pg_p) PG_TAB_SIZE(pg_arena) PG_TAB_SIZE(pg_chan)
     PG_TAB_SIZE(pg_slot) PG_TAB_SIZE(pg_sync) PG_TAB_SIZE(pg_timer) PG_TAB_SIZE(pg_tentry)
-    PG_TAB_SIZE(pg_ctx)};
+    PG_TAB_SIZE(pg_ctx) PG_TAB_SIZE(pg_wg) PG_TAB_SIZE(pg_mutex) PG_TAB_SIZE(pg_rw) PG_TAB_SIZE(pg_sema)
+    PG_TAB_SIZE(pg_once) PG_TAB_SIZE(pg_atom) PG_TAB_SIZE(pg_buf)};
 
 struct pg_const_desc {
     const char *name;
@@ -73,6 +74,22 @@ PG_API int pg_const_entry(int i, const char **name, int64_t *value) {
         return -1;
     *name = pg_consts[i].name;
     *value = pg_consts[i].value;
+    return 0;
+}
+
+/* entry i of the wait reasons table (value, Go's text); -1 past the end */
+struct pg_wr_desc {
+    int64_t value;
+    const char *text;
+};
+#define PG_TAB_WR(n, v, t) {(int64_t)(v), t},
+static const struct pg_wr_desc pg_wrs[] = {PG_WAITREASON_LIST(PG_TAB_WR)};
+
+PG_API int pg_waitreason_entry(int i, int64_t *value, const char **text) {
+    if (i < 0 || (size_t)i >= sizeof(pg_wrs) / sizeof(pg_wrs[0]))
+        return -1;
+    *value = pg_wrs[i].value;
+    *text = pg_wrs[i].text;
     return 0;
 }
 

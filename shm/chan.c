@@ -24,15 +24,11 @@
 #include <string.h>
 #include "pg_internal.h"
 
-#define WR_CHAN_RECV 1 /* must match the wait reasons table in Python */
-#define WR_CHAN_SEND 2
-#define WR_SELECT 3
 
-enum { RES_VALUE = 0, RES_BLOCK = 1, RES_CLOSED = 2, RES_SENT = 3, RES_SENDCLOSED = 4 };
 
 typedef struct {
     uint64_t ch;
-    uint32_t dir; /* 0 nil case, 1 recv, 2 send */
+    uint32_t dir; /* SELDIR_* (layout.h) */
     uint32_t len;
     uint64_t data; /* offset of the send value in the blob */
 } pg_case_t;
@@ -514,7 +510,7 @@ static int sel_orders(const pg_case_t *cs, uint32_t n, uint64_t seed, uint16_t *
     uint64_t s = seed | 1;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (cs[i].dir == 0 || cs[i].ch == 0)
+        if (cs[i].dir == SELDIR_NIL || cs[i].ch == 0)
             continue;
         uint32_t j = sel_rand(&s) % (m + 1); /* inside-out Fisher-Yates */
         poll[m] = poll[j];
@@ -556,7 +552,7 @@ static int sel_lock(void *base, const pg_case_t *cs, const uint16_t *lo, int m) 
 /*
  * select: cases[n] (dir 0 = nil case), send values in blob.
  * Returns PG_OK with out[0] = case index, out[1] = RES_*, out[2] = length,
- * out[3] = block (RES_BLOCK); or PG_WOULDBLOCK (block == 0), PG_NOMEM,
+ * out[3] = block (SEL_BLOCK); or PG_WOULDBLOCK (block == 0), PG_NOMEM,
  * PG_INVAL (too many cases), PG_LOST (nothing locked, nothing sent), or
  * PG_PARKED (then pg_select_finish).
  */
@@ -572,7 +568,7 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
     for (int k = 0; k < m; k++) {
         uint16_t i = poll[k];
         pre[i] = 0;
-        if (cs[i].dir == 2 && (cs[i].len > PG_INLINE || (!block ? 0 : 1))) {
+        if (cs[i].dir == SELDIR_SEND && (cs[i].len > PG_INLINE || (!block ? 0 : 1))) {
             int64_t b = pg_alloc_copy(base, blob + cs[i].data, cs[i].len);
             if (b < 0) {
                 for (int j = 0; j < k; j++)
@@ -598,15 +594,15 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
     for (int k = 0; k < m && chosen < 0; k++) {
         uint16_t i = poll[k];
         pg_chan_t *c = C(base, cs[i].ch);
-        if (cs[i].dir == 1) {
+        if (cs[i].dir == SELDIR_RECV) {
             int got = chan_tryrecv(base, c, &r);
             if (got == 1) {
                 chosen = i;
                 wakeg = r.wakeg;
-                out[1] = r.block ? RES_BLOCK : RES_VALUE;
+                out[1] = r.block ? SEL_BLOCK : SEL_VALUE;
             } else if (got == 2) {
                 chosen = i;
-                out[1] = RES_CLOSED;
+                out[1] = SEL_CLOSED;
             }
         } else {
             uint64_t len = cs[i].len;
@@ -614,12 +610,12 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
                                  &wakeg);
             if (s == 1) {
                 chosen = i;
-                out[1] = RES_SENT;
+                out[1] = SEL_SENT;
                 if (len > PG_INLINE)
                     pre[i] = 0; /* consumed */
             } else if (s == PG_CLOSED) {
                 chosen = i;
-                out[1] = RES_SENDCLOSED;
+                out[1] = SEL_SENDCLOSED;
             }
         }
     }
@@ -627,7 +623,7 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
         rc = PG_OK;
         out[0] = (uint64_t)chosen;
         out[2] = 0;
-        if (out[1] == RES_VALUE)
+        if (out[1] == SEL_VALUE)
             out[2] = (uint64_t)deliver_inl(r.buf, r.len, obuf);
     } else if (block && g) {
         /* pass 2: enqueue one sudog per case, all sharing g's ticket */
@@ -644,7 +640,7 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
                 pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
                 pg_sudog_init(sd, g, cs[i].ch, (int32_t)i, 1);
                 pg_chan_t *c = C(base, cs[i].ch);
-                if (cs[i].dir == 1) {
+                if (cs[i].dir == SELDIR_RECV) {
                     pg_waitq_push(base, &c->recvq, sdo);
                 } else {
                     sd->elem_off = pre[i];
@@ -660,10 +656,10 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
     for (int k = 0; k < m; k++)
         if (pre[poll[k]])
             pg_free(base, pre[poll[k]]);
-    if (rc == PG_OK && out[1] == RES_BLOCK) {
+    if (rc == PG_OK && out[1] == SEL_BLOCK) {
         int64_t d = deliver_block(base, r.block, r.len, obuf, ocap, out + 4);
         if (d >= 0) {
-            out[1] = RES_VALUE;
+            out[1] = SEL_VALUE;
             out[2] = (uint64_t)d;
         } else {
             out[2] = r.len;
@@ -726,20 +722,20 @@ PG_API int64_t pg_select_finish(void *base, uint64_t g, const pg_case_t *cs, uin
     out[2] = 0;
     if (i < 0)
         return PG_WOULDBLOCK; /* cancelled */
-    if (cs[i].dir == 2) {
-        out[1] = gp->wake_res == WAKE_OK ? RES_SENT : RES_SENDCLOSED;
+    if (cs[i].dir == SELDIR_SEND) {
+        out[1] = gp->wake_res == WAKE_OK ? SEL_SENT : SEL_SENDCLOSED;
         return PG_OK;
     }
     if (gp->wake_res != WAKE_OK) {
-        out[1] = RES_CLOSED;
+        out[1] = SEL_CLOSED;
         return PG_OK;
     }
     int64_t d = pg_chan_recv_finish(base, g, obuf, ocap, out + 4);
     if (d >= 0) {
-        out[1] = RES_VALUE;
+        out[1] = SEL_VALUE;
         out[2] = (uint64_t)d;
     } else {
-        out[1] = RES_BLOCK;
+        out[1] = SEL_BLOCK;
         out[2] = out[5];
         out[3] = out[4];
     }

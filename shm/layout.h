@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define PG_ABI_VERSION 5u
+#define PG_ABI_VERSION 6u
 #define PG_MAGIC 0x70617261676f3031ull /* "parago01" */
 #define PG_MAXP 128
 #define PG_RUNQ 256            /* Go's runq size */
@@ -71,6 +71,18 @@
     X(WAKE_NONE, 0) X(WAKE_OK, 1) X(WAKE_CLOSED, 2) X(WAKE_RETRY, 3) \
     X(WAKE_HANDOFF, 4)
 
+/* wait reasons (pg_g.waitreason): what a parked G waits for, Go's strings
+ * (they show in dumps and Deadlock reports).  X(name, value, text) */
+#define PG_WAITREASON_LIST(X) \
+    X(WR_CHAN_RECV, 1, "chan receive") X(WR_CHAN_SEND, 2, "chan send") X(WR_SELECT, 3, "select") \
+    X(WR_WAITGROUP, 4, "sync.WaitGroup.Wait") X(WR_MUTEX, 5, "sync.Mutex.Lock") \
+    X(WR_RLOCK, 6, "sync.RWMutex.RLock") X(WR_WLOCK, 7, "sync.RWMutex.Lock") X(WR_SEMA, 8, "semacquire") \
+    X(WR_COND, 9, "sync.Cond.Wait") X(WR_ONCE, 10, "sync.Once.Do") X(WR_SLEEP, 11, "sleep") \
+    X(WR_SELECT_NOCASES, 12, "select (no cases)") X(WR_SYSCALL, 13, "syscall") X(WR_IO, 14, "IO wait") \
+    X(WR_NILCHAN, 16, "chan receive (nil chan)")
+#define PG_ENUM_ITEM3(n, v, text) n = v,
+enum pg_waitreason { PG_WAITREASON_LIST(PG_ENUM_ITEM3) };
+
 /* select: a case's direction, and what the chosen case did (pg_select out[1]) */
 #define PG_SELECT_LIST(X) \
     X(SELDIR_NIL, 0) X(SELDIR_RECV, 1) X(SELDIR_SEND, 2) \
@@ -110,6 +122,8 @@ enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
 enum pg_sysreq { PG_SYSREQ_LIST(PG_ENUM_ITEM) };
 enum pg_ack { PG_ACK_LIST(PG_ENUM_ITEM) };
 enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
+enum pg_select { PG_SELECT_LIST(PG_ENUM_ITEM) };
+enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
 
 /* ------------------------------------------------------------------------
  * The struct lists.  X(struct, type, field, dims, protection)
@@ -275,18 +289,40 @@ enum pg_fail { PG_FAIL_LIST(PG_ENUM_ITEM) };
     X(pg_slot, uint64_t, off, , "chan lock: payload block when not inline") \
     X(pg_slot, uint8_t, data, [PG_INLINE], "chan lock")
 
-/* the one record behind every sync object; fields by kind in sync.c */
+/* The kind-specific words of a sync record (pg_sync.u, by skind): one
+ * struct per kind, each field with what protects it.  The first word of
+ * every kind is the one ``value`` Python reads (views.sync_value). */
+#define PG_STRUCT_WG(X) \
+    X(pg_wg, int64_t, count, , "obj lock (read racily by wg.value())")
+#define PG_STRUCT_MUTEX(X) \
+    X(pg_mutex, int64_t, locked, , "atomic: 0/1; a locker's fast path CASes 0->1 without the obj lock; unlock stores it") \
+    X(pg_mutex, int64_t, nwait, , "seq_cst: raised under the obj lock before a waiter is queued, read by unlock's fast path without it (Dekker pair with locked)") \
+    X(pg_mutex, uint32_t, starving, , "obj lock: Go's starvation mode (unlock hands the lock to the oldest waiter)") \
+    X(pg_mutex, uint32_t, pad, , "")
+#define PG_STRUCT_RW(X) \
+    X(pg_rw, int64_t, writer, , "obj lock: 1 while a writer holds it") \
+    X(pg_rw, int64_t, readers, , "obj lock: readers holding it") \
+    X(pg_rw, int64_t, wwait, , "obj lock: writers waiting (new readers queue behind them)")
+#define PG_STRUCT_SEMA(X) \
+    X(pg_sema, int64_t, size, , "immutable") \
+    X(pg_sema, int64_t, held, , "obj lock: units acquired")
+#define PG_STRUCT_ONCE(X) \
+    X(pg_once, int64_t, state, , "obj lock: 0 new, 1 running, 2 done (the result in res_off/res_len)")
+#define PG_STRUCT_ATOM(X) \
+    X(pg_atom, int64_t, value, , "atomic (seq_cst); never under the obj lock")
+#define PG_STRUCT_BUF(X) \
+    X(pg_buf, int64_t, nbytes, , "immutable: written before the handle exists anywhere")
+
+/* the one record behind every sync object (kinds: PG_SYNC_KIND_LIST) */
 #define PG_STRUCT_SYNC(X) \
     X(pg_sync, pg_objhdr_t, hdr, , "see pg_objhdr") \
     X(pg_sync, uint32_t, skind, , "immutable (SK_*)") \
-    X(pg_sync, uint32_t, starving, , "obj lock: Mutex starvation mode") \
-    X(pg_sync, int64_t, a, , "obj lock, or atomic for atomics") \
-    X(pg_sync, int64_t, b, , "obj lock") \
-    X(pg_sync, int64_t, c, , "obj lock") \
-    X(pg_sync, uint64_t, res_off, , "obj lock: Once result / Buffer data") \
-    X(pg_sync, uint64_t, res_len, , "obj lock") \
-    X(pg_sync, pg_waitq_t, q1, , "obj lock") \
-    X(pg_sync, pg_waitq_t, q2, , "obj lock")
+    X(pg_sync, uint32_t, pad, , "") \
+    X(pg_sync, pg_sync_u, u, , "by skind: pg_wg, pg_mutex, pg_rw, pg_sema, pg_once, pg_atom, pg_buf") \
+    X(pg_sync, uint64_t, res_off, , "obj lock: Once's result; immutable: a Buffer's data, a Counter's shards") \
+    X(pg_sync, uint64_t, res_len, , "as res_off") \
+    X(pg_sync, pg_waitq_t, q1, , "obj lock: waiters (RWMutex: readers)") \
+    X(pg_sync, pg_waitq_t, q2, , "obj lock: RWMutex's waiting writers")
 
 #define PG_SYNC_KIND_LIST(X) \
     X(SK_WAITGROUP, 1) X(SK_MUTEX, 2) X(SK_RWMUTEX, 3) X(SK_SEMA, 4) \
@@ -306,6 +342,23 @@ typedef struct pg_p { PG_STRUCT_P(PG_DECL_FIELD) } pg_p_t;
 typedef struct pg_arena { PG_STRUCT_ARENA(PG_DECL_FIELD) } pg_arena_t;
 typedef struct pg_chan { PG_STRUCT_CHAN(PG_DECL_FIELD) } pg_chan_t;
 typedef struct pg_slot { PG_STRUCT_SLOT(PG_DECL_FIELD) } pg_slot_t;
+typedef struct pg_wg { PG_STRUCT_WG(PG_DECL_FIELD) } pg_wg_t;
+typedef struct pg_mutex { PG_STRUCT_MUTEX(PG_DECL_FIELD) } pg_mutex_t;
+typedef struct pg_rw { PG_STRUCT_RW(PG_DECL_FIELD) } pg_rw_t;
+typedef struct pg_sema { PG_STRUCT_SEMA(PG_DECL_FIELD) } pg_sema_t;
+typedef struct pg_once { PG_STRUCT_ONCE(PG_DECL_FIELD) } pg_once_t;
+typedef struct pg_atom { PG_STRUCT_ATOM(PG_DECL_FIELD) } pg_atom_t;
+typedef struct pg_buf { PG_STRUCT_BUF(PG_DECL_FIELD) } pg_buf_t;
+typedef union pg_sync_u {
+    pg_wg_t wg;
+    pg_mutex_t mu;
+    pg_rw_t rw;
+    pg_sema_t sema;
+    pg_once_t once;
+    pg_atom_t atom;
+    pg_buf_t buf;
+    int64_t value; /* the first word of every kind */
+} pg_sync_u;
 typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
 
 /* ---- timers and contexts (shm/timer.c; fired by each P's sysmon, shm/sysmon.c) ---- */
@@ -374,7 +427,8 @@ _Static_assert(sizeof(pg_tentry_t) == 24, "heap entries are packed");
 #define PG_ALL_STRUCTS(X) \
     PG_STRUCT_BLOCK(X) PG_STRUCT_OBJHDR(X) PG_STRUCT_WAITQ(X) \
     PG_STRUCT_SUDOG(X) PG_STRUCT_G(X) PG_STRUCT_P(X) PG_STRUCT_ARENA(X) \
-    PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X) \
+    PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X) PG_STRUCT_WG(X) PG_STRUCT_MUTEX(X) \
+    PG_STRUCT_RW(X) PG_STRUCT_SEMA(X) PG_STRUCT_ONCE(X) PG_STRUCT_ATOM(X) PG_STRUCT_BUF(X) \
     PG_STRUCT_TIMER(X) PG_STRUCT_TENTRY(X) PG_STRUCT_CTX(X)
 
 #define PG_ALL_CONSTS(X) \

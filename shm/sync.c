@@ -2,18 +2,17 @@
  * sync.c -- shared objects: reference counts, and the sync primitives that
  * park through the one sudog mechanism (Go's sema.go + sync).
  *
- * Every sync object is one pg_sync record; its fields by kind (obj lock
- * unless said otherwise):
- *   WaitGroup  a = counter                      q1 = waiters
- *   Mutex      a = locked, starving             q1 = waiters (FIFO)
- *   RWMutex    a = writer holds, b = readers,   q1 = readers, q2 = writers
- *              c = writers waiting
- *   Semaphore  a = size, b = acquired           q1 = waiters, weight in elem_len
+ * Every sync object is one pg_sync record; its kind's own words are the
+ * union pg_sync.u (shm/layout.h declares each kind's struct and what
+ * protects each field):
+ *   WaitGroup  u.wg (count)                     q1 = waiters
+ *   Mutex      u.mu (locked, nwait, starving)   q1 = waiters (FIFO)
+ *   RWMutex    u.rw (writer, readers, wwait)    q1 = readers, q2 = writers
+ *   Semaphore  u.sema (size, held)              q1 = waiters, weight in elem_len
  *   Cond       -                                q1 = waiters
- *   Once       a = 0 new / 1 running / 2 done,  q1 = waiters
- *              res = the result payload
- *   atomics    a (atomic, never under the lock)
- *   Buffer     res_off/res_len = the data block (immutable)
+ *   Once       u.once (state)                   q1 = waiters; res = the result
+ *   atomics    u.atom (value: atomic, never under the lock)
+ *   Buffer     u.buf (nbytes); res_off/res_len = the data block (immutable)
  *   Counter    res_off = 2 * PG_MAXP cache lines of shards
  *
  * Wake-ups are claimed under the object lock and readied after it is
@@ -26,13 +25,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-#define WR_WAITGROUP 4 /* must match the wait reasons table in Python */
-#define WR_MUTEX 5
-#define WR_RLOCK 6
-#define WR_WLOCK 7
-#define WR_SEMA 8
-#define WR_COND 9
-#define WR_ONCE 10
 
 #define STARVE_NS 1000000ull /* Go's starvationThresholdNs */
 
@@ -70,7 +62,7 @@ static int64_t obj_new(void *base, uint32_t kind, uint32_t skind, uint64_t extra
 PG_API int64_t pg_sync_new(void *base, uint32_t skind, int64_t a) {
     int64_t o = obj_new(base, OBJ_SYNC, skind, 0);
     if (o > 0)
-        S(base, (uint64_t)o)->a = a;
+        S(base, (uint64_t)o)->u.value = a; /* the kind's first word: count, size, value... */
     return o;
 }
 
@@ -168,12 +160,12 @@ PG_API int64_t pg_wg_add(void *base, uint64_t o, int64_t delta) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    int64_t v = s->a + delta;
+    int64_t v = s->u.wg.count + delta;
     if (v < 0) {
         pg_unlock(&s->hdr.lock);
         return PG_NEGATIVE;
     }
-    s->a = v;
+    s->u.wg.count = v;
     uint64_t list = v == 0 ? claim_all(base, &s->q1, WAKE_OK, 0, NULL) : 0;
     pg_unlock(&s->hdr.lock);
     ready_list(base, list);
@@ -182,12 +174,12 @@ PG_API int64_t pg_wg_add(void *base, uint64_t o, int64_t delta) {
 
 PG_API int64_t pg_wg_wait(void *base, uint64_t o, uint64_t g) {
     pg_sync_t *s = S(base, o);
-    if (pg_load_acq(&s->a) == 0)
+    if (pg_load_acq(&s->u.wg.count) == 0)
         return PG_OK;
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->a == 0 || !g) {
-        int64_t r = s->a == 0 ? PG_OK : PG_WOULDBLOCK;
+    if (s->u.wg.count == 0 || !g) {
+        int64_t r = s->u.wg.count == 0 ? PG_OK : PG_WOULDBLOCK;
         pg_unlock(&s->hdr.lock);
         return r;
     }
@@ -198,32 +190,32 @@ PG_API int64_t pg_wg_wait(void *base, uint64_t o, uint64_t g) {
 
 /* ---------------- Mutex (Go's normal and starvation modes) ---------------- */
 
-/* flags: 1 = try only; 2 = a woken waiter retrying (queue at the front).
+/* flags: MX_TRY = try only; MX_RETRY = a woken waiter retrying (queue at the front).
  * since: CLOCK_MONOTONIC ns when this locker first waited (0 = now). */
 PG_API int64_t pg_mutex_lock(void *base, uint64_t o, uint64_t g, int flags, uint64_t since) {
     pg_sync_t *s = S(base, o);
     uint64_t z = 0;
     /* fast path: one CAS.  In starvation mode a never drops to 0 while
      * waiters exist (unlock hands it over), so barging cannot starve them. */
-    if (!(flags & 2) && pg_cas_acqrel((uint64_t *)&s->a, &z, 1))
+    if (!(flags & MX_RETRY) && pg_cas_acqrel((uint64_t *)&s->u.mu.locked, &z, 1))
         return PG_OK;
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
     /* (1) announce the waiter, (2) try once more: pairs with unlock's
      * "store a = 0; load b" (Dekker, seq_cst) so a release is never missed */
-    pg_store_sc(&s->b, s->b + 1);
+    pg_store_sc(&s->u.mu.nwait, s->u.mu.nwait + 1);
     z = 0;
-    if (pg_cas_sc((uint64_t *)&s->a, &z, 1)) {
-        pg_store_sc(&s->b, s->b - 1);
+    if (pg_cas_sc((uint64_t *)&s->u.mu.locked, &z, 1)) {
+        pg_store_sc(&s->u.mu.nwait, s->u.mu.nwait - 1);
         pg_unlock(&s->hdr.lock);
         return PG_OK;
     }
-    if ((flags & 1) || !g) {
-        pg_store_sc(&s->b, s->b - 1);
+    if ((flags & MX_TRY) || !g) {
+        pg_store_sc(&s->u.mu.nwait, s->u.mu.nwait - 1);
         pg_unlock(&s->hdr.lock);
         return PG_WOULDBLOCK;
     }
-    park_on(base, g, o, &s->q1, WR_MUTEX, since ? since : pg_nanotime(), flags & 2);
+    park_on(base, g, o, &s->q1, WR_MUTEX, since ? since : pg_nanotime(), flags & MX_RETRY);
     pg_unlock(&s->hdr.lock);
     return PG_PARKED;
 }
@@ -232,22 +224,22 @@ PG_API int64_t pg_mutex_unlock(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
     /* fast path: no waiters (b is only raised under the lock, before the
      * waiter is visible; seq_cst pairs the two) */
-    if (pg_load_sc(&s->b) == 0) {
+    if (pg_load_sc(&s->u.mu.nwait) == 0) {
         uint64_t one = 1;
-        if (!pg_cas_sc((uint64_t *)&s->a, &one, 0))
+        if (!pg_cas_sc((uint64_t *)&s->u.mu.locked, &one, 0))
             return PG_UNLOCKED;
-        if (pg_load_sc(&s->b) == 0)
+        if (pg_load_sc(&s->u.mu.nwait) == 0)
             return PG_OK;
         /* a waiter queued meanwhile: it may have missed the release */
         if (pg_lock(&s->hdr.lock) != PG_OK)
             return PG_LOST;
         uint64_t g = 0;
-        if (s->a == 0) {
+        if (s->u.mu.locked == 0) {
             uint64_t sdo = pg_waitq_dequeue(base, &s->q1);
             if (sdo) {
                 g = AT(base, sdo, pg_sudog_t)->g;
                 G(base, g)->wake_res = WAKE_RETRY;
-                pg_store_sc(&s->b, s->b - 1);
+                pg_store_sc(&s->u.mu.nwait, s->u.mu.nwait - 1);
             }
         }
         pg_unlock(&s->hdr.lock);
@@ -257,29 +249,29 @@ PG_API int64_t pg_mutex_unlock(void *base, uint64_t o) {
     }
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (pg_load_acq(&s->a) == 0) {
+    if (pg_load_acq(&s->u.mu.locked) == 0) {
         pg_unlock(&s->hdr.lock);
         return PG_UNLOCKED;
     }
     uint64_t sdo = pg_waitq_dequeue(base, &s->q1);
     uint64_t g = 0;
     if (!sdo) {
-        pg_store_sc(&s->b, 0);
-        pg_store_rel((uint64_t *)&s->a, 0);
-        s->starving = 0;
+        pg_store_sc(&s->u.mu.nwait, 0);
+        pg_store_rel((uint64_t *)&s->u.mu.locked, 0);
+        s->u.mu.starving = 0;
     } else {
         pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
         g = sd->g;
-        pg_store_sc(&s->b, s->b - 1);
+        pg_store_sc(&s->u.mu.nwait, s->u.mu.nwait - 1);
         uint64_t waited = pg_nanotime() - sd->elem_len;
-        if (s->starving || waited > STARVE_NS) {
+        if (s->u.mu.starving || waited > STARVE_NS) {
             /* starvation mode: hand the lock over; a stays 1 */
-            s->starving = s->q1.first ? 1 : 0;
+            s->u.mu.starving = s->q1.first ? 1 : 0;
             if (waited > STARVE_NS && s->q1.first)
-                s->starving = 1;
+                s->u.mu.starving = 1;
             G(base, g)->wake_res = WAKE_HANDOFF;
         } else {
-            pg_store_rel((uint64_t *)&s->a, 0);
+            pg_store_rel((uint64_t *)&s->u.mu.locked, 0);
             G(base, g)->wake_res = WAKE_RETRY;
         }
     }
@@ -295,8 +287,8 @@ PG_API int64_t pg_rw_rlock(void *base, uint64_t o, uint64_t g, int tryonly) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->a == 0 && s->c == 0) {
-        s->b++;
+    if (s->u.rw.writer == 0 && s->u.rw.wwait == 0) {
+        s->u.rw.readers++;
         pg_unlock(&s->hdr.lock);
         return PG_OK;
     }
@@ -314,8 +306,8 @@ static uint64_t rw_handoff_writer(void *base, pg_sync_t *s) {
     if (!sdo)
         return 0;
     uint64_t g = AT(base, sdo, pg_sudog_t)->g;
-    s->a = 1;
-    s->c--;
+    s->u.rw.writer = 1;
+    s->u.rw.wwait--;
     G(base, g)->wake_res = WAKE_HANDOFF;
     G(base, g)->schedlink = 0;
     return g;
@@ -325,12 +317,12 @@ PG_API int64_t pg_rw_runlock(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->b <= 0) {
+    if (s->u.rw.readers <= 0) {
         pg_unlock(&s->hdr.lock);
         return PG_UNLOCKED;
     }
     uint64_t g = 0;
-    if (--s->b == 0 && s->c > 0)
+    if (--s->u.rw.readers == 0 && s->u.rw.wwait > 0)
         g = rw_handoff_writer(base, s);
     pg_unlock(&s->hdr.lock);
     if (g)
@@ -342,8 +334,8 @@ PG_API int64_t pg_rw_lock(void *base, uint64_t o, uint64_t g, int tryonly) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->a == 0 && s->b == 0) {
-        s->a = 1;
+    if (s->u.rw.writer == 0 && s->u.rw.readers == 0) {
+        s->u.rw.writer = 1;
         pg_unlock(&s->hdr.lock);
         return PG_OK;
     }
@@ -351,7 +343,7 @@ PG_API int64_t pg_rw_lock(void *base, uint64_t o, uint64_t g, int tryonly) {
         pg_unlock(&s->hdr.lock);
         return PG_WOULDBLOCK;
     }
-    s->c++;
+    s->u.rw.wwait++;
     park_on(base, g, o, &s->q2, WR_WLOCK, 0, 0);
     pg_unlock(&s->hdr.lock);
     return PG_PARKED;
@@ -361,15 +353,15 @@ PG_API int64_t pg_rw_unlock(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->a == 0) {
+    if (s->u.rw.writer == 0) {
         pg_unlock(&s->hdr.lock);
         return PG_UNLOCKED;
     }
-    s->a = 0;
+    s->u.rw.writer = 0;
     int64_t n = 0;
     /* readers that queued behind this writer go first (Go) */
     uint64_t list = claim_all(base, &s->q1, WAKE_HANDOFF, 0, &n);
-    s->b += n;
+    s->u.rw.readers += n;
     if (!list)
         list = rw_handoff_writer(base, s);
     pg_unlock(&s->hdr.lock);
@@ -382,8 +374,8 @@ PG_API int64_t pg_rw_writer_gone(void *base, uint64_t o) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->c > 0)
-        s->c--;
+    if (s->u.rw.wwait > 0)
+        s->u.rw.wwait--;
     pg_unlock(&s->hdr.lock);
     return PG_OK;
 }
@@ -392,12 +384,12 @@ PG_API int64_t pg_rw_writer_gone(void *base, uint64_t o) {
 
 PG_API int64_t pg_sema_acquire(void *base, uint64_t o, uint64_t g, int64_t k, int tryonly) {
     pg_sync_t *s = S(base, o);
-    if (k < 0 || k > s->a)
+    if (k < 0 || k > s->u.sema.size)
         return PG_INVAL;
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->a - s->b >= k && !s->q1.first) {
-        s->b += k;
+    if (s->u.sema.size - s->u.sema.held >= k && !s->q1.first) {
+        s->u.sema.held += k;
         pg_unlock(&s->hdr.lock);
         return PG_OK;
     }
@@ -419,12 +411,12 @@ static uint64_t sema_notify(void *base, pg_sync_t *s) {
             pg_waitq_remove(base, &s->q1, sdo); /* cancelled */
             continue;
         }
-        if (s->a - s->b < (int64_t)sd->elem_len)
+        if (s->u.sema.size - s->u.sema.held < (int64_t)sd->elem_len)
             break; /* FIFO: the head waits for room, the rest behind it */
         pg_waitq_remove(base, &s->q1, sdo);
         if (!pg_claim(base, sd->g))
             continue;
-        s->b += (int64_t)sd->elem_len;
+        s->u.sema.held += (int64_t)sd->elem_len;
         G(base, sd->g)->wake_res = WAKE_HANDOFF;
         G(base, sd->g)->schedlink = list;
         list = sd->g;
@@ -438,11 +430,11 @@ PG_API int64_t pg_sema_release(void *base, uint64_t o, int64_t k) {
         return PG_INVAL;
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->b - k < 0) {
+    if (s->u.sema.held - k < 0) {
         pg_unlock(&s->hdr.lock);
         return PG_NEGATIVE;
     }
-    s->b -= k;
+    s->u.sema.held -= k;
     uint64_t list = sema_notify(base, s);
     pg_unlock(&s->hdr.lock);
     ready_list(base, list);
@@ -508,7 +500,7 @@ PG_API int64_t pg_once_begin(void *base, uint64_t o, uint64_t g, void *obuf, uin
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    if (s->a == 2) {
+    if (s->u.once.state == 2) {
         uint64_t off = s->res_off, len = s->res_len;
         pg_unlock(&s->hdr.lock);
         if (len > ocap) {
@@ -520,8 +512,8 @@ PG_API int64_t pg_once_begin(void *base, uint64_t o, uint64_t g, void *obuf, uin
             memcpy(obuf, AT(base, off, void), len);
         return (int64_t)len;
     }
-    if (s->a == 0) {
-        s->a = 1;
+    if (s->u.once.state == 0) {
+        s->u.once.state = 1;
         pg_unlock(&s->hdr.lock);
         return PG_RUNFN;
     }
@@ -546,7 +538,7 @@ PG_API int64_t pg_once_done(void *base, uint64_t o, const void *res, uint64_t le
         s->res_off = (uint64_t)b;
         s->res_len = len;
     }
-    s->a = 2;
+    s->u.once.state = 2;
     uint64_t list = claim_all(base, &s->q1, WAKE_OK, 0, NULL);
     pg_unlock(&s->hdr.lock);
     ready_list(base, list);
@@ -555,17 +547,17 @@ PG_API int64_t pg_once_done(void *base, uint64_t o, const void *res, uint64_t le
 
 /* ---------------- atomics (sync.a, never under the lock) ---------------- */
 
-PG_API int64_t pg_atomic_load(void *base, uint64_t o) { return pg_load_sc(&S(base, o)->a); }
-PG_API void pg_atomic_store(void *base, uint64_t o, int64_t v) { pg_store_sc(&S(base, o)->a, v); }
+PG_API int64_t pg_atomic_load(void *base, uint64_t o) { return pg_load_sc(&S(base, o)->u.atom.value); }
+PG_API void pg_atomic_store(void *base, uint64_t o, int64_t v) { pg_store_sc(&S(base, o)->u.atom.value, v); }
 PG_API int64_t pg_atomic_add(void *base, uint64_t o, int64_t d) {
     /* unsigned arithmetic: wraps like Go's, no signed-overflow UB */
-    return (int64_t)__atomic_add_fetch((uint64_t *)&S(base, o)->a, (uint64_t)d, __ATOMIC_SEQ_CST);
+    return (int64_t)__atomic_add_fetch((uint64_t *)&S(base, o)->u.atom.value, (uint64_t)d, __ATOMIC_SEQ_CST);
 }
 PG_API int64_t pg_atomic_swap(void *base, uint64_t o, int64_t v) {
-    return pg_xchg_sc(&S(base, o)->a, v);
+    return pg_xchg_sc(&S(base, o)->u.atom.value, v);
 }
 PG_API int pg_atomic_cas(void *base, uint64_t o, int64_t old, int64_t v) {
-    return pg_cas_sc(&S(base, o)->a, &old, v);
+    return pg_cas_sc(&S(base, o)->u.atom.value, &old, v);
 }
 /* relaxed add on any 8-byte word of the arena (Counter shards) */
 PG_API void pg_word_add(void *base, uint64_t off, int64_t d) {

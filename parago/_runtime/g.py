@@ -25,27 +25,11 @@ import ctypes
 from typing import Any
 
 from .._errors import Shutdown
-from .._shim import OK, blocking, lib, views
+from .._shim import OK, WAIT_REASONS, blocking, lib, views
 
-WAIT_REASONS = {
-    1: "chan receive",
-    2: "chan send",
-    3: "select",
-    4: "sync.WaitGroup.Wait",
-    5: "sync.Mutex.Lock",
-    6: "sync.RWMutex.RLock",
-    7: "sync.RWMutex.Lock",
-    8: "semacquire",
-    9: "sync.Cond.Wait",
-    10: "sync.Once.Do",
-    11: "sleep",
-    12: "select (no cases)",
-    13: "syscall",
-    14: "IO wait",
-    15: "GC assist wait",  # unused: keeps Go's numbering style
-    16: "chan receive (nil chan)",
-}
-WR = {v: k for k, v in WAIT_REASONS.items()}
+WR = {v: k for k, v in WAIT_REASONS.items()}  # Go's text -> wait reason
+
+__all__ = ["WAIT_REASONS", "WR", "GState", "GreenletG", "TaskG", "ThreadG"]
 
 
 

@@ -52,6 +52,7 @@ _SIGS: dict[str, tuple[list, object]] = {
     # arena.c
     "pg_layout_entry": ([c_int, POINTER(c_char_p), POINTER(c_char_p), u64p, u64p], c_int),
     "pg_const_entry": ([c_int, POINTER(c_char_p), POINTER(c_int64)], c_int),
+    "pg_waitreason_entry": ([c_int, POINTER(c_int64), POINTER(c_char_p)], c_int),
     "pg_layout_hash": ([], c_uint32),
     "pg_arena_init": ([c_void_p, c_int, c_uint64, c_uint64, c_uint32], c_int64),
     "pg_arena_attach": ([c_void_p, c_int, u32p, u32p], c_int64),
@@ -171,7 +172,19 @@ def _read_layout() -> dict[str, dict[str, tuple[int, int]]]:
     return out
 
 
+def _read_wait_reasons() -> dict[int, str]:
+    out: dict[int, str] = {}
+    val, text = c_int64(), c_char_p()
+    i = 0
+    while lib.pg_waitreason_entry(i, ctypes.byref(val), ctypes.byref(text)) == 0:
+        out[val.value] = text.value.decode()  # type: ignore[union-attr]
+        i += 1
+    return out
+
+
 CONST = _read_consts()
+# wait reason -> Go's text (shm/layout.h PG_WAITREASON_LIST): dumps, Deadlock
+WAIT_REASONS = _read_wait_reasons()
 LAYOUT = _read_layout()
 LAYOUT_HASH = lib.pg_layout_hash()
 

@@ -126,13 +126,21 @@ def chan_type(arena: Any, ch: int) -> bytes | None:
     return arena.read(toff, arena.q[obj_index(ch, "pg_chan", "type_len")])
 
 
-def sync_a(arena: Any, o: int) -> int:
-    """The first word of a sync record (a counter, a flag, an atomic's value; signed)."""
-    return arena.i[obj_index(o, "pg_sync", "a")]
+def sync_index(o: int, kind: str, field: str) -> int:
+    """Index in ``arena.i``/``arena.q`` of a field of a sync record's kind
+    struct (``pg_wg``, ``pg_mutex``, ``pg_rw``, ``pg_sema``, ``pg_once``,
+    ``pg_atom``, ``pg_buf``: the union ``pg_sync.u``)."""
+    off, size = LAYOUT[kind][field]
+    return (o + LAYOUT["pg_sync"]["u"][0] + off) // size
 
 
-def sync_set_a(arena: Any, o: int, v: int) -> None:
-    arena.i[obj_index(o, "pg_sync", "a")] = v
+def sync_word(arena: Any, o: int, kind: str, field: str) -> int:
+    """A field of a sync record's kind struct (signed)."""
+    return arena.i[sync_index(o, kind, field)]
+
+
+def sync_set_word(arena: Any, o: int, kind: str, field: str, v: int) -> None:
+    arena.i[sync_index(o, kind, field)] = v
 
 
 def sync_res_off(arena: Any, o: int) -> int:
@@ -168,6 +176,6 @@ def counter_sum(arena: Any, shards: int) -> int:
 
 def buffer_geometry(arena: Any, o: int, page: int) -> tuple[int, int]:
     """(nbytes, page-aligned offset of the data) of the Buffer at o."""
-    nbytes = arena.i[obj_index(o, "pg_sync", "a")]
+    nbytes = arena.i[sync_index(o, "pg_buf", "nbytes")]
     data = (arena.q[obj_index(o, "pg_sync", "res_off")] + page - 1) & ~(page - 1)
     return nbytes, data
