@@ -25,6 +25,7 @@ from .._shim import CONST, lib, views
 from . import dump, report
 
 DUMP_TIMEOUT = 0.5  # how long a failure waits for a busy P's goroutines before calling it unresponsive
+LOST_DUMP_TIMEOUT = 0.1  # a lost P aborts the run: WorkerLost must reach main fast (p99 <= 200 ms)
 
 
 def _describe(e: BaseException) -> str:
@@ -76,7 +77,7 @@ def recorded(rt: Any) -> BaseException | None:
         from .deathwatch import lost_error
 
         exc = lost_error(rt)
-        exc.dump = others(rt, None)
+        exc.dump = others(rt, None, LOST_DUMP_TIMEOUT)
         return exc
     info = getattr(rt, "failure_info", None)
     if info is None:
@@ -95,7 +96,11 @@ def recorded(rt: Any) -> BaseException | None:
         return SystemExit(info["code"])
     if kind == "lost":
         return WorkerLost(
-            info["p"], info["how"], info.get("goroutines", ""), others(rt, None), pid=info.get("pid", 0)
+            info["p"],
+            info["how"],
+            info.get("goroutines", ""),
+            others(rt, None, LOST_DUMP_TIMEOUT),
+            pid=info.get("pid", 0),
         )
     if kind == "deadlock":
         return Deadlock(info.get("dump", ""))
@@ -108,7 +113,7 @@ def recorded(rt: Any) -> BaseException | None:
     return p
 
 
-def others(rt: Any, goid: int | None) -> str:
+def others(rt: Any, goid: int | None, timeout: float = DUMP_TIMEOUT) -> str:
     """Every goroutine but the failing one, for a failure's report: collected
     by P0 the first time it looks at the failure, while the other Ps still
     run, and kept for the exception pg.run raises after teardown (by then
@@ -118,6 +123,6 @@ def others(rt: Any, goid: int | None) -> str:
     if text is None:
         text = ""
         if rt.p == 0 and not (rt.closed or rt.shutting_down) and report.level() != "single":
-            text = dump.collect_dump(rt, DUMP_TIMEOUT, goid)
+            text = dump.collect_dump(rt, timeout, goid)
         rt.failure_dump = text
     return text
