@@ -1,0 +1,478 @@
+"""A parago node: one machine's runtime (its own arena and Ps) in a cluster run.
+
+    caller's process (driver node, P0)           each other Ray node
+    ----------------------------------           ----------------------------------
+    pg.run(main, cluster=...)                    Host actor (num_cpus = its Ps):
+      Mailbox actor per node (num_cpus=0)          serve(): pg.run(node main) on the
+      Host actor per other node ------------->       actor's main thread
+      pg.run(driver main) here                     node main: hello -> driver, then
+        node main: wait for hellos,                  park until told to stop
+        send the directory, run main
+    every node's P0: a Node -- the pump thread long-polls its mailbox and hands
+    requests to the hub; remote operations go out as actor calls
+
+The Mailbox is a plain async actor pinned to its node: ``call`` parks the
+caller's request until the home answers through ``reply``; ``take`` is the
+home's long poll.  Requests (all pickled here, so Ray never sees a handle):
+
+    ("op", cls, off, gen, name, args, kw)  perform h.name(*args) at home, in a
+                                           goroutine (a blocked op is a parked
+                                           goroutine at home, woken by the
+                                           home's own parking code)
+    ("steal", n)                           up to n unstarted goroutines (their
+                                           encoded (fn, args)), as a P steals
+    ("incref", off)                        a handle of this home crossed nodes
+    ("hello", index, nonce, pids) / ("dir", d)  start-up: the directory of nodes
+    ("stop",)                              main returned: end this node's run
+
+Only P0 of a node talks to Ray (it is the actor's process); the other Ps of
+the node forward their remote operations to P0 through the node's outbox
+channel (remote.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import pickle
+import threading
+import time
+from typing import Any
+
+import greenlet
+
+from .._errors import EncodeError, ParagoError, Shutdown
+from .._runtime import codec, failure, handles
+from .._runtime.g import GreenletG, TaskG
+from .._shim import Pstate, lib, offset
+from . import remote
+
+_GEN = offset("pg_objhdr", "gen")
+_KIND = offset("pg_objhdr", "kind")
+_GKIND = offset("pg_g", "kind")
+_GQ_SIZE = offset("pg_arena", "gq_size")
+_GK_SYSTEM = 2  # GKind.SYSTEM
+STEAL_MAX = 64
+STEAL_BACKOFF_MAX = 0.005  # an idle node asks again at least every 5 ms
+# what a goroutine parked on a remote operation shows in a dump
+_REASONS = {
+    "send": "chan send",
+    "send_many": "chan send",
+    "recv_ok": "chan receive",
+    "recv": "chan receive",
+    "recv_many": "chan receive",
+    "wait": "sync.WaitGroup.Wait",
+    "lock": "sync.Mutex.Lock",
+    "rlock": "sync.RWMutex.RLock",
+    "do": "sync.Once.Do",
+    "acquire": "semacquire",
+}
+POLL_S = 0.25
+
+
+def xdumps(obj: Any) -> bytes:
+    """Encode obj for another node (remote handles in their crossing form)."""
+    remote.crossing = True
+    try:
+        return codec.dumps(obj, "value")
+    finally:
+        remote.crossing = False
+
+
+def _capture(e: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return ParagoError(f"{type(e).__name__}: {e}")
+
+
+class Peer:
+    """Another node as seen from here."""
+
+    __slots__ = ("index", "name", "mailbox", "nonce")
+
+    def __init__(self, index: int, name: str, mailbox: Any, nonce: int) -> None:
+        self.index = index
+        self.name = name
+        self.mailbox = mailbox
+        self.nonce = nonce
+
+
+class Node:
+    """This process's node while a cluster run is active (P0 of the node)."""
+
+    def __init__(self, rt: Any, index: int, name: str, mailbox: Any) -> None:
+        self.rt = rt
+        self.index = index
+        self.name = name
+        self.mailbox = mailbox
+        self.peers: list[Peer] = []
+        self.remotes: dict[tuple, Any] = {}
+        self.replies: list[tuple[int, bytes]] = []
+        self.stopping = threading.Event()
+        self.stopped = rt.loop.create_future()  # the driver said stop (node main waits on it)
+        self.on_hello: Any = None  # the driver's start-up hook
+        self.on_dir: Any = None
+        self.steal_out = False
+        self.steal_next = 0
+        self.steal_backoff = 0.001
+        self.stolen = 0  # goroutines this node took from others
+        self.given = 0  # ... and gave away
+        self.find_args = len(lib.pg_findrunnable.argtypes)
+        self.fout = (ctypes.c_uint64 * 4)()
+        from .._chan import Chan
+
+        self.outbox = Chan(1024)
+        remote.node = self
+        remote.directory.clear()
+        handles.remote_rebuild = remote.rebuild
+        rt.spawn(self._outbox_server, (), {}, local=True, system=True, depth=2)
+        self.pump = threading.Thread(target=self._pump, name="parago-cluster-pump", daemon=True)
+        self.pump._parago_runtime = True  # type: ignore[attr-defined]
+        self.pump.start()
+        self.steal_timer = rt.loop.call_later(0.002, self._maybe_steal)
+
+    # ---- the directory ----
+    def set_directory(self, peers: list[tuple[int, str, Any, int]]) -> None:
+        self.peers = [Peer(*p) for p in peers]
+        for p in self.peers:
+            remote.directory[p.nonce] = p
+        if self.on_dir is not None:
+            self.on_dir()
+
+    def close(self) -> None:
+        self.stopping.set()
+        if remote.node is self:
+            remote.node = None
+            handles.remote_rebuild = None
+            remote.directory.clear()
+        self.steal_timer.cancel()
+        try:
+            self.mailbox.wake.remote()
+        except Exception:
+            pass
+        self.pump.join(2.0)
+        self.remotes.clear()
+
+    # ---- home side: the pump and the requests ----
+    def _pump(self) -> None:
+        import ray
+
+        mb = self.mailbox
+        while not self.stopping.is_set():
+            try:
+                reqs = ray.get(mb.take.remote(POLL_S))
+            except Exception:
+                if self.stopping.is_set():
+                    return
+                time.sleep(0.05)
+                continue
+            if reqs and not self.stopping.is_set():
+                try:
+                    self.rt.loop.call_soon_threadsafe(self._dispatch, reqs)
+                except RuntimeError:  # the loop closed: the run is over
+                    return
+
+    def _dispatch(self, reqs: list) -> None:
+        rt = self.rt
+        if rt.closed:
+            return
+        for rid, data in reqs:
+            try:
+                msg = codec.loads(data)
+            except BaseException as e:
+                self.reply(rid, (False, _capture(e)))
+                continue
+            kind = msg[0]
+            if kind == "op":
+                _, cls, off, gen, name, args, kw = msg
+                try:
+                    h = self._local(cls, off, gen)
+                except BaseException as e:
+                    self.reply(rid, (False, _capture(e)))
+                    continue
+                rt.spawn(self._serve, (rid, h, name, args, kw), {}, local=True, system=True, depth=2)
+            elif kind == "steal":
+                self.reply(rid, (True, self._export(msg[1])))
+            elif kind == "incref":
+                lib.pg_obj_incref(rt.base, msg[1])
+            elif kind == "hello":
+                if self.on_hello is not None:
+                    self.on_hello(msg[1], msg[2], msg[3])
+            elif kind == "dir":
+                self.set_directory(msg[1])
+                self.reply(rid, (True, None))
+            elif kind == "stop":
+                self.stopping.set()
+                if not self.stopped.done():
+                    self.stopped.set_result(None)
+        if self.replies:
+            self.flush_replies()
+
+    def _local(self, cls: type, off: int, gen: int) -> Any:
+        """This node's handle for (off, gen), taking a reference for it if new."""
+        rt = self.rt
+        r = rt.handles.get(off)
+        h = r() if r is not None else None
+        if h is not None and h._gen == gen:
+            return h
+        a = rt.arena
+        if a.u32[(off + _GEN) // 4] != gen or a.u32[(off + _KIND) // 4] == 0:
+            raise ParagoError(f"a {cls.__name__} of node {self.name} was used after it was freed")
+        lib.pg_obj_incref(rt.base, off)
+        return cls._make(rt, off, gen)
+
+    def _serve(self, rid: int, h: Any, name: str, args: tuple, kw: dict) -> None:
+        """A goroutine at home performing one remote operation."""
+        try:
+            if name[0] == "@":
+                res = (True, getattr(h, name[1:]))
+            else:
+                res = (True, getattr(h, name)(*args, **kw))
+        except Shutdown:
+            raise
+        except BaseException as e:
+            res = (False, _capture(e))
+        self.reply(rid, res)
+
+    def reply(self, rid: int, res: tuple) -> None:
+        if not rid:
+            return
+        try:
+            data = xdumps(res)
+        except EncodeError as e:
+            data = xdumps((False, e))
+        self.replies.append((rid, data))
+        if len(self.replies) == 1:
+            self.rt.loop.call_soon(self.flush_replies)
+
+    def flush_replies(self) -> None:
+        batch, self.replies = self.replies, []
+        if batch and not self.stopping.is_set():
+            self.mailbox.reply.remote(batch)
+
+    # ---- caller side ----
+    def _peer(self, nonce: int) -> Peer:
+        p = remote.directory.get(nonce)
+        if p is None:
+            raise ParagoError(f"no node of this cluster run has the handle's home ({nonce:#x})")
+        return p
+
+    def submit(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
+        base = type(h).__mro__[2]
+        data = xdumps(("op", base, h._off, h._gen, name, args, kw))
+        return self._peer(h._home).mailbox.call.remote(data).future()
+
+    def call(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
+        """Perform h.name(*args, **kw) at h's home; park this goroutine until done."""
+        fut = self.submit(h, name, args, kw)
+        gs = getattr(greenlet.getcurrent(), "gs", None)
+        if isinstance(gs, GreenletG):
+            data = park_on(self.rt, asyncio.wrap_future(fut, loop=self.rt.loop), _REASONS.get(name, "IO wait"))
+        elif isinstance(gs, TaskG):
+            raise ParagoError(f"{name}() from an async goroutine: use the _async form")
+        else:
+            data = fut.result()
+        return self._result(data)
+
+    async def call_async(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
+        fut = self.submit(h, name, args, kw)
+        return self._result(await asyncio.wrap_future(fut))
+
+    def _result(self, data: bytes) -> Any:
+        ok, val = codec.loads(data)
+        if ok:
+            return val
+        raise val
+
+    def post_incref(self, nonce: int, off: int) -> None:
+        p = remote.directory.get(nonce)
+        if p is not None:
+            p.mailbox.post.remote(pickle.dumps(("incref", off)))
+
+    def _outbox_server(self) -> None:
+        """P0's goroutine for the other Ps of this node (they cannot reach Ray)."""
+        ob = self.outbox
+        rt = self.rt
+        while True:
+            # one at a time: a remote operation costs actor calls anyway
+            rt.spawn(_forward, ob.recv(), {}, local=True, system=True, depth=2)
+
+    # ---- work stealing between nodes ----
+    def _backlog(self) -> int:
+        rt = self.rt
+        a = rt.arena
+        n = a.u32[_GQ_SIZE // 4]
+        for p in range(rt.nprocs):
+            n += (a.u32[a.p_field(p, "runqtail") // 4] - a.u32[a.p_field(p, "runqhead") // 4]) & 0xFFFFFFFF
+            n += bool(a.q[a.p_field(p, "runnext") // 8]) + a.u32[a.p_field(p, "inbox_n") // 4]
+        return n
+
+    def _idle(self) -> bool:
+        rt = self.rt
+        a = rt.arena
+        if rt.local_ready or rt.yielded or self._backlog():
+            return False
+        for p in range(1, rt.nprocs):
+            if a.u32[a.p_field(p, "state") // 4] not in (Pstate.SLEEPING, Pstate.GONE):
+                return False
+        return rt.current is None
+
+    def _maybe_steal(self) -> None:
+        """Every few ms while this node is idle: ask the next node for work."""
+        rt = self.rt
+        if self.stopping.is_set() or rt.closed or rt.shutting_down:
+            return
+        delay = 0.002
+        if not self.steal_out and self.peers and self._idle():
+            victim = self.peers[self.steal_next % len(self.peers)]
+            self.steal_next += 1
+            self.steal_out = True
+            fut = victim.mailbox.call.remote(pickle.dumps(("steal", STEAL_MAX))).future()
+            fut.add_done_callback(lambda f: self.threadsafe(self._stolen, f))
+            delay = self.steal_backoff
+        self.steal_timer = rt.loop.call_later(delay, self._maybe_steal)
+
+    def threadsafe(self, fn: Any, *a: Any) -> None:
+        try:
+            self.rt.loop.call_soon_threadsafe(fn, *a)
+        except RuntimeError:
+            pass
+
+    def _stolen(self, f: Any) -> None:
+        self.steal_out = False
+        rt = self.rt
+        if rt.closed or rt.shutting_down:
+            return
+        try:
+            ok, payloads = codec.loads(f.result())
+        except BaseException:
+            payloads = []
+        if not payloads:
+            if self.steal_next % max(1, len(self.peers)) == 0:
+                self.steal_backoff = min(STEAL_BACKOFF_MAX, self.steal_backoff * 2)
+            return
+        self.steal_backoff = 0.001
+        self.stolen += len(payloads)
+        for data in payloads:
+            # decoded here, in P0 (the cluster hook is set only here), and
+            # re-encoded by spawn: remote handles inside take their node-local form
+            fn, args, kw = codec.loads(data)
+            rt.spawn(fn, args, kw, system=False, depth=2)
+        rt.arm()
+
+    def _find(self) -> int:
+        rt = self.rt
+        f = lib.pg_findrunnable
+        if self.find_args == 7:  # (base, p, tick, exited, obuf, ocap, out)
+            return f(rt.base, rt.p, 1, 0, rt.obuf, rt.OBUF, self.fout)
+        return f(rt.base, rt.p, 0, rt.obuf, rt.OBUF, self.fout)
+
+    def _export(self, want: int) -> list[bytes]:
+        """Give up to half of this node's queued unstarted goroutines (as a P
+        is robbed by runqsteal), never those pinned here (go_local, system)."""
+        rt = self.rt
+        if rt.closed or rt.shutting_down or self.stopping.is_set():
+            return []
+        n = self._backlog()
+        n = min(want, n - n // 2)
+        out: list[bytes] = []
+        tries = 0
+        while len(out) < n and tries < 2 * n + 4:
+            tries += 1
+            g = self._find()
+            if not g:
+                break
+            o = self.fout
+            how = o[0]
+            if how == 0:  # a started goroutine readied: it can only run here, now
+                rt.run_g(g)
+                continue
+            if g in rt.local_fns or rt.arena.u32[(g + _GKIND) // 4] & _GK_SYSTEM:
+                rt.start_g(g, how, o[1], o[2])
+                continue
+            if how == 2:
+                data = rt.arena.read(o[2], o[1])
+                lib.pg_mfree(rt.base, o[2])
+            else:
+                data = bytes(rt.obuf_mv[: o[1]])
+            lib.pg_gexit(rt.base, g)
+            out.append(data)
+        self.given += len(out)
+        return out
+
+
+def park_on(rt: Any, afut: Any, reason: str) -> Any:
+    """Park the current goroutine (a greenlet of this P) until the asyncio
+    future afut, on this P's loop, is done; its result.  Counted as an
+    external waiter, as pg.await_ is."""
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if not isinstance(gs, GreenletG):
+        raise ParagoError("a cluster operation must run in a plain goroutine here")
+    if not afut.done():
+        rt.n_external += 1
+
+        def done(_f: Any) -> None:
+            if gs.local_wait is afut:
+                rt.wake_local(gs)
+
+        gs.local_wait = afut
+        afut.add_done_callback(done)
+        try:
+            rt.park_local(gs, reason)
+        finally:
+            rt.n_external -= 1
+    return afut.result()
+
+
+def _forward(h: Any, name: str, args: tuple, kw: dict, reply: Any) -> None:
+    """P0, for another P of this node: perform the remote op, send the outcome."""
+    try:
+        res = (True, h._call(name, args, kw))
+    except Shutdown:
+        raise
+    except BaseException as e:
+        res = (False, e)
+    reply.send(res)
+
+
+def current() -> Node | None:
+    return remote.node
+
+
+def record_remote_panic(rt: Any, node_name: str, p: Any) -> None:
+    """A goroutine on another node panicked: end this program with its report."""
+    cause = getattr(p, "__cause__", None)
+    try:
+        exc = pickle.dumps(cause) if cause is not None else None
+    except Exception:
+        exc = None
+    failure.record(
+        rt,
+        {
+            "kind": "panic",
+            "goid": getattr(p, "goid", 0),
+            "type": getattr(p, "exc_type", type(p).__name__),
+            "msg": getattr(p, "message", str(p)),
+            "tb": f"on node {node_name}:\n{getattr(p, 'remote_traceback', '') or str(p)}",
+            "stack": f"on node {node_name}:\n{getattr(p, 'stack', '')}",
+            "exc": exc,
+        },
+    )
+
+
+def record_lost(rt: Any, node_name: str, nprocs: int, why: str) -> None:
+    ps = "P0" if nprocs == 1 else f"P0..P{nprocs - 1}"
+    failure.record(
+        rt,
+        {
+            "kind": "lost",
+            "p": 0,
+            "how": f"node {node_name} was lost with its Ps {ps}: {why}",
+            "goroutines": "every goroutine that node had started (their state died with it)",
+        },
+    )
+
+
+__all__ = ["Node", "current", "park_on", "record_remote_panic", "record_lost", "xdumps"]

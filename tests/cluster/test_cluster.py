@@ -1,0 +1,232 @@
+"""pg.run(main, cluster="ray") on simulated Ray nodes: the same programs, the same answers.
+
+``where`` runs each scenario (tests/cluster/scenarios.py) on one machine
+(procs=2) and on the cluster (3 nodes: 1 + 1 + 2 Ps); the answers must be
+equal, and on the cluster the work must really have crossed nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import psutil
+import pytest
+
+import parago as pg
+
+from . import scenarios as sc
+
+pytestmark = [pytest.mark.cluster, pytest.mark.no_leak_check]
+
+ray = pytest.importorskip("ray")
+
+# examples/ on sys.path from the start: the Ps (a forkserver takes sys.path when
+# it starts) and the other nodes (they get the driver's) import crawler by name
+EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
+if EXAMPLES not in sys.path:
+    sys.path.insert(0, EXAMPLES)
+
+
+def _gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _actors_alive(ids: list[str]) -> list[str]:
+    from ray._private import state
+
+    table = state.actors()
+    return [a for a in ids if table.get(a, {}).get("State") not in ("DEAD", None)]
+
+
+@pytest.fixture(params=["local", "cluster"])
+def where(request, ray_cluster):
+    """run(main, *args) on one machine (procs=2) or across the cluster's nodes."""
+    from parago import _cluster
+
+    def run(main, *args, crossed=None):
+        """crossed: the result's key counting the nodes that did the work; on
+        the cluster the run is repeated (3 times at most) until it is >= 2,
+        because which goroutines another node takes depends on timing."""
+        if request.param == "local":
+            return pg.run(main, *args, procs=2)
+        for _ in range(3):
+            res = pg.run(main, *args, cluster="ray")
+            r = _cluster.last_run
+            assert len(r.names) == 3 and sorted(r.nprocs) == [1, 1, 2]
+            assert not _gone(r.pids), "a node's processes outlived pg.run"
+            assert not _actors_alive(r.actors), "an actor of the run outlived pg.run"
+            if crossed is None or res[crossed] >= 2:
+                break
+        return res
+
+    run.cluster = request.param == "cluster"
+    return run
+
+
+@pytest.mark.timeout(120)
+def test_conservation_every_value_once_in_sender_order(where):
+    r = where(sc.conservation, crossed="nodes")
+    assert r["fifo"] and r["senders"] == list(range(24)) and r["total"] == 480
+    assert r["after_close"] == (None, False)
+    if where.cluster:
+        assert r["nodes"] >= 2, "no sender ran on another node"
+
+
+@pytest.mark.timeout(120)
+def test_channel_semantics_hold_across_nodes(where):
+    r = where(sc.channels)
+    assert r == {
+        "echo": True,
+        "batch": True,
+        "closed": [
+            "ClosedChannelError: send on closed channel",
+            "ClosedChannelError: close of closed channel",
+            (0, 3, True, True),
+        ],
+    }
+
+
+@pytest.mark.timeout(120)
+def test_select_over_channels_fed_from_other_nodes(where):
+    r = where(sc.select)
+    assert r["fifo"]
+    assert r["inner"] == [(["a", "b"], -1, False)] * 3
+    assert r["default"] == (-1, None, False)
+
+
+@pytest.mark.timeout(120)
+def test_sync_atomics_and_context_across_nodes(where):
+    r = where(sc.sync)
+    assert r == {"mutex": 40, "atomic": 50, "once": 1, "ctx": ["Canceled"] * 5, "locked_after": True}
+
+
+@pytest.mark.timeout(120)
+def test_distributed_word_count_is_exact(where):
+    r = where(sc.wordcount, crossed="nodes")
+    assert r["exact"] and r["docs"]
+    if where.cluster:
+        assert r["nodes"] >= 2, "every document was counted on the driver's node"
+
+
+@pytest.mark.timeout(120)
+def test_crawler_fetches_every_page_once(where):
+    import crawler
+
+    pages = crawler.site(30)
+    crawled, per_p = where(crawler.main, pages)
+    assert set(crawled) == crawler.reachable(pages)
+    assert sum(per_p.values()) == len(crawled)
+
+
+@pytest.mark.timeout(120)
+def test_idle_nodes_take_queued_goroutines(ray_cluster):
+    for _ in range(3):  # which goroutines move depends on timing: 3 tries
+        r = pg.run(sc.cpu_job, 64, 20, cluster="ray")
+        assert r["ok"]
+        if len(r["per_node"]) >= 2:
+            break
+    assert len(r["per_node"]) >= 2 and sum(r["per_node"]) == 64, r
+
+
+def _boom(i: int) -> None:
+    raise ValueError(f"bad item {i} on {sc.where()}")
+
+
+def _panics() -> None:
+    for i in range(20):
+        pg.go(_boom, i)
+    sc.hold(0.3)
+    pg.Chan().recv()
+
+
+@pytest.mark.timeout(120)
+def test_a_panic_on_any_node_ends_the_program_with_its_traceback(ray_cluster):
+    t0 = time.monotonic()
+    with pytest.raises(pg.Panic) as ei:
+        pg.run(_panics, cluster="ray")
+    assert "ValueError" in str(ei.value) and "bad item" in str(ei.value)
+    assert time.monotonic() - t0 < 60
+    from parago import _cluster
+
+    assert not _gone(_cluster.last_run.pids)
+
+
+def _sleeper(out: pg.Chan) -> None:
+    out.send(sc.where())
+    pg.sleep(60)
+
+
+def _lose_a_node() -> None:
+    from parago import _cluster
+
+    out = pg.Chan(1000)
+    mine = sc.where()
+    for _ in range(10):  # until a goroutine reports from another node
+        sc.ballast()
+        for _ in range(24):
+            pg.go(_sleeper, out)
+        sc.ballast()
+        if any(out.recv() != mine for _ in range(24)):
+            break
+    else:
+        raise AssertionError("no goroutine ran on another node")
+    ray.kill(_cluster.last_run.hosts[0], no_restart=True)
+    pg.Chan().recv()  # blocks forever: WorkerLost must end it
+
+
+@pytest.mark.timeout(120)
+def test_a_lost_node_is_worker_lost_within_seconds(ray_cluster):
+    from parago import _cluster
+
+    with pytest.raises(pg.WorkerLost) as ei:
+        pg.run(_lose_a_node, cluster="ray")
+    assert "node 1" in str(ei.value) and "P0" in str(ei.value)
+    r = _cluster.last_run
+    assert not _gone(r.pids) and not _actors_alive(r.actors)
+
+
+def test_without_cluster_ray_is_never_imported():
+    code = (
+        "import sys, parago as pg\n"
+        "def main(): return sum(range(10))\n"
+        "assert pg.run(main, procs=1) == 45\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PARAGO_CLUSTER"}
+    import subprocess
+
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def test_a_bad_cluster_value_is_a_clear_error():
+    with pytest.raises(ValueError, match="cluster must be"):
+        pg.run(sc.hold, cluster="spark://x")
+
+
+def test_without_ray_cluster_says_how_to_install_it():
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "import parago as pg\n"
+        "try:\n"
+        "    pg.run(lambda: 1, cluster='ray')\n"
+        "except pg.ParagoError as e:\n"
+        "    print(e)\n"
+    )
+    import subprocess
+
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'parago[ray]'" in p.stdout, (p.stdout, p.stderr)
