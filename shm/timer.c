@@ -344,13 +344,15 @@ static void timer_fire(void *base, int p, const pg_tentry_t *e) {
     case TK_READY: {
         uint64_t g = tp->target;
         /* the G waits in this sleep until T_RUNNING is over (pg_sleep_done),
-         * so g is the sleeper's record; a cancelled park fails the claim */
-        int claimed = pg_claim(base, g);
-        if (claimed)
+         * so g is the sleeper's record; a cancelled park fails the claim.
+         * T_FIRED only once the ready is done: a G interrupted meanwhile
+         * must not end (and its record be reused) before it is on its P's
+         * ready list, where its P finds it and counts it stale */
+        if (pg_claim(base, g)) {
             AT(base, g, pg_g_t)->wake_res = WAKE_OK;
-        pg_store_rel(&tp->state, tword(e->seq, T_FIRED)); /* pairs with pg_sleep_done */
-        if (claimed)
             pg_ready(base, g);
+        }
+        pg_store_rel(&tp->state, tword(e->seq, T_FIRED)); /* pairs with pg_sleep_done */
         break;
     }
     default:

@@ -16,6 +16,7 @@ in a sleep.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Any
@@ -118,9 +119,23 @@ async def sleep_task(rt: Any, gs: Any, ns: int) -> None:
             await gs.park_async()
         finally:
             fired = lib.pg_sleep_done(rt.base, t)
+            if gs.stale:
+                await _stale_consumed(rt, gs)
         ns = end - time.monotonic_ns()
         if fired or ns <= 0:
             return
+
+
+async def _stale_consumed(rt: Any, gs: Any) -> None:
+    """A task canceled just after the timer claimed its wake-up: the ready
+    is on this P's list (park_async counted it stale).  Let the hub take it
+    before the task may end -- a G on a ready list must not be retired and
+    its record reused (a few loop iterations at most)."""
+    while gs.stale and not rt.closed:
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            continue
 
 
 def sleep_thread(seconds: float) -> None:
