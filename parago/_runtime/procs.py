@@ -327,16 +327,18 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int], normal_end: boo
             proc.close()
         except Exception:
             pass
-    if rt is not None:
-        if clean:
-            # every P left the run cleanly: what the arena still holds was leaked
-            rt.release_arena()
-            state.last_inuse = views.hdr(arena, "inuse")
-        else:
-            state.last_inuse = None
-        rt.close()
-    state.rt = None
-    arena.close()
+    try:
+        if rt is not None:
+            if clean:
+                # every P left the run cleanly: what the arena still holds was leaked
+                rt.release_arena()
+                state.last_inuse = views.hdr(arena, "inuse")
+            else:
+                state.last_inuse = None
+            rt.close()
+    finally:
+        state.rt = None  # whatever happened, a later pg.run is not "nested"
+        arena.close()
     for fd in fds:
         try:
             os.close(fd)
