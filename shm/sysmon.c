@@ -23,8 +23,10 @@
  *       same for a recorded failure (FAILURE)
  *
  * The signal is how C reaches Python: the handler runs in the hub thread
- * between two bytecodes of whatever goroutine holds the P.  Nothing here
- * waits on a lock another P holds (the heap lock is this process's), so
+ * between two bytecodes of whatever goroutine holds the P.  The heap lock
+ * is this process's; other Ps' locks are taken only for the few hundred ns
+ * of a channel send or a context's cancellation (a lock whose owner P died
+ * is PG_LOST: that firing is dropped, the run is being aborted) -- so
  * timers fire on time whatever the goroutines of this P do.
  */
 #define _GNU_SOURCE
@@ -39,10 +41,6 @@
 #define PREEMPT_NS 10000000ull      /* Go's forcePreemptNS: the time slice */
 #define WAKE_IDLE_NS 1000000ull     /* queued work waits this long for an idle P */
 #define PATIENCE_NS 100000000ull    /* the hub may take this long to notice a flag */
-
-/* sched.c provides these; until it does, the fallbacks below stand in */
-int pg_p_has_runnable(void *base, int p) __attribute__((weak));
-void pg_wake_idle(void *base, int self) __attribute__((weak));
 
 static struct {
     void *base;
@@ -59,33 +57,10 @@ typedef struct {
     uint64_t sd_since, fail_since;     /* since when a flag waits for its ack */
 } watch_t;
 
-static int has_runnable(void *base, int p) {
-    if (pg_p_has_runnable)
-        return pg_p_has_runnable(base, p);
-    pg_p_t *pp = &ARENA(base)->p[p];
-    return pg_load_acq(&pp->readyq) || pg_load_rlx(&pp->privhead) || pg_load_acq(&pp->runnext) ||
-           pg_load_acq(&pp->runqtail) != pg_load_acq(&pp->runqhead) ||
-           pg_load_acq(&pp->inbox_n) || pg_load_rlx(&pp->nlocal);
-}
-
 /* unstarted goroutines wait on p: only these can move to another P */
 static int unstarted_queued(pg_p_t *pp) {
     return pg_load_acq(&pp->runnext) || pg_load_acq(&pp->runqtail) != pg_load_acq(&pp->runqhead) ||
            pg_load_acq(&pp->inbox_n);
-}
-
-static void wake_idle(void *base, int p) {
-    if (pg_wake_idle) {
-        pg_wake_idle(base, p);
-        return;
-    }
-    pg_arena_t *a = ARENA(base);
-    for (uint32_t v = 0; v < a->nprocs; v++) {
-        if ((int)v != p && pg_load_sc(&a->p[v].state) == P_SLEEPING) {
-            pg_wakep_of(base, (int)v);
-            return;
-        }
-    }
 }
 
 /* reach the hub: the reason bits first (the handler exchanges them) */
@@ -118,7 +93,7 @@ static void sysmon_watch(void *base, int p, watch_t *w, uint64_t now) {
     }
     uint64_t stuck = now - w->since;
     /* (a) Go's retake: the running goroutine's time slice is over */
-    if (stuck >= PREEMPT_NS && now - w->preempted >= PREEMPT_NS && has_runnable(base, p)) {
+    if (stuck >= PREEMPT_NS && now - w->preempted >= PREEMPT_NS && pg_p_has_runnable(base, p)) {
         w->preempted = now;
         pg_add_sc(&pp->preempt, 1);
         sysmon_signal(pp, SYS_PREEMPT);
@@ -126,7 +101,7 @@ static void sysmon_watch(void *base, int p, watch_t *w, uint64_t now) {
     /* (b) queued goroutines that could start elsewhere */
     if (stuck >= WAKE_IDLE_NS && now - w->woke >= WAKE_IDLE_NS && unstarted_queued(pp)) {
         w->woke = now;
-        wake_idle(base, p);
+        pg_wake_idle(base, p);
     }
     /* (c) the flags that end the program */
     uint32_t ack = pg_load_acq(&pp->ack), bits = 0;

@@ -1,7 +1,7 @@
 /*
  * timer.c -- timers and contexts in the arena, fired in C by each P's
- * sysmon thread (sysmon.c): no Python thread, no GIL, whatever the P's hub
- * is running (short of a long C call in its sysmon... which has none).
+ * sysmon thread (sysmon.c): no Python thread and no GIL, so on time
+ * whatever the P's hub is running.
  *
  * A timer (OBJ_TIMER) is a shared object whose state word is
  * seq << 2 | T_*.  Arming pushes an entry (when, timer, seq) on a P's heap
