@@ -117,12 +117,13 @@ class _CancelCtx(Context):
         self._parent = parent
         self._done = Chan(0)
         anc = _cancelable(parent)
-        pctx = anc._ctx if isinstance(anc, _CancelCtx) else None
-        self._ctx = timers.new_ctx(rt, self._done, pctx, delay_ns)
+        pctx: timers.CtxHandle | None = anc._ctx if isinstance(anc, _CancelCtx) else None
+        self._ctx: timers.CtxHandle = timers.new_ctx(rt, self._done, pctx, delay_ns)
         if pctx is None and not isinstance(anc, _Background):
             # a Context of the user's own: watch it as Go does, with a goroutine
-            if parent.err() is not None:
-                self._cancel(_code_of(parent.err()))
+            perr = parent.err()
+            if perr is not None:
+                self._cancel(_code_of(perr))
             elif parent.done() is not _never(rt):
                 rt.spawn(_propagate, (parent.done(), parent, self), {}, local=True, system=True)
 
