@@ -53,7 +53,7 @@ _GKIND = offset("pg_g", "kind")
 _GQ_SIZE = offset("pg_arena", "gq_size")
 _GK_SYSTEM = 2  # GKind.SYSTEM
 STEAL_MAX = 64
-STEAL_BACKOFF_MAX = 0.005  # an idle node asks again at least every 5 ms
+STEAL_BACKOFF_MAX = 0.02  # an idle node asks again at least every 20 ms (each ask costs both sides an actor call)
 # what a goroutine parked on a remote operation shows in a dump
 _REASONS = {
     "send": "chan send",
