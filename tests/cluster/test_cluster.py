@@ -230,3 +230,55 @@ def test_without_ray_cluster_says_how_to_install_it():
 
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'parago[ray]'" in p.stdout, (p.stdout, p.stderr)
+
+
+_CTRL_C = """
+import sys, time, ray
+sys.path[:0] = {path!r}
+ray.init(address={address!r}, log_to_driver=False)
+import parago as pg
+from tests.cluster import scenarios as sc
+
+def main():
+    for _ in range(16):
+        pg.go(sc.cpu_job, 4, 18)
+    print("running", flush=True)
+    pg.Chan().recv()
+
+try:
+    pg.run(main, cluster="ray")
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_every_node_and_leaves_no_actor(ray_cluster):
+    import signal
+    import subprocess
+
+    from ray._private import state
+
+    code = _CTRL_C.format(path=sys.path, address=ray_cluster.address)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "running"
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "interrupted" in out, err[-2000:]
+    deadline = time.monotonic() + 10
+    while True:
+        alive = [
+            a
+            for a in state.actors().values()
+            if a.get("ActorClassName", "").endswith(("Host", "Mailbox")) and a.get("State") != "DEAD"
+        ]
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not alive, alive
