@@ -221,7 +221,7 @@ class Node:
         if a.u32[(off + _GEN) // 4] != gen or a.u32[(off + _KIND) // 4] == 0:
             raise ParagoError(f"a {cls.__name__} of node {self.name} was used after it was freed")
         lib.pg_obj_incref(rt.base, off)
-        return cls._make(rt, off, gen)
+        return cls._make(rt, off, gen)  # type: ignore[attr-defined]  # a handle class
 
     def _serve(self, rid: int, h: Any, name: str, args: tuple, kw: dict) -> None:
         """A goroutine at home performing one remote operation."""

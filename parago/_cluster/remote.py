@@ -55,6 +55,7 @@ class RemoteMixin:
     _home: int
     _outbox: Any
     _cache: dict
+    _kind: str
 
     def _call(self, name: str, args: tuple = (), kw: dict | None = None) -> Any:
         n = node
@@ -190,7 +191,7 @@ def _make(cls: type, nonce: int, off: int, gen: int, outbox: Any) -> Any:
             "a pg.Buffer cannot be used on another node (its memory is one machine's arena): "
             "send bytes(buf) or a numpy array instead"
         )
-    h = object.__new__(remote_class(cls))
+    h: Any = object.__new__(remote_class(cls))
     h._off = off
     h._gen = gen
     h._home = nonce
@@ -216,7 +217,7 @@ def rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
     if n is None or nonce not in directory:
         raise stale_handle(cls.__name__)
     key = (nonce, off, gen)
-    h = n.remotes.get(key)
+    h: Any = n.remotes.get(key)
     if h is None:
         h = n.remotes[key] = _make(cls, nonce, off, gen, n.outbox)
     return h
