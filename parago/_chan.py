@@ -497,7 +497,10 @@ class Chan(Handle):
             raise ValueError(f"max_n must be >= 1, got {max_n}")
         rt = self._live_rt()
         gs = park.current(rt, "ch.recv_many()")
-        r = check(ops.chan_recv_many(rt.base, self._off, gs.off, max_n, 1, gs.obuf, 65536, gs.out), "recv")
+        # at most what one call can hand over anyway (a u64 in C: never let a
+        # huge int wrap around to 0)
+        n = max_n if max_n < 0xFFFFFFFF else 0xFFFFFFFF
+        r = check(ops.chan_recv_many(rt.base, self._off, gs.off, n, 1, gs.obuf, 65536, gs.out), "recv")
         if r > 0:
             if self._codec is None:
                 return self._unpickle_batch(gs, r)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ._errors import SyncError
 from ._runtime import codec, ops, park
 from ._runtime.handles import Handle
 from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
 
 _ZERO = ops.c_zero
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MX_TRY, _MX_RETRY = ops.MX_TRY, ops.MX_RETRY
 
 
@@ -55,10 +57,16 @@ class WaitGroup(_SyncObject):
         rt = self._live_rt()
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"WaitGroup.add: delta must be an int, got {type(delta).__name__}")
+        if delta < _INT64_MIN:  # the counter (>= 0, an int64) would certainly go below zero
+            raise SyncError("sync: negative WaitGroup counter")
+        if delta > _INT64_MAX:
+            raise ValueError(f"WaitGroup.add: delta must be an int64 (<= 2**63-1), got {delta}")
         if -0x7FFFFFFF < delta < 0x7FFFFFFF:
             r = ops.wg_add_fast(rt.cbase, self._c, delta)
         else:
             r = ops.wg_add(rt.base, self._off, delta)
+        if r == INVAL:
+            raise ValueError(f"sync: WaitGroup counter overflow (adding {delta} passes 2**63-1)")
         if r < 0:
             check(r, "wg.add")
 
@@ -420,6 +428,8 @@ class Semaphore(_SyncObject):
             raise TypeError(f"Semaphore: n must be an int, got {type(n).__name__}")
         if n < 0:
             raise ValueError(f"Semaphore: n must be >= 0, got {n}")
+        if n > _INT64_MAX:
+            raise ValueError(f"Semaphore: n must be <= 2**63-1 (an int64, Go's NewWeighted), got {n}")
         return n
 
     def _check(self, k: Any) -> int:
@@ -427,6 +437,8 @@ class Semaphore(_SyncObject):
             raise TypeError(f"Semaphore: k must be an int, got {type(k).__name__}")
         if k < 0:
             raise ValueError(f"Semaphore: k must be >= 0, got {k}")
+        if k > _INT64_MAX:
+            raise ValueError(f"Semaphore: k must be <= 2**63-1, got {k}")
         return k
 
     def _begin(self, rt: Any, gs: Any, k: int) -> bool:

@@ -160,7 +160,11 @@ PG_API int64_t pg_wg_add(void *base, uint64_t o, int64_t delta) {
     pg_sync_t *s = S(base, o);
     if (pg_lock(&s->hdr.lock) != PG_OK)
         return PG_LOST;
-    int64_t v = s->u.wg.count + delta;
+    int64_t v;
+    if (__builtin_add_overflow(s->u.wg.count, delta, &v)) {
+        pg_unlock(&s->hdr.lock);
+        return PG_INVAL; /* the counter would overflow int64: unchanged */
+    }
     if (v < 0) {
         pg_unlock(&s->hdr.lock);
         return PG_NEGATIVE;
