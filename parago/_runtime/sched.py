@@ -138,6 +138,7 @@ class Runtime:
         self.start_cache = codec.StartCache()
         self.exited: Any = None  # c_uint64 of a G to retire in the next findrunnable
         self.gtable: dict[int, GState] = {}
+        self.zombies: dict[int, GState] = {}  # exited Gs with a stale ready still queued
         self.local_fns: dict[int, tuple] = {}
         self.local_ready: collections.deque = collections.deque()
         self.yielded: collections.deque = collections.deque()
@@ -511,6 +512,8 @@ class Runtime:
         gs = self.gtable.get(off)
         if gs is not None:
             self.resume(gs)
+        elif off in self.zombies:
+            self.ready_landed(self.zombies[off])
         else:
             out = self.out
             n = fast.pg_gstart(self.cbase, self.p, ctypes.c_uint64(off), self.obuf, self.c_ocap, out)
@@ -673,10 +676,26 @@ class Runtime:
         if self._closed:
             return
         if self.gtable.pop(gs.off, None) is not None or isinstance(gs, (ThreadG,)):
-            if self.exited is not None:
-                fast.pg_gexit(self.cbase, self.exited)
-            # retired by the scheduler's next pg_findrunnable (one call fewer)
-            self.exited = gs.c
+            if gs.stale:
+                # a wake-up claimed before the G gave up its wait (a task
+                # cancelled after its ready was on the way) is still in
+                # this P's ready list: its record must outlive that entry
+                self.zombies[gs.off] = gs
+                return
+            self.retire(gs)
+
+    def retire(self, gs: GState) -> None:
+        if self.exited is not None:
+            fast.pg_gexit(self.cbase, self.exited)
+        # retired by the scheduler's next pg_findrunnable (one call fewer)
+        self.exited = gs.c
+
+    def ready_landed(self, gs: GState) -> None:
+        """A stale ready of an exited G came off the ready list."""
+        gs.stale -= 1
+        if gs.stale <= 0:
+            del self.zombies[gs.off]
+            self.retire(gs)
 
     def goroutine_failed(self, gs: GState, e: BaseException) -> None:
         """An uncaught exception: the whole program ends (Go's panic)."""
