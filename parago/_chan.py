@@ -11,7 +11,6 @@ the fast path; the batched forms move many values per call.
 from __future__ import annotations
 
 import ctypes
-import io
 import pickle
 import random
 import struct
@@ -523,17 +522,20 @@ class Chan(Handle):
 
 
 def _unpickle_batch_impl(ch: "Chan", gs: Any, n: int) -> list[Any]:
-    """n values packed [u32 length][pickle]...: one Unpickler reads them all
-    (its memo cleared between values: each was pickled on its own)."""
-    f = io.BytesIO(gs.obuf_mv[: gs.out[2]])
-    up = pickle.Unpickler(f)
-    load, skip, memo = up.load, f.read, up.memo
+    """n values packed [u32 length][pickle]...: each value was pickled on its
+    own, so each is loaded on its own.  (One Unpickler for the batch, its
+    memo cleared between values, is faster but wrong: C's MEMOIZE keeps
+    counting from the old memo's length, so a value that memoizes -- any
+    with a handle inside -- fails with "Memo value not found".)"""
+    mv = gs.obuf_mv
+    unpack, loads = struct.unpack_from, _loads
     res = []
+    pos = 0
     try:
         for _ in range(n):
-            skip(4)
-            res.append(load())
-            memo.clear()
+            (ln,) = unpack("I", mv, pos)
+            res.append(loads(mv[pos + 4 : pos + 4 + ln]))
+            pos += 4 + ln
     except Exception as e:
         raise ch._decode_error(e) from e
     return res

@@ -15,6 +15,7 @@ import msgspec
 import pytest
 
 import parago as pg
+from tests.helpers import go_on
 from tests.helpers import wait_parked as _wait_parked
 
 pytestmark = pytest.mark.timeout(60)
@@ -816,3 +817,24 @@ def test_blocking_send_in_async_goroutine_raises(run):
         assert len(c) == 0
 
     run(main)
+
+
+def _send_handle_tuples(ch: pg.Chan, n: int) -> None:
+    for i in range(n):
+        ch.send((pg.Chan(1), "s", (i,), {}, pg.Chan(1)))
+
+
+def test_recv_many_decodes_values_with_handles_from_another_p(run):
+    # values that memoize when pickled (a handle inside) decode one by one:
+    # a shared Unpickler with its memo cleared would lose them
+    def main():
+        ch = pg.Chan(1024)
+        for _ in range(2):
+            go_on(1, _send_handle_tuples, ch, 150)
+        got = []
+        while len(got) < 300:
+            got.extend(ch.recv_many(256))
+        assert sorted(v[2][0] for v in got) == sorted(list(range(150)) * 2)
+        return all(isinstance(v[0], pg.Chan) and isinstance(v[4], pg.Chan) for v in got)
+
+    assert run(main) is True
