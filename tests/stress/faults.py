@@ -51,7 +51,7 @@ def fault_of(seed: int) -> Fault:
         kind=KINDS[seed % len(KINDS)],
         procs=procs,
         victim=rng.randrange(1, procs),
-        in_lock=seed % 2 == 1,
+        in_lock=(seed // len(KINDS)) % 2 == 1,  # every kind both ways
         delay=rng.uniform(0.01, 0.15),
         cap=rng.choice((0, 1, 16)),
         start_method=rng.choice(("fork", "fork", "forkserver", "spawn")) if seed >= 1_000_000 else "fork",

@@ -158,6 +158,14 @@ def generate(seed: int) -> Plan:
         parent = rng.randrange(i) if i and rng.random() < 0.3 else -1
         consumers.append(Consumer(i, chans, mode, parent, rng.choice((0.0, 0.0, 0.2, 1.0))))
 
+    # a select-with-default send on an unbuffered channel pairs only with a
+    # receiver that is parked: if every consumer of it polls with default too,
+    # sender and receiver never meet (a livelock in Go as well)
+    for c in range(nchan):
+        mine = [j for j, k in enumerate(consumers) if c in k.chans]
+        if caps[c] == 0 and all(consumers[j].mode == "select_default" for j in mine):
+            consumers[mine[0]] = dataclasses.replace(consumers[mine[0]], mode="select")
+
     close = [rng.choice(("after", "after", "random")) for _ in range(nchan)]
     if ending == "cannot_drain":
         victim = rng.randrange(nchan)

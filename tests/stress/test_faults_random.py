@@ -75,7 +75,7 @@ def _run(seeds: list[int], label: str) -> tuple[list[dict], list[str]]:
         f"(of {asked} asked: {dict(_count(r.get('held') for r in in_lock))}), {len(failures)} failures"
     )
     if lat:
-        q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+        q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0]] * 99
         line += (
             f"; WorkerLost latency p50 {statistics.median(lat) * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
             f"max {max(lat) * 1000:.1f} ms"

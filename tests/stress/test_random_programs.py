@@ -4,7 +4,7 @@ Default run: DEFAULT_PROGRAMS small programs (procs 1-2, fork), each in a
 supervised worker with a time limit, so a hang is a failure with its seed,
 never a stuck session.  ``--stress`` / PARAGO_STRESS=1: PARAGO_STRESS_PROGRAMS
 (2,000) larger programs across procs 1..4 and fork/forkserver/spawn, time
-boxed by PARAGO_STRESS_SECONDS.  ``--stress-seed N`` / PARAGO_STRESS_SEED=N
+boxed by PARAGO_STRESS_BOX_SECONDS.  ``--stress-seed N`` / PARAGO_STRESS_SEED=N
 replays program N in this process and prints it.
 """
 
@@ -25,7 +25,7 @@ DEFAULT_PROGRAMS = 60
 DEFAULT_LIMIT = 4.0  # s per small program (they take < 0.6 s)
 STRESS_LIMIT = 30.0
 STRESS_PROGRAMS = int(os.environ.get("PARAGO_STRESS_PROGRAMS", "2000"))
-STRESS_SECONDS = float(os.environ.get("PARAGO_STRESS_SECONDS", "2400"))
+STRESS_SECONDS = float(os.environ.get("PARAGO_STRESS_BOX_SECONDS", "2400"))
 
 
 def _failures(results: list[dict]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Stress (opt-in: ``pytest -m stress`` or PARAGO_STRESS=1): seeded, time-boxed
+"""Stress (opt-in: ``pytest tests/stress --stress`` or PARAGO_STRESS=1): seeded, time-boxed
 random workloads across Ps that must conserve every value."""
 
 from __future__ import annotations
@@ -11,18 +11,21 @@ import pytest
 
 import parago as pg
 
-pytestmark = [
-    pytest.mark.stress,
-    pytest.mark.skipif(
-        os.environ.get("PARAGO_STRESS") != "1" and "stress" not in os.environ.get("PYTEST_ADDOPTS", ""),
-        reason="stress tests are opt-in: PARAGO_STRESS=1",
-    ),
-]
+pytestmark = pytest.mark.stress
+
+
+@pytest.fixture(autouse=True)
+def _opt_in(stress: bool) -> None:
+    if not stress:
+        pytest.skip("stress tests are opt-in: --stress or PARAGO_STRESS=1")
+
 
 SECONDS = float(os.environ.get("PARAGO_STRESS_SECONDS", "5"))
 
 
-def producer(seed: int, chans: list, total: pg.atomic.Int64, count: pg.atomic.Int64, deadline: float, wg: pg.WaitGroup) -> None:
+def producer(
+    seed: int, chans: list, total: pg.atomic.Int64, count: pg.atomic.Int64, deadline: float, wg: pg.WaitGroup
+) -> None:
     rng = random.Random(seed)
     while time.time() < deadline:
         v = rng.randrange(1, 1000)
