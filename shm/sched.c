@@ -849,6 +849,11 @@ static int pg_has_work(void *base, int p) {
  * If the waker's CAS won (3)'s, its eventfd write only makes the next
  * sleep return at once.
  */
+/* lost races of this process's idle loop ((3) found work, then another P
+ * took it first): a diagnostic the shim tests read */
+static uint64_t pg_idle_lost_races;
+PG_API uint64_t pg_idle_lost(void) { return pg_load_rlx(&pg_idle_lost_races); }
+
 PG_API uint64_t pg_p_idle(void *base, int p, uint64_t spin_ns) {
     pg_arena_t *a = ARENA(base);
     pg_p_t *pp = P(base, p);
@@ -888,6 +893,7 @@ PG_API uint64_t pg_p_idle(void *base, int p, uint64_t spin_ns) {
         pg_cas_sc(&pp->state, &st, P_RUNNING);       /* (3) a waker may have done it: fine */
         if ((g = pg_find_local(base, p, tick)) || (g = pg_steal(base, p, 1)))
             return g;
+        pg_add_rlx(&pg_idle_lost_races, 1); /* lost it: back to (1) */
     }
 }
 

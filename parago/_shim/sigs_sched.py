@@ -15,5 +15,6 @@ SIGS: dict[str, tuple[list, object]] = {
     "pg_set_steal_age": ([c_uint64], None),
     "pg_wake_idle": ([c_void_p, c_int], None),
     "pg_p_has_runnable": ([c_void_p, c_int], c_int),
+    "pg_idle_lost": ([], c_uint64),
 }
 BLOCKING: set[str] = set()
