@@ -44,13 +44,9 @@ import greenlet
 from .._errors import EncodeError, ParagoError, Shutdown
 from .._runtime import codec, failure, handles
 from .._runtime.g import GreenletG, TaskG
-from .._shim import Pstate, lib, offset
+from .._shim import Pstate, lib, views
 from . import remote
 
-_GEN = offset("pg_objhdr", "gen")
-_KIND = offset("pg_objhdr", "kind")
-_GKIND = offset("pg_g", "kind")
-_GQ_SIZE = offset("pg_arena", "gq_size")
 _GK_SYSTEM = 2  # GKind.SYSTEM
 STEAL_MAX = 64
 STEAL_BACKOFF_MAX = 0.02  # an idle node asks again at least every 20 ms (each ask costs both sides an actor call)
@@ -218,7 +214,7 @@ class Node:
         if h is not None and h._gen == gen:
             return h
         a = rt.arena
-        if a.u32[(off + _GEN) // 4] != gen or a.u32[(off + _KIND) // 4] == 0:
+        if views.obj_gen(a, off) != gen or views.obj_kind(a, off) == 0:
             raise ParagoError(f"a {cls.__name__} of node {self.name} was used after it was freed")
         lib.pg_obj_incref(rt.base, off)
         return cls._make(rt, off, gen)  # type: ignore[attr-defined]  # a handle class
@@ -303,10 +299,10 @@ class Node:
     def _backlog(self) -> int:
         rt = self.rt
         a = rt.arena
-        n = a.u32[_GQ_SIZE // 4]
+        n = views.hdr(a, "gq_size")
         for p in range(rt.nprocs):
-            n += (a.u32[a.p_field(p, "runqtail") // 4] - a.u32[a.p_field(p, "runqhead") // 4]) & 0xFFFFFFFF
-            n += bool(a.q[a.p_field(p, "runnext") // 8]) + a.u32[a.p_field(p, "inbox_n") // 4]
+            n += (views.p_get(a, p, "runqtail") - views.p_get(a, p, "runqhead")) & 0xFFFFFFFF
+            n += bool(views.p_get(a, p, "runnext")) + views.p_get(a, p, "inbox_n")
         return n
 
     def _idle(self) -> bool:
@@ -315,7 +311,7 @@ class Node:
         if rt.local_ready or rt.yielded or self._backlog():
             return False
         for p in range(1, rt.nprocs):
-            if a.u32[a.p_field(p, "state") // 4] not in (Pstate.SLEEPING, Pstate.GONE):
+            if views.p_get(a, p, "state") not in (Pstate.SLEEPING, Pstate.GONE):
                 return False
         return rt.current is None
 
@@ -389,7 +385,7 @@ class Node:
             if how == 0:  # a started goroutine readied: it can only run here, now
                 rt.run_g(g)
                 continue
-            if g in rt.local_fns or rt.arena.u32[(g + _GKIND) // 4] & _GK_SYSTEM:
+            if g in rt.local_fns or views.g_get(rt.arena, g, "kind") & _GK_SYSTEM:
                 rt.start_g(g, how, o[1], o[2])
                 continue
             if how == 2:

@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable
 
 from .._errors import ParagoError, Shutdown, WorkerLost
-from .._shim import CONST, OK, blocking, lib, status
+from .._shim import CONST, OK, blocking, lib, status, views
 
 FAIL_LOST = CONST["FAIL_LOST"]
 _PIDFD, _SENTINEL = 0, 1
@@ -81,7 +81,7 @@ def lost_p(arena: Any, nprocs: int) -> int:
     if arena.hdr_u32("panicking") == 2 and arena.hdr_u32("fail_kind") == FAIL_LOST:
         return ctypes.c_int32(arena.hdr_u32("lost_p")).value
     for p in range(nprocs):
-        if arena.u32[arena.p_field(p, "gone") // 4]:
+        if views.p_get(arena, p, "gone"):
             return p
     return -1
 
@@ -121,10 +121,10 @@ def lost_info(rt: Any, p: int, proc: Any = None) -> dict:
     if proc is None:  # P0's multiprocessing Processes (rt.sup: its Supervisor)
         procs: list = getattr(getattr(rt, "sup", None), "procs", None) or getattr(rt, "procs", [])
         proc = procs[p - 1] if 1 <= p <= len(procs) else None
-    how = how_it_ended(proc, ctypes.c_int32(a.u32[a.p_field(p, "exit_status") // 4]).value if p >= 0 else -1)
-    n = a.q[a.p_field(p, "nlive") // 8] if p >= 0 else 0
+    how = how_it_ended(proc, ctypes.c_int32(views.p_get(a, p, "exit_status")).value if p >= 0 else -1)
+    n = views.p_get(a, p, "nlive") if p >= 0 else 0
     held = f"{n} started goroutine{'s' if n != 1 else ''} (their state died with the process)"
-    pid = proc.pid if proc is not None else (a.u32[a.p_field(p, "pid") // 4] if p >= 0 else 0)
+    pid = proc.pid if proc is not None else (views.p_get(a, p, "pid") if p >= 0 else 0)
     return {"p": p, "how": how, "goroutines": held, "pid": pid}
 
 

@@ -270,7 +270,7 @@ def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
     with every P able to steal; a P that dies while starting is WorkerLost."""
     deadline = time.monotonic() + timeout
     for i, proc in enumerate(procs, start=1):
-        idx = arena.p_field(i, "pid") // 4
+        idx = views.p_index(i, "pid")
         while not arena.u32[idx]:
             if not proc.is_alive():
                 hint = ""

@@ -21,7 +21,7 @@ import math
 import time
 from typing import Any
 
-from .._shim import CONST, blocking, lib, offset
+from .._shim import CONST, blocking, lib, views
 from .._shim.status import check, error
 from .g import WR, GState
 from .handles import Handle
@@ -29,7 +29,6 @@ from .handles import Handle
 TK_SEND = CONST["TK_SEND"]
 TK_TICK = CONST["TK_TICK"]
 CTX_NONE, CTX_CANCELED, CTX_DEADLINE = CONST["CTX_NONE"], CONST["CTX_CANCELED"], CONST["CTX_DEADLINE"]
-_CTX_ERR = offset("pg_ctx", "err")
 MAX_NS = 1 << 64  # delays are u64 ns in C (Go's Duration: int64 ns, ~292 years)
 _WR_SLEEP = WR["sleep"]
 
@@ -155,7 +154,7 @@ class CtxHandle(Handle):
     _kind = "context"
 
     def _load(self, rt: Any) -> None:
-        self._ierr = (self._off + _CTX_ERR) // 4
+        self._ierr = views.obj_index(self._off, "pg_ctx", "err")
 
     def code(self) -> int:
         """CTX_NONE, or why it was canceled (CTX_CANCELED / CTX_DEADLINE): one load."""
