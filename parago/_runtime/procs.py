@@ -48,6 +48,7 @@ from .supervisor import Supervisor
 from .sysmon import Sysmon
 
 GRACE = 1.0
+LOST_GRACE = 0.1  # a lost P aborted the run (Go would crash): the others get less time to unwind
 START_METHODS = ("fork", "forkserver", "spawn")
 
 
@@ -286,12 +287,13 @@ def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
 
 
 def _teardown(rt: Runtime) -> None:
-    """Unwind every goroutine on every P; Ps get GRACE seconds to exit."""
+    """Unwind every goroutine on every P; Ps get GRACE seconds to exit
+    (LOST_GRACE when a P was lost: WorkerLost must reach the caller fast)."""
     rt.sup.deadlock.close()
     a = rt.arena
     a.u32[rt.i_shutdown] = 1
     lib.pg_wake_all(rt.base)
-    deadline = time.monotonic() + GRACE
+    deadline = time.monotonic() + (LOST_GRACE if isinstance(failure.recorded(rt), WorkerLost) else GRACE)
     rt.begin_shutdown()
 
     async def drain() -> None:
