@@ -468,9 +468,12 @@ class Semaphore(_SyncObject):
             await park.park_async(gs, self._kick)
 
     def try_acquire(self, k: int = 1) -> bool:
+        """Take k units if they are free now, without blocking; True if taken
+        (False also when k exceeds the size, as Go's TryAcquire)."""
         rt = self._live_rt()
         k = self._check(k)
-        return check(ops.sema_acquire(rt.base, self._off, 0, k, 1), "sem.acquire") == OK
+        r = ops.sema_acquire(rt.base, self._off, 0, k, 1)
+        return r != INVAL and check(r, "sem.acquire") == OK
 
     def release(self, k: int = 1) -> None:
         """Raises SyncError("semaphore: released more than held")."""

@@ -809,6 +809,19 @@ PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t exited, void *obuf, 
     return g;
 }
 
+/*
+ * A started G of p readied by anyone (its ready list), or 0: never starts
+ * a new G.  The hub asks this instead of findRunnable while it runs its
+ * preempted goroutines first: starting every queued G in turn on each time
+ * slice would pin them all to p for good, where an idle P could still have
+ * taken the unstarted ones (a started G never moves).
+ */
+PG_API uint64_t pg_findready(void *base, int p, uint64_t exited) {
+    if (exited)
+        pg_gexit(base, exited);
+    return privget(base, p);
+}
+
 /* p's own queues hold work (cheap loads only) */
 static int pg_has_local(void *base, int p) {
     pg_p_t *pp = P(base, p);

@@ -52,6 +52,7 @@ from .spawn import Spawner
 _DONE = object()
 _FIRST = object()  # switch() into a new worker greenlet: no arguments
 SPIN_NS = 50_000
+SLICE_HOLD = 0.02  # how long a P's preempted goroutines go before its unstarted ones (two slices)
 
 
 
@@ -162,6 +163,8 @@ class Runtime:
         self.attn = False
         self.preempt_pending = False
         self.sliced = False  # a goroutine was preempted in this round
+        self.multi = nprocs > 1  # other Ps could start this P's unstarted goroutines
+        self.last_find = 0.0  # when the hub last asked findRunnable while it had yielded Gs
         self.async_preempt = preempt.async_enabled()
         # indices into the arena's word views (shm/layout.h via _shim/views.py)
         pi = views.p_index
@@ -285,7 +288,18 @@ class Runtime:
             n += 1
             if local:
                 self.resume_local(local)
+            elif self.yielded and self.multi and time.perf_counter() - self.last_find < SLICE_HOLD:
+                # preempted goroutines first, for up to two time slices: the
+                # unstarted Gs queued here stay unstarted, so an idle P may
+                # still take them (thieves see this P stuck: no findRunnable)
+                g = fast.pg_findready(base, p, self.exited)
+                self.exited = None
+                if g:
+                    self.run_g(g)
+                else:
+                    self.resume_local(self.yielded)
             else:
+                self.last_find = time.perf_counter() if self.yielded else 0.0
                 if self.tick % 61 == 0 and self.yielded:
                     self.tick += 1  # else every round after this one would take yielded first, for ever
                     self.resume_local(self.yielded)

@@ -16,5 +16,6 @@ SIGS: dict[str, tuple[list, object]] = {
     "pg_wake_idle": ([c_void_p, c_int], None),
     "pg_p_has_runnable": ([c_void_p, c_int], c_int),
     "pg_idle_lost": ([], c_uint64),
+    "pg_findready": ([c_void_p, c_int, c_uint64], c_uint64),
 }
 BLOCKING: set[str] = set()
