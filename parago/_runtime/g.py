@@ -27,6 +27,12 @@ from typing import Any
 from .._errors import Shutdown
 from .._shim import OK, WAIT_REASONS, blocking, lib, views
 
+# per-G field indices: g // size + k (views.g_indexer)
+_GOID_K = views.g_indexer("goid")[1]
+_WAKE_K = views.g_indexer("wake_res")[1]
+_STATUS_K = views.g_indexer("status")[1]
+assert views.g_indexer("goid")[0] == 8 and views.g_indexer("wake_res")[0] == 4 and views.g_indexer("status")[0] == 4
+
 WR = {v: k for k, v in WAIT_REASONS.items()}  # Go's text -> wait reason
 
 __all__ = ["WAIT_REASONS", "WR", "GState", "GreenletG", "TaskG", "ThreadG"]
@@ -57,9 +63,9 @@ class GState:
         self.rt = rt
         self.off = off
         self.c = ctypes.c_uint64(off)  # prebuilt for the no-argtypes fast calls
-        self.goid = rt.arena.q[views.g_index(off, "goid")]
-        self.i_wake_res = views.g_index(off, "wake_res")
-        self.i_status = views.g_index(off, "status")
+        self.goid = rt.arena.q[off // 8 + _GOID_K]
+        self.i_wake_res = off // 4 + _WAKE_K
+        self.i_status = off // 4 + _STATUS_K
         self.pending: BaseException | None = None
         self.stale = 0
         self.local_wait: Any = None

@@ -48,6 +48,14 @@ def g_index(g: int, field: str) -> int:
     return _ix("pg_g", field, g)
 
 
+def g_indexer(field: str) -> tuple[int, int]:
+    """(word size, field's word index in the record): G records are 16-byte
+    aligned, so a G's field index is ``g // size + k`` -- for the hot paths
+    that build one per goroutine."""
+    off, size = LAYOUT["pg_g"][field]
+    return size, off // size
+
+
 def obj_index(o: int, struct: str, field: str) -> int:
     """Index of a field of the shared object at ``o`` (``pg_chan``, ``pg_sync``, ``pg_objhdr``)."""
     return _ix(struct, field, o)
