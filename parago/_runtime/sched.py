@@ -52,7 +52,7 @@ from .spawn import Spawner
 _DONE = object()
 _FIRST = object()  # switch() into a new worker greenlet: no arguments
 SPIN_NS = 50_000
-SLICE_HOLD = 0.02  # how long a P's preempted goroutines go before its unstarted ones (two slices)
+SLICE_HOLD = 0.01  # how long a P's preempted goroutines go before its unstarted ones (one slice)
 
 
 
