@@ -20,12 +20,12 @@ from __future__ import annotations
 import ctypes
 import multiprocessing.connection  # noqa: F401 -- Process.exitcode imports it lazily: never inside a signal handler
 import os
-import signal
 import time
 from typing import Any, Callable
 
 from .._errors import ParagoError, Shutdown, WorkerLost
 from .._shim import CONST, OK, blocking, lib, status, views
+from . import report
 
 FAIL_LOST = CONST["FAIL_LOST"]
 _PIDFD, _SENTINEL = 0, 1
@@ -105,14 +105,7 @@ def how_it_ended(proc: Any, wait_status: int) -> str:
             if code is not None or time.monotonic() >= deadline:
                 break
             time.sleep(0.002)
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
+    return report.exit_how(code)
 
 
 def lost_info(rt: Any, p: int, proc: Any = None) -> dict:
