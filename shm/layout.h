@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define PG_ABI_VERSION 6u
+#define PG_ABI_VERSION 7u
 #define PG_MAGIC 0x70617261676f3031ull /* "parago01" */
 #define PG_MAXP 128
 #define PG_RUNQ 256            /* Go's runq size */
@@ -55,9 +55,12 @@
     X(G_IDLE, 0) X(G_RUNNABLE, 1) X(G_RUNNING, 2) X(G_SYSCALL, 3) \
     X(G_WAITING, 4) X(G_DEAD, 6)
 
-/* park state of a G: the sudog ticket (Go's selectDone), changed by CAS */
+/* park state of a G: the sudog ticket (Go's selectDone), changed by CAS.
+ * A claimed word also names its claimer: PARK_CLAIMED | (P + 1) << 8 (0:
+ * no P), so that a claim whose P died before its ready can be cancelled. */
 #define PG_PARK_LIST(X) \
-    X(PARK_NONE, 0) X(PARK_WAITING, 1) X(PARK_CLAIMED, 2) X(PARK_CANCELLED, 3)
+    X(PARK_NONE, 0) X(PARK_WAITING, 1) X(PARK_CLAIMED, 2) X(PARK_CANCELLED, 3) \
+    X(PARK_STATE_MASK, 0xff) X(PARK_CLAIMER_SHIFT, 8)
 
 /* G kinds: who resumes it when readied */
 #define PG_GKIND_LIST(X) \
@@ -167,7 +170,7 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_g, uint32_t, status, , "atomic (Gstatus)") \
     X(pg_g, int32_t, ownerp, , "owner P once started; -1 unstarted/any") \
     X(pg_g, uint32_t, kind, , "immutable (GK_*)") \
-    X(pg_g, uint32_t, park, , "atomic (PARK_*): the wake ticket; futex word for threads") \
+    X(pg_g, uint32_t, park, , "atomic (PARK_*, + the claimer P): the wake ticket; futex word for threads") \
     X(pg_g, uint32_t, waitreason, , "owner P") \
     X(pg_g, uint32_t, wake_res, , "written by the claimer before ready (WAKE_*)") \
     X(pg_g, int32_t, wake_case, , "written by the claimer before ready") \

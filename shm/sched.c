@@ -325,7 +325,18 @@ static void privput(void *base, int p, uint64_t g) {
 /* Go's selectDone CAS: the one waker that wins owns the wake-up. */
 int pg_claim(void *base, uint64_t g) {
     uint32_t w = PARK_WAITING;
-    return pg_cas_acqrel(&G(base, g)->park, &w, PARK_CLAIMED);
+    int64_t me = PG_LOCK_OWNER(pg_load_rlx(&pg_lock_self)); /* this process's P, or none */
+    uint32_t who = me >= 0 && me < PG_MAXP ? (uint32_t)me + 1 : 0;
+    return pg_cas_acqrel(&G(base, g)->park, &w, PARK_CLAIMED | who << PARK_CLAIMER_SHIFT);
+}
+
+/* a claim (park word w) whose claimer P is gone: its ready never comes
+ * (pg_ready clears the word before it pushes the G anywhere) */
+static int claim_orphaned(void *base, uint32_t w) {
+    uint32_t who = w >> PARK_CLAIMER_SHIFT;
+    if ((w & PARK_STATE_MASK) != PARK_CLAIMED || who == 0 || who > PG_MAXP)
+        return 0;
+    return pg_load_acq(&ARENA(base)->p[who - 1].gone) != 0; /* pairs with the watch's release */
 }
 
 void pg_park_prepare(void *base, uint64_t g, uint32_t reason) {
@@ -388,12 +399,14 @@ PG_API void pg_unpark_local(void *base, uint64_t g, int counted) {
  * claimed it (the ready is in flight: the caller must let it arrive).
  * If the object's lock owner died (PG_LOST) the wait still counts as
  * cancelled (returns 1): the G never runs on that object again, the run is
- * aborted, and the half-linked queue is left as it is.
+ * aborted, and the half-linked queue is left as it is.  So does a claim
+ * whose claimer P died before readying it (nobody else ever will).
  */
 PG_API int pg_park_cancel(void *base, uint64_t g) {
     pg_g_t *gp = G(base, g);
     uint32_t w = PARK_WAITING;
-    if (!pg_cas_acqrel(&gp->park, &w, PARK_CANCELLED))
+    if (!pg_cas_acqrel(&gp->park, &w, PARK_CANCELLED) &&
+        !(claim_orphaned(base, w) && pg_cas_acqrel(&gp->park, &w, PARK_CANCELLED)))
         return 0;
     uint64_t sdo = pg_g_sudog(g);
     pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);

@@ -27,7 +27,7 @@ import pytest
 from parago._shim import CONST, LAYOUT, SyncKind, blocking, lib, offset, sizeof
 from parago._shim.arena import P_BASE, P_SIZE, Arena
 
-from .test_shim import _all_ok, _fork, _reap, arena_factory  # noqa: F401 (fixture)
+from .test_shim import _all_ok, _fork, _new_g, _reap, arena_factory  # noqa: F401 (fixture)
 
 # ruff: noqa: F811 -- arena_factory is a fixture imported from test_shim
 
@@ -137,6 +137,32 @@ def test_lock_held_by_a_gone_p_returns_lost_within_20ms_and_keeps_the_word(arena
     assert r == LOST
     assert dt < 0.020, f"PG_LOST took {dt * 1e3:.1f} ms"
     assert lib.pg_lock_owner(_u32(a, w)) == 1  # still the dead P's: never taken
+
+
+@pytest.mark.timeout(10)
+def test_a_claim_whose_claimer_p_died_before_its_ready_can_be_cancelled(arena_factory):
+    """A waker claims a parked G (park WAITING -> CLAIMED, tagged with its
+    P), then readies it.  If its P dies in between, nobody ever readies the
+    G: once that P is marked gone, cancelling the park succeeds (a live
+    claimer's ready is in flight: cancelling must wait for it)."""
+    a = arena_factory()
+    park = offset("pg_g", "park")
+    claimed = CONST["PARK_CLAIMED"]
+    shift = CONST["PARK_CLAIMER_SHIFT"]
+    for claimer, who in ((1, 2), (None, 0)):
+        g = _new_g(a)
+        lib.pg_park_plain(a.base, g, 0, 1)
+        assert _u32(a, g + park) == CONST["PARK_WAITING"]
+        _set_u32(a, g + park, claimed | who << shift)  # a waker's claim, its ready not yet done
+        assert lib.pg_park_cancel(a.base, g) == 0
+        assert _u32(a, g + park) == claimed | who << shift
+        _mark_gone(a, 1)
+        if claimer is None:  # a claim by no P is never orphaned
+            assert lib.pg_park_cancel(a.base, g) == 0
+        else:
+            assert lib.pg_park_cancel(a.base, g) == 1
+            assert _u32(a, g + park) == CONST["PARK_NONE"]
+        _set_u32(a, _pf(1, "gone"), 0)
 
 
 @pytest.mark.timeout(10)
