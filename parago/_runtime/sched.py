@@ -309,21 +309,23 @@ class Runtime:
                     self.tick = (self.tick + 1) & 0x7FFFFFFF
                     if g:
                         if out[0]:
+                            # (no `continue`: a chain of goroutines that each
+                            # start the next must still end the round below)
                             self.start_g(g, out[0], out[1], out[2])
-                            continue
-                        gs = gtable.get(g)
-                        if gs is not None and gs.__class__ is GreenletG and not gs.stale and gs.gr is not None:
-                            # the common case, inlined: resume a parked greenlet
-                            self.current = gs
-                            self.switches += 1
-                            if self.tracer is None:
-                                if gs.gr.switch(None) is _DONE:
-                                    self.retire_worker(gs)
-                            else:
-                                self.switch(gs, None)
-                            self.current = None
                         else:
-                            self.run_g(g)
+                            gs = gtable.get(g)
+                            if gs is not None and gs.__class__ is GreenletG and not gs.stale and gs.gr is not None:
+                                # the common case, inlined: resume a parked greenlet
+                                self.current = gs
+                                self.switches += 1
+                                if self.tracer is None:
+                                    if gs.gr.switch(None) is _DONE:
+                                        self.retire_worker(gs)
+                                else:
+                                    self.switch(gs, None)
+                                self.current = None
+                            else:
+                                self.run_g(g)
                     elif self.yielded:
                         self.resume_local(self.yielded)
                     else:

@@ -14,6 +14,7 @@ host's scheduling hiccups.  The measured numbers are printed (pytest -s).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 
@@ -389,3 +390,44 @@ def test_many_timers_fire_each_once(run):
 
     n, got, extra, floats = run(main)
     assert got == n and extra == 0 and floats
+
+
+# ----------------------------------------------------------------------
+# the loop's own callbacks beside a chain of goroutines that each start the next
+
+
+def _chain(n: int, done: pg.Chan) -> None:
+    _busy(0.0002)
+    if n:
+        pg.go_local(_chain, n - 1, done)  # the next one starts on this P once this one ended
+    else:
+        done.send(time.perf_counter())
+
+
+async def _loop_sleep(started: pg.Chan, out: pg.Chan) -> None:
+    await started.send_async(True)
+    t = time.perf_counter()
+    await asyncio.sleep(0.01)  # a uvloop timer: fires only when the hub returns to its loop
+    t1 = time.perf_counter()
+    await out.send_async((t1 - t, t1))
+
+
+def _chain_main() -> tuple[float, float, float]:
+    started, out, done = pg.Chan(), pg.Chan(1), pg.Chan(1)
+    pg.go_local(_loop_sleep, started, out)
+    started.recv()
+    pg.go_local(_chain, 4000, done)  # ~0.8 s of goroutines, each starting the next
+    late, woke = out.recv()
+    end = done.recv()
+    return late, woke, end
+
+
+@pytest.mark.timeout(60)
+def test_loop_callbacks_run_beside_a_chain_of_goroutines_each_starting_the_next(run):
+    """A round of the hub ends after 2 ms however its goroutines came to
+    run: a chain of goroutines that each start the next (no goroutine ever
+    parks) must not keep the loop's timers and I/O waiting until it ends."""
+    late, woke, end = run(_chain_main)
+    print(f"asyncio.sleep(0.01) beside the chain: {late * 1e3:.1f} ms")
+    assert late < 0.3, f"asyncio.sleep(0.01) took {late * 1e3:.0f} ms beside the chain"
+    assert woke < end, "the chain ended before the sleep: nothing was measured"
