@@ -26,9 +26,9 @@ from ._errors import (
     EndOfChannel,
     OutOfSharedMemory,
 )
-from ._runtime import codec, ops, park
+from ._runtime import codec, handles, ops, park
 from ._runtime.g import WR
-from ._runtime.handles import Handle, HandleMixin
+from ._runtime.handles import CrossHome, Handle, HandleMixin
 from ._runtime.ops import CLOSED, OK, PARKED, WOULDBLOCK, Wake, check, error, views
 
 _MAXCAP = (1 << 32) - 1
@@ -689,7 +689,10 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     channel raises ClosedChannelError.
     """
     rt = park.runtime("pg.select()")
-    sel = _Select(cases)
+    try:
+        sel = _Select(cases)
+    except CrossHome:  # a channel of another node (a cluster run)
+        return handles.remote_select(cases, default)  # type: ignore[no-any-return]
     gs = park.current(rt, "pg.select()")
     if not sel.live:
         if default:
@@ -709,7 +712,10 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
 async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     """``await pg.select_async(...)``: select for async goroutines."""
     rt = park.runtime("pg.select_async()")
-    sel = _Select(cases)
+    try:
+        sel = _Select(cases)
+    except CrossHome:
+        return await handles.remote_select_async(cases, default)  # type: ignore[no-any-return]
     gs = rt.task_g()
     if not sel.live:
         if default:

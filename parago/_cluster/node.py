@@ -19,9 +19,10 @@ home's long poll.  Requests (all pickled here, so Ray never sees a handle):
                                            goroutine (a blocked op is a parked
                                            goroutine at home, woken by the
                                            home's own parking code)
+    ("select", specs, timeout)             one home's part of a select across
+                                           homes (select.py), in a goroutine
     ("steal", n)                           up to n unstarted goroutines (their
                                            encoded (fn, args)), as a P steals
-    ("incref", off)                        a handle of this home crossed nodes
     ("hello", index, nonce, pids) / ("dir", d)  start-up: the directory of nodes
     ("stop",)                              main returned: end this node's run
 
@@ -42,7 +43,7 @@ from typing import Any
 import greenlet
 
 from .._errors import EncodeError, ParagoError, Shutdown
-from .._runtime import codec, failure, handles
+from .._runtime import codec, failure, handles, ops, state
 from .._runtime.g import GreenletG, TaskG
 from .._shim import Pstate, lib, views
 from . import remote
@@ -67,12 +68,35 @@ POLL_S = 0.25
 
 
 def xdumps(obj: Any) -> bytes:
-    """Encode obj for another node (remote handles in their crossing form)."""
-    remote.crossing = True
+    """Encode obj for another node: remote handles in their crossing form,
+    and the (home, offset) of each with it -- its home takes the arena
+    reference its decode adopts *before* decoding (xloads), so no separate
+    message can arrive after the one that needs it (Ray does not order an
+    async actor's calls)."""
+    refs: list[tuple[int, int]] = []
+    remote.crossing = refs
     try:
-        return codec.dumps(obj, "value")
+        data = codec.dumps(obj, "value")
     finally:
-        remote.crossing = False
+        remote.crossing = None
+    if not refs:
+        return data  # a pickle: starts with its PROTO opcode, never with _WITH_REFS
+    return _WITH_REFS + pickle.dumps((refs, data), 5)
+
+
+_WITH_REFS = b"R"
+
+
+def xloads(blob: bytes) -> Any:
+    """Decode what xdumps (or a plain pickle.dumps) encoded, on this node."""
+    if blob[:1] != _WITH_REFS:
+        return codec.loads(blob)
+    refs, data = pickle.loads(blob[1:])
+    rt = state.rt
+    mine = [off for home, off in refs if home == rt.nonce]  # its other handles stay remote here: nothing to take
+    if mine:
+        ops.incref_many(rt, mine)
+    return codec.loads(data)
 
 
 def _capture(e: BaseException) -> BaseException:
@@ -176,7 +200,7 @@ class Node:
             return
         for rid, data in reqs:
             try:
-                msg = codec.loads(data)
+                msg = xloads(data)
             except BaseException as e:
                 self.reply(rid, (False, _capture(e)))
                 continue
@@ -189,10 +213,10 @@ class Node:
                     self.reply(rid, (False, _capture(e)))
                     continue
                 rt.spawn(self._serve, (rid, h, name, args, kw), {}, local=True, system=True, depth=2)
+            elif kind == "select":
+                rt.spawn(self._serve_select, (rid, msg[1], msg[2]), {}, local=True, system=True, depth=2)
             elif kind == "steal":
                 self.reply(rid, (True, self._export(msg[1])))
-            elif kind == "incref":
-                lib.pg_obj_incref(rt.base, msg[1])
             elif kind == "hello":
                 if self.on_hello is not None:
                     self.on_hello(msg[1], msg[2], msg[3])
@@ -232,6 +256,19 @@ class Node:
             res = (False, _capture(e))
         self.reply(rid, res)
 
+    def _serve_select(self, rid: int, specs: list, timeout: float) -> None:
+        """A goroutine at home: its part of a select across homes (select.py)."""
+        from .select import select_here
+
+        res: tuple[bool, Any]
+        try:
+            res = (True, select_here(specs, timeout))
+        except Shutdown:
+            raise
+        except BaseException as e:
+            res = (False, _capture(e))
+        self.reply(rid, res)
+
     def reply(self, rid: int, res: tuple) -> None:
         if not rid:
             return
@@ -255,37 +292,43 @@ class Node:
             raise ParagoError(f"no node of this cluster run has the handle's home ({nonce:#x})")
         return p
 
-    def submit(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
-        base = type(h).__mro__[2]
-        data = xdumps(("op", base, h._off, h._gen, name, args, kw))
-        return self._peer(h._home).mailbox.call.remote(data).future()
+    def submit(self, nonce: int, msg: tuple) -> Any:
+        """Send a request to the node whose run is nonce; the reply's future."""
+        return self._peer(nonce).mailbox.call.remote(xdumps(msg)).future()
 
-    def call(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
-        """Perform h.name(*args, **kw) at h's home; park this goroutine until done."""
-        fut = self.submit(h, name, args, kw)
+    def _op(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
+        return self.submit(h._home, ("op", type(h).__mro__[2], h._off, h._gen, name, args, kw))
+
+    def wait(self, fut: Any, name: str, reason: str) -> Any:
+        """Park this goroutine until the home replied; the reply's value."""
         gs = getattr(greenlet.getcurrent(), "gs", None)
         if isinstance(gs, GreenletG):
-            data = park_on(self.rt, asyncio.wrap_future(fut, loop=self.rt.loop), _REASONS.get(name, "IO wait"))
+            data = park_on(self.rt, asyncio.wrap_future(fut, loop=self.rt.loop), reason)
         elif isinstance(gs, TaskG):
             raise ParagoError(f"{name}() from an async goroutine: use the _async form")
         else:
             data = fut.result()
         return self._result(data)
 
+    def call(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
+        """Perform h.name(*args, **kw) at h's home; park this goroutine until done."""
+        return self.wait(self._op(h, name, args, kw), name, _REASONS.get(name, "IO wait"))
+
     async def call_async(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
-        fut = self.submit(h, name, args, kw)
-        return self._result(await asyncio.wrap_future(fut))
+        return self._result(await asyncio.wrap_future(self._op(h, name, args, kw)))
+
+    def call_select(self, nonce: int, specs: list, timeout: float) -> Any:
+        """One home's part of a select across homes (select.py), at that home."""
+        return self.wait(self.submit(nonce, ("select", specs, timeout)), "select", "select")
+
+    async def call_select_async(self, nonce: int, specs: list, timeout: float) -> Any:
+        return self._result(await asyncio.wrap_future(self.submit(nonce, ("select", specs, timeout))))
 
     def _result(self, data: bytes) -> Any:
-        ok, val = codec.loads(data)
+        ok, val = xloads(data)
         if ok:
             return val
         raise val
-
-    def post_incref(self, nonce: int, off: int) -> None:
-        p = remote.directory.get(nonce)
-        if p is not None:
-            p.mailbox.post.remote(pickle.dumps(("incref", off)))
 
     def _outbox_server(self) -> None:
         """P0's goroutine for the other Ps of this node (they cannot reach Ray)."""
@@ -342,7 +385,7 @@ class Node:
         if rt.closed or rt.shutting_down:
             return
         try:
-            ok, payloads = codec.loads(f.result())
+            ok, payloads = xloads(f.result())
         except BaseException:
             payloads = []
         if not payloads:
@@ -425,7 +468,10 @@ def park_on(rt: Any, afut: Any, reason: str) -> Any:
 def _forward(h: Any, name: str, args: tuple, kw: dict, reply: Any) -> None:
     """P0, for another P of this node: perform the remote op, send the outcome."""
     try:
-        res = (True, h._call(name, args, kw))
+        if h is None:  # a node request for another P: a select's part at a home (select.py)
+            res = (True, remote.node.call_select(*args))
+        else:
+            res = (True, h._call(name, args, kw))
     except Shutdown:
         raise
     except BaseException as e:

@@ -12,7 +12,8 @@ Two pickled forms:
 
   - crossing nodes (encoded by node.py for a Ray message): the standard
     local form, so the receiver -- the home included -- rebuilds it as any
-    handle; an arena reference is posted to the home first;
+    handle; the message names it, and its home takes the reference that
+    decode adopts before decoding (node.xloads);
   - inside a node (a goroutine spawned or a value sent to another P of the
     same node): ``_rebuild_local``, which carries the node's *outbox*
     channel, because only P0 (the process that hosts the node's Ray actor)
@@ -25,17 +26,24 @@ ends (no distributed reference counting yet; the arena goes with the run).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import mmap
+import threading
 from typing import Any
+
+import greenlet
 
 from .._errors import ParagoError, stale_handle
 from .._runtime import handles, state
+from .._runtime.blocking import BlockingPool
 from .._runtime.handles import HandleMixin
 from .._shim import lib
 
-# set while node.py encodes a message that leaves this node (see module doc)
-crossing = False
+# while node.py encodes a message that leaves this node (see module doc): the
+# (home, offset) of every remote handle in it (node.xloads: its home takes
+# the reference its decode adopts)
+crossing: list[tuple[int, int]] | None = None
 
 _classes: dict[type, type] = {}
 # home nonce -> node (set by node.py in P0 of each node for the run)
@@ -46,6 +54,12 @@ node: Any = None
 # names a remote class never forwards: identity, pickling, local plumbing
 _KEEP = {"rlocker"}
 _IMMUTABLE = {"cap", "type"}
+# operations that can wait at home for another goroutine (an async goroutine
+# must use their _async form); every other one completes at home at once
+_BLOCKING = {
+    "send", "send_many", "recv", "recv_ok", "recv_many", "__iter__", "__next__", "__enter__",
+    "wait", "lock", "rlock", "acquire", "do", "result",
+}  # fmt: skip
 
 
 class RemoteMixin:
@@ -58,23 +72,23 @@ class RemoteMixin:
     _kind: str
 
     def _call(self, name: str, args: tuple = (), kw: dict | None = None) -> Any:
+        if _in_async_goroutine():
+            return _from_async_goroutine(self, name, args, kw or {})
         n = node
         if n is not None:
             return n.call(self, name, args, kw or {})
-        return _via_outbox(self, name, args, kw or {})
+        return via_outbox(self._outbox, self, name, args, kw or {})
 
     async def _call_async(self, name: str, args: tuple = (), kw: dict | None = None) -> Any:
         n = node
         if n is not None:
             return await n.call_async(self, name, args, kw or {})
-        reply = _new_reply()
-        await self._outbox.send_async((self, name, args, kw or {}, reply))
-        return _unwrap(await reply.recv_async())
+        return await via_outbox_async(self._outbox, self, name, args, kw or {})
 
     def _live_rt(self) -> Any:
-        raise ParagoError(
-            f"this {self._kind} lives on another node of the cluster: only its own operations work here "
-            f"(pg.select over channels of another node is not supported yet: see docs/cluster.md)"
+        # pg.select catches it (select.py runs a select across homes)
+        raise handles.CrossHome(
+            f"this {self._kind} lives on another node of the cluster: only its own operations work here"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -93,15 +107,46 @@ class RemoteMixin:
 
     def __reduce__(self) -> tuple:
         base = type(self).__mro__[2]
-        if crossing:
-            n = node
-            if n is not None:
-                n.post_incref(self._home, self._off)  # type: ignore[attr-defined]
+        if crossing is not None:
+            crossing.append((self._home, self._off))  # type: ignore[attr-defined]
             return (handles._rebuild, (base, self._home, self._off, self._gen))  # type: ignore[attr-defined]
         return (_rebuild_local, (base, self._home, self._off, self._gen, self._outbox))  # type: ignore[attr-defined]
 
     def __del__(self) -> None:
         pass  # pinned until the run ends (module doc)
+
+
+def _in_async_goroutine() -> bool:
+    if getattr(greenlet.getcurrent(), "gs", None) is not None:
+        return False
+    rt = state.rt
+    if rt is None or threading.get_ident() != rt.hub_tid:
+        return False
+    try:
+        return asyncio.current_task(rt.loop) is not None
+    except RuntimeError:
+        return False
+
+
+def _from_async_goroutine(h: Any, name: str, args: tuple, kw: dict) -> Any:
+    """A sync operation on a remote handle in an async goroutine.  One that
+    can wait for another goroutine is refused, as it is locally; one that
+    completes at home at once (close, len, an atomic's add, ...) is one
+    round trip, made by a helper thread while this P's loop waits for it
+    (the loop cannot serve the round trip itself: the call must return)."""
+    if name in _BLOCKING:
+        alt = f"{name}_async" if not name.startswith("_") else "the async form"
+        raise ParagoError(
+            f"{name}() on a {h._kind} of another node can block, and this is an async goroutine: "
+            f"use `await ...{alt}()` (a blocking call would stall every goroutine of this P)"
+        )
+    rt = state.rt
+    if rt.executor is None:
+        rt.executor = BlockingPool(f"parago-P{rt.p}-blocking")
+    n = node
+    if n is not None:
+        return rt.executor.submit(lambda: n._result(n._op(h, name, args, kw).result())).result()
+    return rt.executor.submit(via_outbox, h._outbox, h, name, args, kw).result()
 
 
 def _node_name(nonce: int) -> str:
@@ -122,10 +167,18 @@ def _unwrap(res: tuple) -> Any:
     raise val
 
 
-def _via_outbox(h: Any, name: str, args: tuple, kw: dict) -> Any:
+def via_outbox(outbox: Any, h: Any, name: str, args: tuple, kw: dict) -> Any:
+    """From a P other than the node's P0: P0 performs h.name(*args, **kw)
+    (h None: the node's ``name`` request, e.g. a select's part at a home)."""
     reply = _new_reply()
-    h._outbox.send((h, name, args, kw, reply))
+    outbox.send((h, name, args, kw, reply))
     return _unwrap(reply.recv())
+
+
+async def via_outbox_async(outbox: Any, h: Any, name: str, args: tuple, kw: dict) -> Any:
+    reply = _new_reply()
+    await outbox.send_async((h, name, args, kw, reply))
+    return _unwrap(await reply.recv_async())
 
 
 def _forwarder(name: str) -> Any:
@@ -235,3 +288,6 @@ def _rebuild_local(cls: type, nonce: int, off: int, gen: int, outbox: Any) -> An
     if n is not None:
         return rebuild(cls, nonce, off, gen)
     return _make(cls, nonce, off, gen, outbox)
+
+
+from . import select as _select  # noqa: E402,F401 -- installs handles.remote_select (pg.select across homes)

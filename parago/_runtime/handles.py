@@ -20,7 +20,7 @@ import ctypes
 import weakref
 from typing import Any
 
-from .._errors import DecodeError, not_in_runtime, stale_handle
+from .._errors import DecodeError, ParagoError, not_in_runtime, stale_handle
 from .._shim import lib, views
 from . import codec, state
 
@@ -110,6 +110,18 @@ class HandleMixin:
 # set by parago._cluster while a cluster run is active: rebuilds a handle whose
 # home is another node's arena (its nonce is that node's run) as a remote handle
 remote_rebuild: Any = None
+
+
+class CrossHome(ParagoError):
+    """Raised by a remote handle's ``_live_rt`` (a channel of another node):
+    pg.select catches it and hands the whole select to ``remote_select``."""
+
+
+# set by parago._cluster.remote when it is imported (a process that holds a
+# remote handle has imported it): ``remote_select(cases, default)`` and
+# ``remote_select_async`` -- pg.select over cases with more than one home
+remote_select: Any = None
+remote_select_async: Any = None
 
 
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:

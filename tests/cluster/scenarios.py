@@ -185,6 +185,89 @@ def select() -> dict:
     }
 
 
+def _own_chan(tag: int, n: int, out: pg.Chan) -> None:
+    """Make a channel here (its home: the node this goroutine runs on), hand
+    it to main, then feed it (cap 2: the sends block until main selects)."""
+    ch = pg.Chan(2)
+    out.send((tag, ch, where()))
+    for k in range(n):
+        ch.send((tag, k))
+    ch.close()
+
+
+def _sink(inbox_out: pg.Chan, got: pg.Chan, quit: pg.Chan) -> None:
+    """Receive on its own unbuffered inbox (its home is the node it runs
+    on) in a select with main's quit channel: a select across homes there."""
+    inbox = pg.Chan()
+    inbox_out.send((inbox, where()))
+    while True:
+        i, v, ok = pg.select(pg.Recv(inbox), pg.Recv(quit))
+        if i == 1 or not ok:
+            break
+        got.send(v)
+    got.close()
+
+
+async def _async_sink(inbox_out: pg.Chan, got: pg.Chan, quit: pg.Chan) -> None:
+    inbox = pg.Chan()
+    await inbox_out.send_async((inbox, where()))
+    while True:
+        i, v, ok = await pg.select_async(pg.Recv(quit), pg.Recv(inbox))
+        if i == 0 or not ok:
+            break
+        await got.send_async(v)
+    got.close()
+
+
+def select_homes(producers: int = 16, n: int = 8) -> dict:
+    """select over channels whose homes are different nodes: receives from
+    every home until each is closed (each value once, FIFO per channel),
+    Send cases where only the remote one can proceed, default."""
+    ballast()
+    out = pg.Chan(producers)
+    for t in range(producers):
+        pg.go(_own_chan, t, n, out)
+    inbox_out, quit = pg.Chan(2), pg.Chan()
+    gots = [pg.Chan(8), pg.Chan(8)]
+    pg.go(_sink, inbox_out, gots[0], quit)
+    pg.go(_async_sink, inbox_out, gots[1], quit)
+    ballast()
+    live: dict = {}
+    homes = {where()}
+    for _ in range(producers):
+        t, ch, w = out.recv()
+        live[t] = ch
+        homes.add(w)
+    local = pg.Chan(3)
+    pg.go_local(_feeder, local, "L", n)
+    per: dict = collections.defaultdict(list)
+    while live:
+        keys = list(live) + ["L"]
+        i, v, ok = pg.select(*[pg.Recv(live[k]) for k in keys[:-1]], pg.Recv(local) if len(per["L"]) < n else None)
+        if not ok:
+            del live[keys[i]]
+            continue
+        per[v[0]].append(v[1])
+    empty = pg.Chan(1)
+    inboxes = []
+    for _ in range(2):
+        inbox, w = inbox_out.recv()
+        inboxes.append(inbox)
+        homes.add(w)
+    full = pg.Chan(1)
+    full.send(0)  # a Send on it is never ready
+    sends = [pg.select(pg.Send(full, -1), pg.Send(inboxes[k % 2], k), None) for k in range(6)]
+    default = pg.select(pg.Recv(empty), *[pg.Recv(ib) for ib in inboxes], default=True)  # the sinks receive: no sender
+    quit.close()
+    return {
+        "exactly_once_fifo": set(per) == {*range(producers), "L"} and all(v == list(range(n)) for v in per.values()),
+        "sends": sends,
+        "sunk": sorted(list(gots[0]) + list(gots[1])),
+        "default": default,
+        "nodes": len(homes),
+    }
+
+
 # ---- sync, atomics, context ----
 
 

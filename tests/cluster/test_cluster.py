@@ -107,6 +107,17 @@ def test_select_over_channels_fed_from_other_nodes(where):
     assert r["default"] == (-1, None, False)
 
 
+@pytest.mark.timeout(180)
+def test_select_over_channels_whose_homes_are_different_nodes(where):
+    r = where(sc.select_homes, crossed="nodes")
+    assert r["exactly_once_fifo"]
+    assert r["sends"] == [(1, None, True)] * 6
+    assert r["sunk"] == list(range(6))
+    assert r["default"] == (-1, None, False)
+    if where.cluster:
+        assert r["nodes"] >= 2, "every channel was made on the driver's node"
+
+
 @pytest.mark.timeout(120)
 def test_sync_atomics_and_context_across_nodes(where):
     r = where(sc.sync)
