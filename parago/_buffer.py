@@ -14,7 +14,7 @@ import mmap
 from typing import Any
 
 from ._errors import OutOfSharedMemory
-from ._runtime import ops, park
+from ._runtime import handles, ops, park
 from ._runtime.handles import HandleMixin
 from ._runtime.ops import check, views
 
@@ -59,9 +59,11 @@ class Buffer(HandleMixin, mmap.mmap):
         return len(self)
 
     def __reduce_ex__(self, protocol: int) -> tuple:  # type: ignore[override]
-        return HandleMixin.__reduce__(self)
+        return self.__reduce__()
 
     def __reduce__(self) -> tuple:
+        if handles.copy_buffers:  # leaving this machine's arena: its bytes, copied once
+            return (_from_bytes, (bytes(self),))
         return HandleMixin.__reduce__(self)
 
     def __eq__(self, other: object) -> bool:
@@ -75,3 +77,11 @@ class Buffer(HandleMixin, mmap.mmap):
 
     def __del__(self) -> None:
         HandleMixin.__del__(self)
+
+
+def _from_bytes(data: bytes) -> Buffer:
+    """A Buffer that crossed nodes (a cluster run): a new one here, holding
+    a copy of the sender's bytes."""
+    b = Buffer(max(1, len(data)))
+    b[: len(data)] = data
+    return b

@@ -75,16 +75,19 @@ def xdumps(obj: Any) -> bytes:
     async actor's calls)."""
     refs: list[tuple[int, int]] = []
     remote.crossing = refs
+    handles.copy_buffers = True
     try:
         data = codec.dumps(obj, "value")
     finally:
         remote.crossing = None
+        handles.copy_buffers = False
     if not refs:
         return data  # a pickle: starts with its PROTO opcode, never with _WITH_REFS
     return _WITH_REFS + pickle.dumps((refs, data), 5)
 
 
 _WITH_REFS = b"R"
+_BUFFER_MARK = b"parago._buffer"  # in a pickle that holds a pg.Buffer (its class's module)
 
 
 def xloads(blob: bytes) -> Any:
@@ -397,7 +400,7 @@ class Node:
         for data in payloads:
             # decoded here, in P0 (the cluster hook is set only here), and
             # re-encoded by spawn: remote handles inside take their node-local form
-            fn, args, kw = codec.loads(data)
+            fn, args, kw = xloads(data)
             rt.spawn(fn, args, kw, system=False, depth=2)
         rt.arm()
 
@@ -437,6 +440,8 @@ class Node:
             else:
                 data = bytes(rt.obuf_mv[: o[1]])
             lib.pg_gexit(rt.base, g)
+            if _BUFFER_MARK in data:  # a pg.Buffer inside: the thief gets a copy of its bytes
+                data = xdumps(codec.loads(data))
             out.append(data)
         self.given += len(out)
         return out

@@ -239,10 +239,10 @@ def remote_class(cls: type) -> type:
 
 
 def _make(cls: type, nonce: int, off: int, gen: int, outbox: Any) -> Any:
-    if issubclass(cls, mmap.mmap):
+    if issubclass(cls, mmap.mmap):  # Buffers cross nodes as copies (node.xdumps): one never gets here
         raise ParagoError(
             "a pg.Buffer cannot be used on another node (its memory is one machine's arena): "
-            "send bytes(buf) or a numpy array instead"
+            "it crosses nodes as a copy only inside a value or a goroutine's arguments"
         )
     h: Any = object.__new__(remote_class(cls))
     h._off = off

@@ -122,6 +122,9 @@ class CrossHome(ParagoError):
 # ``remote_select_async`` -- pg.select over cases with more than one home
 remote_select: Any = None
 remote_select_async: Any = None
+# True while parago._cluster encodes a message for another node: a pg.Buffer
+# then pickles to a copy of its bytes (another node cannot map this arena)
+copy_buffers = False
 
 
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:

@@ -268,6 +268,47 @@ def select_homes(producers: int = 16, n: int = 8) -> dict:
     }
 
 
+# ---- pg.Buffer: shared on one machine, copied once between nodes ----
+
+
+def _buf_worker(buf: pg.Buffer, jobs: pg.Chan, out: pg.Chan) -> None:
+    """Gets a Buffer as its argument (a stolen goroutine's) and more on a
+    channel; answers with new Buffers (reversed bytes) and its node."""
+    first = bytes(buf)
+    for b in jobs:
+        r = pg.Buffer(len(b))
+        r[:] = bytes(b)[::-1]
+        out.send((r, sum(first), where()))
+    out.close()
+
+
+def buffers(workers: int = 12, per: int = 2, size: int = 100_000) -> dict:
+    ballast()
+    seed = pg.Buffer(size)
+    seed[:3] = b"\x01\x02\x03"
+    outs = []
+    jobs = pg.Chan()
+    for _ in range(workers):
+        o = pg.Chan(per)
+        outs.append(o)
+        pg.go(_buf_worker, seed, jobs, o)
+    ballast()
+    sent = []
+    for k in range(workers * per):
+        b = pg.Buffer(size)
+        b[:8] = k.to_bytes(8, "little")
+        sent.append(bytes(b))
+        jobs.send(b)
+    jobs.close()
+    got, sums, nodes = [], set(), {where()}
+    for o in outs:
+        for r, s, w in o:
+            got.append(bytes(r)[::-1])
+            sums.add(s)
+            nodes.add(w)
+    return {"every_buffer_once": sorted(got) == sorted(sent), "seed_seen": sums == {6}, "nodes": len(nodes)}
+
+
 # ---- sync, atomics, context ----
 
 

@@ -118,6 +118,14 @@ def test_select_over_channels_whose_homes_are_different_nodes(where):
         assert r["nodes"] >= 2, "every channel was made on the driver's node"
 
 
+@pytest.mark.timeout(180)
+def test_buffers_cross_nodes_as_copies_and_each_arrives_once(where):
+    r = where(sc.buffers, crossed="nodes")
+    assert r["every_buffer_once"] and r["seed_seen"]
+    if where.cluster:
+        assert r["nodes"] >= 2, "no worker ran on another node"
+
+
 @pytest.mark.timeout(120)
 def test_sync_atomics_and_context_across_nodes(where):
     r = where(sc.sync)
