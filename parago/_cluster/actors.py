@@ -1,8 +1,11 @@
 """The two Ray actors of a cluster run (made remote by parago._cluster._actors).
 
 Mailbox: an async actor per node, pinned there (num_cpus=0): other nodes'
-requests wait in it until the home's pump takes them; ``call`` returns the
-home's reply.  Host: one per node other than the driver's, its process is
+requests wait in it until the home's pump takes them.  ``ask_many`` /
+``answer_many``: a hub round's requests to one home in one call, and the
+home's answers to one caller node in one call (neither waits for the
+other side); ``call`` (start-up, stealing, threads) returns the home's
+reply itself.  Host: one per node other than the driver's, its process is
 that node's P0 (pg.run runs on the actor's main thread, as a sync actor
 method does).
 """
@@ -18,7 +21,7 @@ from typing import Any
 
 class Mailbox:
     def __init__(self) -> None:
-        self.q: list[tuple[int, bytes]] = []
+        self.q: list[tuple[Any, bytes]] = []  # (request id, data): see node.py
         self.ev = asyncio.Event()
         self.waiting: dict[int, Any] = {}
         self.n = 0
@@ -34,14 +37,25 @@ class Mailbox:
         return await fut
 
     async def post(self, data: bytes) -> None:
-        """A request without an answer (incref, hello, stop)."""
+        """A request without an answer (hello, stop)."""
         self.q.append((0, data))
+        self.ev.set()
+
+    async def ask_many(self, reply_to: int, batch: list[tuple[int, bytes]]) -> None:
+        """Requests of one hub round of the node whose run is reply_to: the
+        home answers each through that node's mailbox (answer_many)."""
+        self.q.extend(((reply_to, rid), data) for rid, data in batch)
+        self.ev.set()
+
+    async def answer_many(self, batch: list[tuple[int, bytes]]) -> None:
+        """Answers to this node's asks (its pump resolves them)."""
+        self.q.extend((-rid, data) for rid, data in batch)
         self.ev.set()
 
     async def wake(self) -> None:
         self.ev.set()
 
-    async def take(self, timeout: float) -> list[tuple[int, bytes]]:
+    async def take(self, timeout: float) -> list[tuple[Any, bytes]]:
         """The home's long poll: what arrived, or [] after timeout seconds."""
         if not self.q:
             self.ev.clear()

@@ -11,9 +11,19 @@
     every node's P0: a Node -- the pump thread long-polls its mailbox and hands
     requests to the hub; remote operations go out as actor calls
 
-The Mailbox is a plain async actor pinned to its node: ``call`` parks the
-caller's request until the home answers through ``reply``; ``take`` is the
-home's long poll.  Requests (all pickled here, so Ray never sees a handle):
+The Mailbox is a plain async actor pinned to its node; ``take`` is the
+home's long poll.  A request is one of three kinds:
+
+  - an *ask* (the common path, from goroutines): ``ask_many`` carries every
+    request one hub round makes to one home in one actor call; the home
+    answers each through the asker's mailbox (``answer_many``, one call per
+    round and asker), and the asker's pump resolves its futures;
+  - a *call* (stealing, start-up, a thread that is not the hub's):
+    ``call`` parks in the home's mailbox until the home answers through
+    ``reply``, and returns the answer;
+  - a *post*: no answer.
+
+What a request asks (all pickled here, so Ray never sees a handle):
 
     ("op", cls, off, gen, name, args, kw)  perform h.name(*args) at home, in a
                                            goroutine (a blocked op is a parked
@@ -33,7 +43,6 @@ channel (remote.py).
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import pickle
 import threading
@@ -44,7 +53,7 @@ import greenlet
 
 from .._errors import EncodeError, ParagoError, Shutdown
 from .._runtime import codec, failure, handles, ops, state
-from .._runtime.g import GreenletG, TaskG
+from .._runtime.g import GreenletG
 from .._shim import Pstate, lib, views
 from . import remote
 
@@ -132,7 +141,12 @@ class Node:
         self.mailbox = mailbox
         self.peers: list[Peer] = []
         self.remotes: dict[tuple, Any] = {}
-        self.replies: list[tuple[int, bytes]] = []
+        self.replies: list[tuple[int, bytes]] = []  # answers to calls (through this node's mailbox)
+        self.answers: dict[int, list[tuple[int, bytes]]] = {}  # caller's nonce -> answers to its asks
+        self.asks: dict[int, list[tuple[int, bytes]]] = {}  # home's nonce -> this round's asks
+        self.calls: dict[int, Any] = {}  # ask id -> the asyncio future its answer resolves
+        self.next_id = 0
+        self.flush_armed = False
         self.stopping = threading.Event()
         self.stopped = rt.loop.create_future()  # the driver said stop (node main waits on it)
         self.on_hello: Any = None  # the driver's start-up hook
@@ -201,7 +215,13 @@ class Node:
         rt = self.rt
         if rt.closed:
             return
+        calls = self.calls
         for rid, data in reqs:
+            if rid.__class__ is int and rid < 0:  # an answer to one of our asks
+                fut = calls.pop(-rid, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(data)
+                continue
             try:
                 msg = xloads(data)
             except BaseException as e:
@@ -230,8 +250,7 @@ class Node:
                 self.stopping.set()
                 if not self.stopped.done():
                     self.stopped.set_result(None)
-        if self.replies:
-            self.flush_replies()
+        self.flush()
 
     def _local(self, cls: type, off: int, gen: int) -> Any:
         """This node's handle for (off, gen), taking a reference for it if new."""
@@ -246,7 +265,7 @@ class Node:
         lib.pg_obj_incref(rt.base, off)
         return cls._make(rt, off, gen)  # type: ignore[attr-defined]  # a handle class
 
-    def _serve(self, rid: int, h: Any, name: str, args: tuple, kw: dict) -> None:
+    def _serve(self, rid: Any, h: Any, name: str, args: tuple, kw: dict) -> None:
         """A goroutine at home performing one remote operation."""
         try:
             if name[0] == "@":
@@ -259,7 +278,7 @@ class Node:
             res = (False, _capture(e))
         self.reply(rid, res)
 
-    def _serve_select(self, rid: int, specs: list, timeout: float) -> None:
+    def _serve_select(self, rid: Any, specs: list, timeout: float) -> None:
         """A goroutine at home: its part of a select across homes (select.py)."""
         from .select import select_here
 
@@ -272,21 +291,44 @@ class Node:
             res = (False, _capture(e))
         self.reply(rid, res)
 
-    def reply(self, rid: int, res: tuple) -> None:
+    def reply(self, rid: Any, res: tuple) -> None:
+        """Answer a request: rid an int (a ``call``: through this node's
+        mailbox), (caller's nonce, its id) (an ``ask``), or 0 (a post)."""
         if not rid:
             return
         try:
             data = xdumps(res)
         except EncodeError as e:
             data = xdumps((False, e))
-        self.replies.append((rid, data))
-        if len(self.replies) == 1:
-            self.rt.loop.call_soon(self.flush_replies)
+        if rid.__class__ is int:
+            self.replies.append((rid, data))
+        else:
+            self.answers.setdefault(rid[0], []).append((rid[1], data))
+        self._arm_flush()
 
-    def flush_replies(self) -> None:
-        batch, self.replies = self.replies, []
-        if batch and not self.stopping.is_set():
+    def _arm_flush(self) -> None:
+        if not self.flush_armed:
+            self.flush_armed = True
+            self.rt.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """What this hub round produced, one actor call per destination."""
+        self.flush_armed = False
+        if self.stopping.is_set():
+            return
+        if self.replies:
+            batch, self.replies = self.replies, []
             self.mailbox.reply.remote(batch)
+        if self.asks:
+            asks, self.asks = self.asks, {}
+            for nonce, batch in asks.items():
+                self._peer(nonce).mailbox.ask_many.remote(self.rt.nonce, batch)
+        if self.answers:
+            answers, self.answers = self.answers, {}
+            for nonce, batch in answers.items():
+                p = remote.directory.get(nonce)
+                if p is not None:  # else: that node is not (or no longer) part of the run
+                    p.mailbox.answer_many.remote(batch)
 
     # ---- caller side ----
     def _peer(self, nonce: int) -> Peer:
@@ -296,36 +338,54 @@ class Node:
         return p
 
     def submit(self, nonce: int, msg: tuple) -> Any:
-        """Send a request to the node whose run is nonce; the reply's future."""
+        """Ask the node whose run is nonce (from the hub thread): an asyncio
+        future of its answer.  The asks of one hub round to one home go in
+        one actor call, and its answers come back so (flush)."""
+        self._peer(nonce)  # an unknown home: the error here, in the caller
+        self.next_id += 1
+        fut = self.rt.loop.create_future()
+        self.calls[self.next_id] = fut
+        self.asks.setdefault(nonce, []).append((self.next_id, xdumps(msg)))
+        self._arm_flush()
+        return fut
+
+    def submit_call(self, nonce: int, msg: tuple) -> Any:
+        """The same from any thread, one actor call: a concurrent future."""
         return self._peer(nonce).mailbox.call.remote(xdumps(msg)).future()
 
-    def _op(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
-        return self.submit(h._home, ("op", type(h).__mro__[2], h._off, h._gen, name, args, kw))
+    @staticmethod
+    def _op_msg(h: Any, name: str, args: tuple, kw: dict) -> tuple:
+        return ("op", type(h).__mro__[2], h._off, h._gen, name, args, kw)
+
+    def call_blocking(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
+        """h.name(*args) at home from a thread that is not the hub's (it waits)."""
+        return self._result(self.submit_call(h._home, self._op_msg(h, name, args, kw)).result())
 
     def wait(self, fut: Any, name: str, reason: str) -> Any:
-        """Park this goroutine until the home replied; the reply's value."""
+        """Park this goroutine until the home answered; the answer's value."""
         gs = getattr(greenlet.getcurrent(), "gs", None)
-        if isinstance(gs, GreenletG):
-            data = park_on(self.rt, asyncio.wrap_future(fut, loop=self.rt.loop), reason)
-        elif isinstance(gs, TaskG):
+        if not isinstance(gs, GreenletG):
             raise ParagoError(f"{name}() from an async goroutine: use the _async form")
-        else:
-            data = fut.result()
-        return self._result(data)
+        return self._result(park_on(self.rt, fut, reason))
 
     def call(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
         """Perform h.name(*args, **kw) at h's home; park this goroutine until done."""
-        return self.wait(self._op(h, name, args, kw), name, _REASONS.get(name, "IO wait"))
+        if threading.get_ident() != self.rt.hub_tid:
+            return self.call_blocking(h, name, args, kw)
+        return self.wait(self.submit(h._home, self._op_msg(h, name, args, kw)), name, _REASONS.get(name, "IO wait"))
 
     async def call_async(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
-        return self._result(await asyncio.wrap_future(self._op(h, name, args, kw)))
+        return self._result(await self.submit(h._home, self._op_msg(h, name, args, kw)))
 
     def call_select(self, nonce: int, specs: list, timeout: float) -> Any:
         """One home's part of a select across homes (select.py), at that home."""
-        return self.wait(self.submit(nonce, ("select", specs, timeout)), "select", "select")
+        msg = ("select", specs, timeout)
+        if threading.get_ident() != self.rt.hub_tid:
+            return self._result(self.submit_call(nonce, msg).result())
+        return self.wait(self.submit(nonce, msg), "select", "select")
 
     async def call_select_async(self, nonce: int, specs: list, timeout: float) -> Any:
-        return self._result(await asyncio.wrap_future(self.submit(nonce, ("select", specs, timeout))))
+        return self._result(await self.submit(nonce, ("select", specs, timeout)))
 
     def _result(self, data: bytes) -> Any:
         ok, val = xloads(data)
@@ -385,8 +445,8 @@ class Node:
     def _stolen(self, f: Any) -> None:
         self.steal_out = False
         rt = self.rt
-        if rt.closed or rt.shutting_down:
-            return
+        if rt.closed or rt.shutting_down or self.stopping.is_set():
+            return  # the run is ending (main returned, or a failure): the node is closed
         try:
             ok, payloads = xloads(f.result())
         except BaseException:

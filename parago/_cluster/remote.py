@@ -145,7 +145,7 @@ def _from_async_goroutine(h: Any, name: str, args: tuple, kw: dict) -> Any:
         rt.executor = BlockingPool(f"parago-P{rt.p}-blocking")
     n = node
     if n is not None:
-        return rt.executor.submit(lambda: n._result(n._op(h, name, args, kw).result())).result()
+        return rt.executor.submit(n.call_blocking, h, name, args, kw).result()
     return rt.executor.submit(via_outbox, h._outbox, h, name, args, kw).result()
 
 
