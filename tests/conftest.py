@@ -55,11 +55,12 @@ def _process_globals():
     # multiprocessing's own helpers, started by the first spawn/forkserver
     # start and kept for the life of the interpreter (tox runs every test
     # under each start method through PARAGO_START_METHOD)
+    # (always the resource tracker: a test may pick spawn itself, e.g. a
+    # replayed random program, and its first spawn would start it)
     method = os.environ.get("PARAGO_START_METHOD")
-    if method in ("spawn", "forkserver"):
-        from multiprocessing import resource_tracker
+    from multiprocessing import resource_tracker
 
-        resource_tracker.ensure_running()
+    resource_tracker.ensure_running()
     if method == "forkserver":
         from multiprocessing import forkserver
 
