@@ -156,6 +156,14 @@ class Node:
         self.steal_backoff = 0.001
         self.stolen = 0  # goroutines this node took from others
         self.given = 0  # ... and gave away
+        # for the cluster-wide deadlock check (driver.py): messages that carry
+        # work, counted by both ends (a difference is a message in flight)
+        self.asks_sent = 0
+        self.asks_done = 0  # asks this home dispatched
+        self.answers_sent = 0
+        self.answers_recv = 0
+        self.thread_calls = 0  # remote operations of threads, in flight
+        self.waits = 0  # goroutines here parked on a remote answer (park_on with this node)
         self.find_args = len(lib.pg_findrunnable.argtypes)
         self.fout = (ctypes.c_uint64 * 4)()
         from .._chan import Chan
@@ -218,10 +226,13 @@ class Node:
         calls = self.calls
         for rid, data in reqs:
             if rid.__class__ is int and rid < 0:  # an answer to one of our asks
+                self.answers_recv += 1
                 fut = calls.pop(-rid, None)
                 if fut is not None and not fut.done():
                     fut.set_result(data)
                 continue
+            if rid.__class__ is tuple:
+                self.asks_done += 1
             try:
                 msg = xloads(data)
             except BaseException as e:
@@ -246,6 +257,8 @@ class Node:
             elif kind == "dir":
                 self.set_directory(msg[1])
                 self.reply(rid, (True, None))
+            elif kind == "quiet":
+                self.reply(rid, (True, self.quiet_report()))
             elif kind == "stop":
                 self.stopping.set()
                 if not self.stopped.done():
@@ -303,6 +316,7 @@ class Node:
         if rid.__class__ is int:
             self.replies.append((rid, data))
         else:
+            self.answers_sent += 1
             self.answers.setdefault(rid[0], []).append((rid[1], data))
         self._arm_flush()
 
@@ -330,6 +344,19 @@ class Node:
                 if p is not None:  # else: that node is not (or no longer) part of the run
                     p.mailbox.answer_many.remote(batch)
 
+    def quiet_report(self) -> tuple | None:
+        """For the cluster-wide deadlock check: None if something here can
+        move now, else (park epoch, the message counters).  Ray's threads
+        are not counted as user threads, and this node's remote waits are
+        accounted for by the counters instead of as external waiters."""
+        rt = self.rt
+        if self.thread_calls or self.stopping.is_set() or rt.shutting_down:
+            return None
+        epoch = rt.sup.deadlock.snapshot(known_external=self.waits, threads=False)
+        if epoch is None:
+            return None
+        return (epoch, self.asks_sent, self.asks_done, self.answers_sent, self.answers_recv, self.given, self.stolen)
+
     # ---- caller side ----
     def _peer(self, nonce: int) -> Peer:
         p = remote.directory.get(nonce)
@@ -346,6 +373,7 @@ class Node:
         fut = self.rt.loop.create_future()
         self.calls[self.next_id] = fut
         self.asks.setdefault(nonce, []).append((self.next_id, xdumps(msg)))
+        self.asks_sent += 1
         self._arm_flush()
         return fut
 
@@ -359,14 +387,18 @@ class Node:
 
     def call_blocking(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
         """h.name(*args) at home from a thread that is not the hub's (it waits)."""
-        return self._result(self.submit_call(h._home, self._op_msg(h, name, args, kw)).result())
+        self.thread_calls += 1
+        try:
+            return self._result(self.submit_call(h._home, self._op_msg(h, name, args, kw)).result())
+        finally:
+            self.thread_calls -= 1
 
     def wait(self, fut: Any, name: str, reason: str) -> Any:
         """Park this goroutine until the home answered; the answer's value."""
         gs = getattr(greenlet.getcurrent(), "gs", None)
         if not isinstance(gs, GreenletG):
             raise ParagoError(f"{name}() from an async goroutine: use the _async form")
-        return self._result(park_on(self.rt, fut, reason))
+        return self._result(park_on(self.rt, fut, reason, self))
 
     def call(self, h: Any, name: str, args: tuple, kw: dict) -> Any:
         """Perform h.name(*args, **kw) at h's home; park this goroutine until done."""
@@ -507,15 +539,18 @@ class Node:
         return out
 
 
-def park_on(rt: Any, afut: Any, reason: str) -> Any:
+def park_on(rt: Any, afut: Any, reason: str, node: Node | None = None) -> Any:
     """Park the current goroutine (a greenlet of this P) until the asyncio
     future afut, on this P's loop, is done; its result.  Counted as an
-    external waiter, as pg.await_ is."""
+    external waiter, as pg.await_ is (and in node.waits: a wait the cluster
+    deadlock check accounts for)."""
     gs = getattr(greenlet.getcurrent(), "gs", None)
     if not isinstance(gs, GreenletG):
         raise ParagoError("a cluster operation must run in a plain goroutine here")
     if not afut.done():
         rt.n_external += 1
+        if node is not None:
+            node.waits += 1
 
         def done(_f: Any) -> None:
             if gs.local_wait is afut:
@@ -527,6 +562,8 @@ def park_on(rt: Any, afut: Any, reason: str) -> Any:
             rt.park_local(gs, reason)
         finally:
             rt.n_external -= 1
+            if node is not None:
+                node.waits -= 1
     return afut.result()
 
 

@@ -37,15 +37,22 @@ class DeadlockCheck:
         if self.handle is None:
             self.handle = self.rt.loop.call_later(self.FIRST, self._check, None)
 
-    def snapshot(self) -> Any:
-        """The park epoch if nothing can move right now, else None."""
+    def snapshot(self, known_external: int = 0, threads: bool = True) -> Any:
+        """The park epoch if nothing can move right now, else None.
+        ``known_external``: external waiters the caller accounts for itself
+        (a cluster node's goroutines parked on another node's answer: asleep
+        unless an answer is in flight, which the caller checks); they are not
+        in the arena's parked count.  ``threads=False``: other threads are
+        not counted (a cluster node's process holds Ray's)."""
         rt = self.rt
         a = rt.arena
         live = views.hdr(a, "ngoroutines") + views.hdr(a, "nsystem")
-        if live != views.hdr(a, "nparked") or views.hdr(a, "gq_size") or rt.local_ready or rt.yielded:
+        if live != views.hdr(a, "nparked") + known_external or views.hdr(a, "gq_size") or rt.local_ready or rt.yielded:
             return None
-        if views.hdr(a, "ntimers") or rt.n_external or threading.active_count() - 1 - rt.runtime_threads() > 0:
-            return None  # an armed timer (shm/timer.c), pg.blocking / await_, a user thread
+        if views.hdr(a, "ntimers") or rt.n_external - known_external:
+            return None  # an armed timer (shm/timer.c), pg.blocking / await_
+        if threads and threading.active_count() - 1 - rt.runtime_threads() > 0:
+            return None  # a user thread
         for p in range(rt.nprocs):
             if p and views.p_get(a, p, "state") != Pstate.SLEEPING:
                 return None

@@ -309,6 +309,50 @@ def buffers(workers: int = 12, per: int = 2, size: int = 100_000) -> dict:
     return {"every_buffer_once": sorted(got) == sorted(sent), "seed_seen": sums == {6}, "nodes": len(nodes)}
 
 
+# ---- deadlock: every goroutine of every node asleep ----
+
+
+def _stuck_on(ch: pg.Chan, started: pg.Chan) -> None:
+    started.send(where())
+    ch.recv()  # nobody ever sends: asleep for ever (parked at ch's home)
+
+
+def _stuck_here(started: pg.Chan) -> None:
+    c = pg.Chan()  # a channel of the node this goroutine runs on
+    started.send(where())
+    c.recv()
+
+
+def deadlock_across_nodes() -> None:
+    """Raises pg.Deadlock: goroutines asleep on channels of the driver's node
+    and of their own nodes, main asleep too."""
+    ballast()
+    a, started = pg.Chan(), pg.Chan(16)
+    for k in range(12):
+        pg.go(_stuck_on if k % 2 else _stuck_here, *((a, started) if k % 2 else (started,)))
+    ballast()
+    for _ in range(12):
+        started.recv()
+    pg.Chan().recv()
+
+
+def _late(out: pg.Chan, seconds: float) -> None:
+    pg.sleep(seconds)
+    out.send(where())
+
+
+def sleepers_are_not_a_deadlock(n: int = 24) -> dict:
+    """Goroutines that only sleep before they send (a timer on some node) are
+    not asleep for ever: main gets every value, no Deadlock."""
+    ballast()
+    out = pg.Chan()
+    for _ in range(n):
+        pg.go(_late, out, 0.5)
+    ballast()
+    nodes = {out.recv() for _ in range(n)}
+    return {"nodes": len(nodes | {where()})}
+
+
 # ---- sync, atomics, context ----
 
 

@@ -127,6 +127,24 @@ def test_buffers_cross_nodes_as_copies_and_each_arrives_once(where):
 
 
 @pytest.mark.timeout(120)
+def test_a_deadlock_across_nodes_is_deadlock(where):
+    if not where.cluster:
+        # (on one machine this is the ordinary check, tested in tests/unit; in
+        # this process Ray's threads count as user threads that could send)
+        pytest.skip("the single-machine deadlock check is tested without Ray in the process")
+    with pytest.raises(pg.Deadlock) as ei:
+        where(sc.deadlock_across_nodes)
+    assert str(ei.value).startswith("fatal error: all goroutines are asleep - deadlock!")
+
+
+@pytest.mark.timeout(120)
+def test_goroutines_sleeping_on_other_nodes_are_not_a_deadlock(where):
+    r = where(sc.sleepers_are_not_a_deadlock, crossed="nodes")
+    if where.cluster:
+        assert r["nodes"] >= 2
+
+
+@pytest.mark.timeout(120)
 def test_sync_atomics_and_context_across_nodes(where):
     r = where(sc.sync)
     assert r == {"mutex": 40, "atomic": 50, "once": 1, "ctx": ["Canceled"] * 5, "locked_after": True}
@@ -262,7 +280,7 @@ def main():
     for _ in range(16):
         pg.go(sc.cpu_job, 4, 18)
     print("running", flush=True)
-    pg.Chan().recv()
+    pg.sleep(60)  # (a bare pg.Chan().recv() would be a Deadlock once the jobs end)
 
 try:
     pg.run(main, cluster="ray")
