@@ -822,13 +822,17 @@ class Runtime:
         lib.pg_unpark_local(self.base, gs.off, 0)
         self.push_local(gs)
 
-    def interrupt(self, gs: GState, exc: BaseException) -> None:
-        """Raise exc in a G at its current or next wait (teardown, signals)."""
+    def interrupt(self, gs: GState, exc: BaseException) -> bool:
+        """Raise exc in a G at its current or next wait (teardown, signals).
+        False when it was parked with its wake-up claimed by a waker whose
+        ready has not arrived yet (it sees exc when it does; a caller that
+        must not wait for that waker tries again)."""
         gs.pending = exc
         if isinstance(gs, TaskG):
             if gs.task is not None and not gs.task.done():
                 gs.task.cancel()
-            return
+            return True
+        woke = True
         if gs.local_wait is not None:
             lw = gs.local_wait
             gs.local_wait = None
@@ -840,7 +844,10 @@ class Runtime:
             self.push_local(gs)
         elif gs is not self.current and lib.pg_park_cancel(self.base, gs.off):
             self.push_local(gs)
+        elif gs is not self.current and views.g_get(self.arena, gs.off, "status") == Gstatus.WAITING:
+            woke = False
         self.arm()
+        return woke
 
     # ------------------------------------------------------------------
     # teardown (each P)

@@ -18,6 +18,8 @@ from . import dump, failure
 from .deadlock import DeadlockCheck
 from .types import RuntimeLike
 
+INTERRUPT_AGAIN = 0.005  # s: main's interrupt found its wake-up claimed; look again
+
 
 class Supervisor:
     """P0's duties, as a component of P0's Runtime (``rt.sup``; None on the
@@ -110,7 +112,16 @@ class Supervisor:
         gs = rt.main_gs
         if gs is None or self.main_done:
             return
-        rt.interrupt(gs, exc)
+        if not rt.interrupt(gs, exc):
+            # main's wake-up is claimed by a waker whose ready has not come:
+            # a P that died between its claim and its ready, before the C
+            # watch marked it gone (then the cancel succeeds), or a live
+            # waker (its ready delivers exc): look again, never wait for it
+            rt.loop.call_later(INTERRUPT_AGAIN, self._interrupt_again, gs, exc)
+
+    def _interrupt_again(self, gs: Any, exc: BaseException) -> None:
+        if not self.main_done and gs.pending is exc and not self.rt._closed:
+            self.interrupt_main(exc)
 
     def _p_exited(self, i: int, proc: Any) -> None:
         rt = self.rt
@@ -120,6 +131,10 @@ class Supervisor:
             pass
         if rt.shutting_down or self.main_done:
             return
+        # it is dead (its sentinel is readable): say so in the arena before
+        # the failure is seen, as the C watch would (it may not have yet):
+        # a wait claimed by it is then cancellable (pg_park_cancel)
+        views.p_set(rt.arena, i, "gone", 1)
         proc.join(0.5)
         how = dump.exit_how(proc.exitcode)
         n = views.p_get(rt.arena, i, "nlive")
