@@ -241,7 +241,7 @@ def select_homes(producers: int = 16, n: int = 8) -> dict:
     local = pg.Chan(3)
     pg.go_local(_feeder, local, "L", n)
     per: dict = collections.defaultdict(list)
-    while live:
+    while live or len(per["L"]) < n:
         keys = list(live) + ["L"]
         i, v, ok = pg.select(*[pg.Recv(live[k]) for k in keys[:-1]], pg.Recv(local) if len(per["L"]) < n else None)
         if not ok:
@@ -261,6 +261,7 @@ def select_homes(producers: int = 16, n: int = 8) -> dict:
     quit.close()
     return {
         "exactly_once_fifo": set(per) == {*range(producers), "L"} and all(v == list(range(n)) for v in per.values()),
+        "wrong": {k: v for k, v in per.items() if v != list(range(n))},  # (what differs, for the report)
         "sends": sends,
         "sunk": sorted(list(gots[0]) + list(gots[1])),
         "default": default,
@@ -282,7 +283,7 @@ def _buf_worker(buf: pg.Buffer, jobs: pg.Chan, out: pg.Chan) -> None:
     out.close()
 
 
-def buffers(workers: int = 12, per: int = 2, size: int = 100_000) -> dict:
+def buffers(workers: int = 24, per: int = 1, size: int = 100_000) -> dict:
     ballast()
     seed = pg.Buffer(size)
     seed[:3] = b"\x01\x02\x03"

@@ -110,7 +110,7 @@ def test_select_over_channels_fed_from_other_nodes(where):
 @pytest.mark.timeout(180)
 def test_select_over_channels_whose_homes_are_different_nodes(where):
     r = where(sc.select_homes, crossed="nodes")
-    assert r["exactly_once_fifo"]
+    assert r["exactly_once_fifo"], r["wrong"]
     assert r["sends"] == [(1, None, True)] * 6
     assert r["sunk"] == list(range(6))
     assert r["default"] == (-1, None, False)
