@@ -27,6 +27,7 @@ ends (no distributed reference counting yet; the arena goes with the run).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import mmap
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 
 import greenlet
 
-from .._errors import ParagoError, stale_handle
+from .._errors import ParagoError, Shutdown, stale_handle
 from .._runtime import handles, state
 from .._runtime.blocking import BlockingPool
 from .._runtime.handles import HandleMixin
@@ -145,8 +146,17 @@ def _from_async_goroutine(h: Any, name: str, args: tuple, kw: dict) -> Any:
         rt.executor = BlockingPool(f"parago-P{rt.p}-blocking")
     n = node
     if n is not None:
-        return rt.executor.submit(n.call_blocking, h, name, args, kw).result()
-    return rt.executor.submit(via_outbox, h._outbox, h, name, args, kw).result()
+        fut = rt.executor.submit(n.call_blocking, h, name, args, kw)
+    else:
+        fut = rt.executor.submit(via_outbox, h._outbox, h, name, args, kw)
+    # bounded waits: the hub is blocked here, so read the run's state from the arena
+    u32 = rt.arena.u32
+    while True:
+        try:
+            return fut.result(timeout=0.05)
+        except concurrent.futures.TimeoutError:
+            if u32[rt.i_shutdown] or u32[rt.i_panicking] == 2:
+                raise Shutdown() from None  # the run is ending (a lost node, a panic, main returned)
 
 
 def _node_name(nonce: int) -> str:
