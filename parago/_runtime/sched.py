@@ -844,8 +844,8 @@ class Runtime:
             self.push_local(gs)
         elif gs is not self.current and lib.pg_park_cancel(self.base, gs.off):
             self.push_local(gs)
-        elif gs is not self.current and views.g_get(self.arena, gs.off, "status") == Gstatus.WAITING:
-            woke = False
+        elif gs is not self.current:
+            woke = False  # not parked where a cancel reaches it (claimed, or about to park)
         self.arm()
         return woke
 
