@@ -43,6 +43,7 @@ channel (remote.py).
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import pickle
 import threading
@@ -389,9 +390,20 @@ class Node:
         """h.name(*args) at home from a thread that is not the hub's (it waits)."""
         self.thread_calls += 1
         try:
-            return self._result(self.submit_call(h._home, self._op_msg(h, name, args, kw)).result())
+            return self._result(self._thread_wait(self.submit_call(h._home, self._op_msg(h, name, args, kw))))
         finally:
             self.thread_calls -= 1
+
+    def _thread_wait(self, fut: Any) -> Any:
+        """A thread's wait for a call's answer, in 50 ms steps that give up
+        with Shutdown once the run is ending (no dead node holds it)."""
+        u32, rt = self.rt.arena.u32, self.rt
+        while True:
+            try:
+                return fut.result(timeout=0.05)
+            except concurrent.futures.TimeoutError:
+                if u32[rt.i_shutdown] or u32[rt.i_panicking] == 2 or self.stopping.is_set():
+                    raise Shutdown() from None
 
     def wait(self, fut: Any, name: str, reason: str) -> Any:
         """Park this goroutine until the home answered; the answer's value."""
@@ -413,7 +425,7 @@ class Node:
         """One home's part of a select across homes (select.py), at that home."""
         msg = ("select", specs, timeout)
         if threading.get_ident() != self.rt.hub_tid:
-            return self._result(self.submit_call(nonce, msg).result())
+            return self._result(self._thread_wait(self.submit_call(nonce, msg)))
         return self.wait(self.submit(nonce, msg), "select", "select")
 
     async def call_select_async(self, nonce: int, specs: list, timeout: float) -> Any:
