@@ -9,6 +9,7 @@ that it left no child process, no new fd and no /dev/shm entry behind
 from __future__ import annotations
 
 import gc
+import inspect
 import os
 import time
 
@@ -17,6 +18,8 @@ import pytest
 
 import parago as pg
 from parago._runtime import state
+
+from . import raytier
 
 
 def _fds() -> set[int]:
@@ -41,8 +44,59 @@ def _children() -> list[psutil.Process]:
         # multiprocessing's forkserver and resource tracker are shared helpers, not Ps
         if "forkserver" in name or "resource_tracker" in name:
             continue
+        if _RAY_UP and raytier.is_ray_process(c):  # the session's Ray cluster (its runs are checked by run)
+            continue
         kids.append(c)
     return kids
+
+
+_RAY_UP = False
+# the semantics tests whose ``run`` also runs them across simulated Ray nodes
+# (the ``ray`` variant, marker cluster: ``pytest -m cluster``)
+CLUSTER_SEMANTICS = {f"tests.unit.test_{m}" for m in ("chan", "select", "sync", "context", "atomic")}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``procs`` (directly or through ``run``): procs1 and procs2 (STYLE 18).
+    run-based tests of CLUSTER_SEMANTICS get a third variant, ``ray``: the
+    same test with pg.run(main, cluster="ray") and placement spread, so its
+    goroutines start on every node and its objects are used across homes.
+    A test that takes ``procs`` itself is about the Ps of one machine and
+    keeps procs1/procs2, as does one marked ``one_machine(why)`` (what it
+    checks differs on a cluster by design: docs/cluster.md); one that parametrizes procs itself (or a module
+    with its own procs fixture) keeps its own."""
+    if "procs" not in metafunc.fixturenames:
+        return
+    if any("procs" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    defs = metafunc._arg2fixturedefs.get("procs")  # a module's own parametrized procs fixture
+    if defs and defs[-1].params:
+        return
+    values: list = [1, 2]
+    ids = ["procs1", "procs2"]
+    if (
+        metafunc.module.__name__ in CLUSTER_SEMANTICS
+        and "run" in metafunc.fixturenames
+        and "procs" not in inspect.signature(metafunc.function).parameters
+        and metafunc.definition.get_closest_marker("one_machine") is None
+    ):
+        values.append(pytest.param("ray", marks=pytest.mark.cluster))
+        ids.append("ray")
+    metafunc.parametrize("procs", values, ids=ids, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster of simulated nodes (tests/raytier.py NODES), up
+    from the first test that needs it to the end of the session."""
+    global _RAY_UP
+    pytest.importorskip("ray", reason="the Ray tier needs Ray: pip install 'parago[ray]'")
+    _RAY_UP = True
+    c = raytier.RayCluster()
+    try:
+        yield c
+    finally:
+        c.shutdown()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,6 +126,15 @@ def _process_globals():
 def no_leaks(_process_globals, request: pytest.FixtureRequest):
     if request.node.get_closest_marker("no_leak_check"):
         yield
+        return
+    if request.node.get_closest_marker("cluster"):
+        # a run across Ray nodes: Ray's own fds and processes come and go with
+        # the session's cluster; run checks the run's processes and actors,
+        # here its /dev/shm (no arena check: an object that crossed nodes
+        # stays allocated until the run ends, docs/cluster.md "Lifetime")
+        shm = _shm()
+        yield
+        assert _shm() == shm, f"leaked /dev/shm entries: {_shm() - shm}"
         return
     gc.collect()
     fds = _fds()
@@ -103,15 +166,30 @@ def no_leaks(_process_globals, request: pytest.FixtureRequest):
         raise AssertionError(f"the run left {leaked_bytes} bytes allocated in its arena (leaked blocks)")
 
 
-@pytest.fixture(params=[1, 2], ids=["procs1", "procs2"])
-def procs(request: pytest.FixtureRequest) -> int:
-    """Run the scenario at procs=1 and procs=2 (STYLE 18)."""
+@pytest.fixture
+def procs(request: pytest.FixtureRequest) -> int | str:
+    """procs1, procs2 (and ray): parametrized by pytest_generate_tests."""
     return request.param
 
 
 @pytest.fixture
-def run(procs: int):
-    """``run(main, *args)`` -> pg.run(main, *args, procs=procs)."""
+def run(procs: int | str, request: pytest.FixtureRequest):
+    """``run(main, *args)`` -> pg.run(main, *args, procs=procs); for the
+    ``ray`` variant, pg.run(main, *args, cluster="ray") across the session's
+    simulated nodes with PARAGO_CLUSTER_PLACEMENT=spread, then a check that
+    the run left no process or actor behind."""
+    if procs == "ray":
+        request.getfixturevalue("ray_cluster")
+        mp = request.getfixturevalue("monkeypatch")
+        mp.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+
+        def _run_ray(main, *args, **kw):
+            try:
+                return pg.run(main, *args, cluster="ray", **kw)
+            finally:
+                raytier.check_run_left_nothing()
+
+        return _run_ray
 
     def _run(main, *args, **kw):
         kw.setdefault("procs", procs)

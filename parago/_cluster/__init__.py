@@ -132,6 +132,9 @@ def run(main: Callable, args: tuple, procs: int | None, start_method: str | None
     if not isinstance(cluster, str):
         raise TypeError(f"cluster must be a str, got {type(cluster).__name__}")
     address = _address(cluster)
+    from .node import placement
+
+    placement()  # a bad $PARAGO_CLUSTER_PLACEMENT: the error before anything starts
     ray = _import_ray()
     from .._runtime import procs as _procs
 

@@ -33,6 +33,8 @@ What a request asks (all pickled here, so Ray never sees a handle):
                                            homes (select.py), in a goroutine
     ("steal", n)                           up to n unstarted goroutines (their
                                            encoded (fn, args)), as a P steals
+    ("go", fn, args, kw, site)             start this goroutine here (an ask
+                                           without an answer: placement spread)
     ("hello", index, nonce, pids) / ("dir", d)  start-up: the directory of nodes
     ("stop",)                              main returned: end this node's run
 
@@ -45,7 +47,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import os
 import pickle
+import sys
 import threading
 import time
 from typing import Any
@@ -53,9 +57,9 @@ from typing import Any
 import greenlet
 
 from .._errors import EncodeError, ParagoError, Shutdown
-from .._runtime import codec, failure, handles, ops, state
+from .._runtime import codec, dump, failure, handles, ops, spawn, state
 from .._runtime.g import GreenletG
-from .._shim import Pstate, lib, views
+from .._shim import CONST, Pstate, lib, views
 from . import remote
 
 _GK_SYSTEM = 2  # GKind.SYSTEM
@@ -75,6 +79,19 @@ _REASONS = {
     "acquire": "semacquire",
 }
 POLL_S = 0.25
+PLACEMENTS = ("local", "spread")
+
+
+def placement() -> str:
+    """$PARAGO_CLUSTER_PLACEMENT: where a new goroutine starts.  "local"
+    (the default): on its spawner's node, moving only when an idle node
+    steals it; "spread": the goroutines a node's P0 starts go round robin
+    over the nodes of the run, this one included (a worker pool spans the
+    cluster from its first job)."""
+    how = os.environ.get("PARAGO_CLUSTER_PLACEMENT") or "local"
+    if how not in PLACEMENTS:
+        raise ValueError(f"PARAGO_CLUSTER_PLACEMENT must be one of {', '.join(PLACEMENTS)}, got {how!r}")
+    return how
 
 
 def xdumps(obj: Any) -> bytes:
@@ -155,8 +172,10 @@ class Node:
         self.steal_out = False
         self.steal_next = 0
         self.steal_backoff = 0.001
-        self.stolen = 0  # goroutines this node took from others
+        self.stolen = 0  # goroutines this node took from others (or was sent: spread)
         self.given = 0  # ... and gave away
+        self.place_next = 0  # spread placement: the next node's turn (0: this one)
+        self.placing = False  # starting a goroutine another node sent: it stays here
         # for the cluster-wide deadlock check (driver.py): messages that carry
         # work, counted by both ends (a difference is a message in flight)
         self.asks_sent = 0
@@ -173,6 +192,9 @@ class Node:
         remote.node = self
         remote.directory.clear()
         handles.remote_rebuild = remote.rebuild
+        if placement() == "spread":
+            spawn.place = self.place
+        dump.cluster_part = self.dump_others
         rt.spawn(self._outbox_server, (), {}, local=True, system=True, depth=2)
         self.pump = threading.Thread(target=self._pump, name="parago-cluster-pump", daemon=True)
         self.pump._parago_runtime = True  # type: ignore[attr-defined]
@@ -193,6 +215,10 @@ class Node:
             remote.node = None
             handles.remote_rebuild = None
             remote.directory.clear()
+        if spawn.place == self.place:
+            spawn.place = None
+        if dump.cluster_part == self.dump_others:
+            dump.cluster_part = None
         self.steal_timer.cancel()
         try:
             self.mailbox.wake.remote()
@@ -237,7 +263,11 @@ class Node:
             try:
                 msg = xloads(data)
             except BaseException as e:
-                self.reply(rid, (False, _capture(e)))
+                if rid.__class__ is tuple and rid[1] == 0:  # a goroutine sent here ("go"): it fails here
+                    self.stolen += 1
+                    _undecodable(rt, e)
+                else:
+                    self.reply(rid, (False, _capture(e)))
                 continue
             kind = msg[0]
             if kind == "op":
@@ -250,6 +280,13 @@ class Node:
                 rt.spawn(self._serve, (rid, h, name, args, kw), {}, local=True, system=True, depth=2)
             elif kind == "select":
                 rt.spawn(self._serve_select, (rid, msg[1], msg[2]), {}, local=True, system=True, depth=2)
+            elif kind == "go":
+                self.stolen += 1
+                self.placing = True
+                try:
+                    rt.spawn(msg[1], msg[2], msg[3], site=msg[4])
+                finally:
+                    self.placing = False
             elif kind == "steal":
                 self.reply(rid, (True, self._export(msg[1])))
             elif kind == "hello":
@@ -258,6 +295,8 @@ class Node:
             elif kind == "dir":
                 self.set_directory(msg[1])
                 self.reply(rid, (True, None))
+            elif kind == "dump":
+                self.reply(rid, (True, rt.sup.collect_dump()))
             elif kind == "quiet":
                 self.reply(rid, (True, self.quiet_report()))
             elif kind == "stop":
@@ -445,6 +484,62 @@ class Node:
             # one at a time: a remote operation costs actor calls anyway
             rt.spawn(_forward, ob.recv(), {}, local=True, system=True, depth=2)
 
+    def place(self, fn: Any, args: tuple, kw: dict, depth: int) -> bool:
+        """Placement spread (spawn.place): send a goroutine the hub starts to
+        the next node in turn; False when it is this node's turn (or the
+        spawner is not this P0's hub, or the run is ending): start it here.
+        Batched with the round's asks; counted as given / stolen, so the
+        cluster deadlock check sees it in flight."""
+        rt = self.rt
+        if self.placing or not self.peers or self.stopping.is_set() or threading.get_ident() != rt.hub_tid:
+            return False
+        k = self.place_next % (len(self.peers) + 1)
+        self.place_next += 1
+        if k == 0:
+            return False
+        peer = self.peers[k - 1]
+        creator, _, where = dump.site(sys._getframe(depth)).partition(" ")
+        head = f"{creator}@node{self.index} "  # its created-by line there: "... on node N"
+        room = CONST["PG_SITE"] - 1 - len(head.encode())
+        if len(where.encode()) > room:
+            where = "..." + where.encode()[-max(room - 3, 8) :].decode(errors="ignore")
+        site = head + where
+        data = xdumps(("go", fn, args, kw, site))  # an EncodeError is the spawner's, as pg.go's
+        self.given += 1
+        self.asks_sent += 1
+        self.asks.setdefault(peer.nonce, []).append((0, data))
+        self._arm_flush()
+        return True
+
+    def dump_others(self) -> str:
+        """pg.debug.dump()'s part for the other nodes: each one's dump (all
+        its Ps), asked for in one round and waited for (a goroutine parks,
+        a thread waits; an async goroutine or a loop callback cannot wait
+        here and gets a line saying so)."""
+        if not self.peers or self.stopping.is_set():
+            return ""
+        msg = ("dump",)
+        parts = []
+        if threading.get_ident() != self.rt.hub_tid:
+            futs = [self.submit_call(p.nonce, msg) for p in self.peers]
+            for p, f in zip(self.peers, futs, strict=True):
+                parts.append((p, self._dump_text(lambda f=f: self._thread_wait(f))))
+        elif isinstance(getattr(greenlet.getcurrent(), "gs", None), GreenletG):
+            futs = [self.submit(p.nonce, msg) for p in self.peers]
+            for p, f in zip(self.peers, futs, strict=True):
+                parts.append((p, self._dump_text(lambda f=f: park_on(self.rt, f, "IO wait", self))))
+        else:
+            return f"\n\n--- the other {len(self.peers)} node(s) of this cluster run: not listed (asked from an async goroutine) ---\n"
+        return "".join(f"\n\n--- node {p.name} ---\n{text}" for p, text in parts)
+
+    def _dump_text(self, wait: Any) -> str:
+        try:
+            return self._result(wait())
+        except Shutdown:
+            raise
+        except BaseException as e:
+            return f"(no dump: {type(e).__name__}: {e})\n"
+
     # ---- work stealing between nodes ----
     def _backlog(self) -> int:
         rt = self.rt
@@ -501,11 +596,19 @@ class Node:
             return
         self.steal_backoff = 0.001
         self.stolen += len(payloads)
-        for data in payloads:
-            # decoded here, in P0 (the cluster hook is set only here), and
-            # re-encoded by spawn: remote handles inside take their node-local form
-            fn, args, kw = xloads(data)
-            rt.spawn(fn, args, kw, system=False, depth=2)
+        self.placing = True  # they start here (placement spread does not send them on)
+        try:
+            for data in payloads:
+                # decoded here, in P0 (the cluster hook is set only here), and
+                # re-encoded by spawn: remote handles inside take their node-local form
+                try:
+                    fn, args, kw = xloads(data)
+                except BaseException as e:
+                    _undecodable(rt, e)
+                    continue
+                rt.spawn(fn, args, kw, system=False, depth=2)
+        finally:
+            self.placing = False
         rt.arm()
 
     def _find(self) -> int:
@@ -549,6 +652,21 @@ class Node:
             out.append(data)
         self.given += len(out)
         return out
+
+
+def _undecodable(rt: Any, e: BaseException) -> None:
+    """A goroutine that came from another node and cannot be decoded here
+    (its function is not importable on this node, ...): it starts and
+    panics with why, so the program ends with a report naming it."""
+    err = ParagoError(
+        f"a goroutine sent to this node cannot start here: {type(e).__name__}: {e} "
+        "(its function must be importable on every node: docs/cluster.md)"
+    )
+    rt.spawn(_raise, (err,), {}, local=True, depth=2)
+
+
+def _raise(e: BaseException) -> None:
+    raise e
 
 
 def park_on(rt: Any, afut: Any, reason: str, node: Node | None = None) -> Any:

@@ -36,7 +36,7 @@ from typing import Any
 import greenlet
 
 from .._errors import ParagoError, Shutdown, stale_handle
-from .._runtime import handles, state
+from .._runtime import dump, handles, state
 from .._runtime.blocking import BlockingPool
 from .._runtime.handles import HandleMixin
 from .._shim import lib
@@ -182,7 +182,23 @@ def via_outbox(outbox: Any, h: Any, name: str, args: tuple, kw: dict) -> Any:
     (h None: the node's ``name`` request, e.g. a select's part at a home)."""
     reply = _new_reply()
     outbox.send((h, name, args, kw, reply))
-    return _unwrap(reply.recv())
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if gs is None:
+        return _unwrap(reply.recv())
+    # a dump shows what it waits for (the operation at home), not the reply channel
+    dump.shown_as[gs.off] = _reason(h, name)
+    try:
+        return _unwrap(reply.recv())
+    finally:
+        dump.shown_as.pop(gs.off, None)
+
+
+def _reason(h: Any, name: str) -> str:
+    if h is None:
+        return "select" if name == "select" else "IO wait"
+    from .node import _REASONS
+
+    return _REASONS.get(name, "IO wait")
 
 
 async def via_outbox_async(outbox: Any, h: Any, name: str, args: tuple, kw: dict) -> Any:

@@ -33,6 +33,15 @@ from .._shim import GKind, lib, views
 from . import report
 from .g import WAIT_REASONS, GreenletG, TaskG
 
+# A cluster run's part of a dump (parago/_cluster: every other node's
+# goroutines, asked for from P0): cluster_part() -> text to append, or None
+# outside a cluster run.
+cluster_part: Any = None
+# G offset -> the wait reason a dump shows instead of its park's own (a
+# goroutine on a node's other P whose remote operation P0 performs for it
+# waits on a reply channel: it shows the operation's reason)
+shown_as: dict[int, str] = {}
+
 GS_WAITING = 4
 
 site = report.site  # sched.site_of: the created-by text of a pg.go call
@@ -46,7 +55,7 @@ def _state(rt: Any, gs: Any, off: int, now: int) -> str:
     if views.g_get(a, off, "status") != GS_WAITING:
         return "runnable"
     since = views.g_get(a, off, "waitsince")
-    reason = WAIT_REASONS.get(views.g_get(a, off, "waitreason"), "waiting")
+    reason = shown_as.get(off) or WAIT_REASONS.get(views.g_get(a, off, "waitreason"), "waiting")
     return report.wait_state(reason, (now - since) / 1e9 if since else 0.0)
 
 

@@ -163,7 +163,10 @@ def created_by(site_text: str, parent: int) -> list[str]:
     m = _SITE.match(site_text)
     if m is None:
         return [f"created by {site_text}{in_g}"]
-    return [f"created by {m.group(1)}{in_g}", f"\t{m.group(2)}"]
+    creator, at, node = m.group(1).partition("@node")
+    if at:  # started here by another node of a cluster run (placement spread)
+        return [f"created by {creator} on node {node}", f"\t{m.group(2)}"]
+    return [f"created by {creator}{in_g}", f"\t{m.group(2)}"]
 
 
 def goroutine(

@@ -25,6 +25,11 @@ from .types import RuntimeLike
 
 GF_LOCAL = CONST["GF_LOCAL"]
 
+# A cluster run's placement hook (parago/_cluster: PARAGO_CLUSTER_PLACEMENT=
+# spread): place(fn, args, kw, depth) -> True when it sent the new goroutine to
+# another node.  None otherwise: the local path is one global's test.
+place: Any = None
+
 
 class Spawner:
     def __init__(self, rt: RuntimeLike) -> None:
@@ -66,8 +71,18 @@ class Spawner:
         return s
 
     def spawn(
-        self, fn: Callable, args: tuple, kw: dict, local: bool = False, system: bool = False, depth: int = 3
+        self,
+        fn: Callable,
+        args: tuple,
+        kw: dict,
+        local: bool = False,
+        system: bool = False,
+        depth: int = 3,
+        site: str | None = None,
     ) -> None:
+        """pg.go's work: ``depth`` frames up is the call site its created-by
+        line names (``site``: that text itself, for a goroutine that another
+        node started)."""
         if not callable(fn):
             raise TypeError(f"pg.go: fn must be callable, got {type(fn).__name__}")
         rt = self.rt
@@ -88,6 +103,8 @@ class Spawner:
             return
         if not system:
             codec.warn_captured_writes(fn, depth)
+            if place is not None and place(fn, args, kw, depth):
+                return
         hit = self.payloads.get(fn, args) if not kw else None
         if hit is not None:
             payload, refs = hit[0], hit[1]
@@ -98,6 +115,7 @@ class Spawner:
                 self.payloads.put(fn, args, payload, refs)
         n = len(payload)
         nrefs = len(refs)
+        where = self.site_of(depth) if site is None else self.intern_site(site)
         if n < 0x7FFFFFFF and nrefs <= 256 and parent < 0x7FFFFFFF:
             rb = self.refbuf
             if nrefs:
@@ -109,7 +127,7 @@ class Spawner:
                 n,
                 0,
                 kind,
-                self.site_of(depth),
+                where,
                 ctypes.c_uint64(parent),  # a stack-passed plain int fills only 4 of its 8 bytes
                 rb,
                 nrefs,
@@ -119,7 +137,7 @@ class Spawner:
             arr = array.array("Q", refs)
             raddr, nrefs = arr.buffer_info()
             off = lib.pg_go(
-                rt.base, rt.p if in_hub else -1, payload, n, 0, kind, self.site_of(depth), parent, raddr, nrefs, None
+                rt.base, rt.p if in_hub else -1, payload, n, 0, kind, where, parent, raddr, nrefs, None
             )
         if off < 0:
             check(off, "pg.go", len(payload) + 400)

@@ -11,11 +11,11 @@ import os
 import sys
 import time
 
-import psutil
 import pytest
 
 import parago as pg
 
+from ..raytier import actors_alive, gone
 from . import scenarios as sc
 
 pytestmark = [pytest.mark.cluster, pytest.mark.no_leak_check]
@@ -27,28 +27,6 @@ ray = pytest.importorskip("ray")
 EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
 if EXAMPLES not in sys.path:
     sys.path.insert(0, EXAMPLES)
-
-
-def _gone(pids: list[int], timeout: float = 10.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
-
-
-def _actors_alive(ids: list[str]) -> list[str]:
-    from ray._private import state
-
-    table = state.actors()
-    return [a for a in ids if table.get(a, {}).get("State") not in ("DEAD", None)]
 
 
 @pytest.fixture(params=["local", "cluster"])
@@ -66,8 +44,8 @@ def where(request, ray_cluster):
             res = pg.run(main, *args, cluster="ray")
             r = _cluster.last_run
             assert len(r.names) == 3 and sorted(r.nprocs) == [1, 1, 2]
-            assert not _gone(r.pids), "a node's processes outlived pg.run"
-            assert not _actors_alive(r.actors), "an actor of the run outlived pg.run"
+            assert not gone(r.pids), "a node's processes outlived pg.run"
+            assert not actors_alive(r.actors), "an actor of the run outlived pg.run"
             if crossed is None or res[crossed] >= 2:
                 break
         return res
@@ -178,6 +156,94 @@ def test_idle_nodes_take_queued_goroutines(ray_cluster):
     assert len(r["per_node"]) >= 2 and sum(r["per_node"]) == 64, r
 
 
+def _node_of_worker(jobs: pg.Chan, out: pg.Chan, started: pg.Chan) -> None:
+    started.send(os.getpid())
+    for j in jobs:
+        sc.hold(0.003)  # some work per job: the other nodes' workers (ms away) get their share
+        out.send((j, os.getpid()))
+
+
+def _pool(workers: int, jobs_n: int) -> dict:
+    """The worker pool shape: workers that block on jobs at once."""
+    jobs, out, started = pg.Chan(), pg.Chan(jobs_n), pg.Chan(workers)
+    for _ in range(workers):
+        pg.go(_node_of_worker, jobs, out, started)
+    for j in range(jobs_n):
+        jobs.send(j)
+    jobs.close()
+    got = [out.recv() for _ in range(jobs_n)]
+    return {
+        "jobs": sorted(j for j, _ in got),
+        "started": sorted(started.recv() for _ in range(workers)),
+        "worked": sorted({p for _, p in got}),
+        "driver": os.getpid(),
+    }
+
+
+@pytest.mark.timeout(120)
+def test_placement_spread_starts_a_worker_pool_on_every_node(ray_cluster, monkeypatch):
+    from parago import _cluster
+
+    monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+    r = pg.run(_pool, 6, 200, cluster="ray")
+    assert r["jobs"] == list(range(200)), "a job was lost or done twice"
+    others = set(_cluster.last_run.pids)
+    # 6 workers round robin over 3 nodes: two start on each (node 2's P0 may
+    # pass one to its P1; an idle node may take one back before it starts)
+    assert r["driver"] in r["started"] and len(set(r["started"]) & others) >= 2, r
+    # and the pool's jobs are done on more than one node
+    assert r["driver"] in r["worked"] and set(r["worked"]) & others, r
+
+
+def _parked_on(ch: pg.Chan) -> None:
+    ch.recv_ok()
+
+
+def _dump_three_parked() -> str:
+    from tests.helpers import wait_parked
+
+    ch = pg.Chan()
+    for _ in range(3):
+        pg.go(_parked_on, ch)
+    wait_parked("chan receive", 3)  # counted in the dump of every node
+    text = pg.debug.dump()
+    ch.close()
+    return text
+
+
+@pytest.mark.timeout(120)
+def test_a_dump_lists_every_nodes_goroutines(ray_cluster, monkeypatch):
+    monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+    text = pg.run(_dump_three_parked, cluster="ray")
+    assert "--- node 1 " in text and "--- node 2 " in text, text
+    # the two sent to other nodes: parked on the driver's channel, named as that
+    # operation, created by main on node 0
+    assert text.count("[chan receive") == 3, text
+    assert text.count("created by tests.cluster.test_cluster._dump_three_parked on node 0") == 2, text
+
+
+def test_a_bad_placement_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "everywhere")
+    with pytest.raises(ValueError, match="PARAGO_CLUSTER_PLACEMENT must be one of local, spread"):
+        pg.run(sc.hold, cluster="ray")
+
+
+@pytest.mark.timeout(180)
+def test_the_task_scheduler_example_across_nodes(ray_cluster, monkeypatch):
+    import task_scheduler as ts
+
+    from parago import _cluster
+
+    monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+    tasks = ts.make_tasks(30, 15_000)  # ~30 ms each: the workers ms away get their share
+    answers, attempts, per_process, errors = pg.run(ts.dispatch, tasks, 6, cluster="ray")
+    assert answers == {tid: ts.count_primes(limit) for tid, _, limit, _, _ in tasks}
+    retried = sorted(t for t, k in attempts.items() if k > 1)
+    assert retried == sorted(tid for tid, kind, *_ in tasks if kind != "plain")
+    pids = {int(w.rsplit(":", 1)[1]) for w in per_process}
+    assert pids & set(_cluster.last_run.pids) and os.getpid() in pids, per_process
+
+
 def _boom(i: int) -> None:
     raise ValueError(f"bad item {i} on {sc.where()}")
 
@@ -198,7 +264,7 @@ def test_a_panic_on_any_node_ends_the_program_with_its_traceback(ray_cluster):
     assert time.monotonic() - t0 < 60
     from parago import _cluster
 
-    assert not _gone(_cluster.last_run.pids)
+    assert not gone(_cluster.last_run.pids)
 
 
 def _sleeper(out: pg.Chan) -> None:
@@ -232,7 +298,7 @@ def test_a_lost_node_is_worker_lost_within_seconds(ray_cluster):
         pg.run(_lose_a_node, cluster="ray")
     assert "node 1" in str(ei.value) and "P0" in str(ei.value)
     r = _cluster.last_run
-    assert not _gone(r.pids) and not _actors_alive(r.actors)
+    assert not gone(r.pids) and not actors_alive(r.actors)
 
 
 def test_without_cluster_ray_is_never_imported():

@@ -282,6 +282,17 @@ CASES: dict[str, list[Case]] = {
             procs=(2,),
         ),
     ],
+    "task_scheduler.py": [
+        Case(
+            ("--tasks", "24", "--size", "5000"),
+            (
+                r"^24 tasks: 24 done, 5 retried once \(3 transient errors, 2 deadlines exceeded\); "
+                r"answers match a sequential count$",
+                r"^  4 workers in [12] process\(es\) on 1 host\(s\), [0-9.]+ s$",
+                r"^  attempts per process: \S+:\d+ \d+",
+            ),
+        )
+    ],
     "crawler.py": [
         Case(
             ("--pages", "20"),
@@ -312,6 +323,7 @@ SEED: dict[str, str | None] = {
     "future.py": "§7.1",
     "crawler.py": "practice project",
     "order_book.py": "practice project",
+    "task_scheduler.py": "practice project",
     "prime_sieve.py": None,  # Go's classic sieve
     "wordcount.py": None,
 }

@@ -833,6 +833,7 @@ async def _async_worker(mu: pg.Mutex, buf: pg.Buffer, sem: pg.Semaphore, wg: pg.
     wg.done()
 
 
+@pytest.mark.one_machine("the workers share a pg.Buffer's memory: across nodes a Buffer is a copy")
 def test_async_forms_wait_lock_acquire(run):
     async def main():
         mu = pg.Mutex()
