@@ -842,10 +842,14 @@ class Runtime:
                 pass
             lib.pg_unpark_local(self.base, gs.off, 0)
             self.push_local(gs)
-        elif gs is not self.current and lib.pg_park_cancel(self.base, gs.off):
-            self.push_local(gs)
-        elif gs is not self.current:
-            woke = False  # not parked where a cancel reaches it (claimed, or about to park)
+        elif gs is not self.current or getattr(greenlet.getcurrent(), "gs", None) is not gs:
+            # parked -- or the G this hub runs, seen from the hub (a signal
+            # handler between the G's switch back and `current = None`: it may
+            # have just parked, and would sleep on with exc pending)
+            if lib.pg_park_cancel(self.base, gs.off):
+                self.push_local(gs)
+            else:
+                woke = False  # not parked where a cancel reaches it (claimed, about to park, or being resumed)
         self.arm()
         return woke
 

@@ -641,3 +641,35 @@ def test_ps_exit_by_themselves_when_the_parent_is_killed(tmp_path, p1):
             proc.kill()
             proc.communicate()
         _kill_leftovers(pids)
+
+
+def _interrupt_as_if_just_parked() -> None:
+    """A hub callback standing in for a signal handler that runs in the hub
+    between main's switch back (main has parked) and ``current = None``."""
+    from parago._runtime import state
+
+    rt = state.rt
+    saved, rt.current = rt.current, rt.main_gs
+    try:
+        rt.sup.interrupt_main(KeyboardInterrupt())
+    finally:
+        rt.current = saved
+
+
+def test_an_interrupt_reaches_main_that_has_just_parked_while_still_the_current_g(run):
+    # Ctrl-C right after main printed and went to sleep was once lost this way:
+    # the interrupt saw main as "current", did not cancel its park, and main
+    # slept on (1 in ~30 runs of `parago run` under load)
+    def main():
+        from parago._runtime import state
+
+        state.rt.loop.call_later(0.05, _interrupt_as_if_just_parked)
+        t0 = time.monotonic()
+        try:
+            pg.sleep(10)
+        except KeyboardInterrupt:
+            return time.monotonic() - t0
+        return None
+
+    waited = run(main)
+    assert waited is not None and waited < 2, f"main slept on with the interrupt pending ({waited})"
