@@ -498,12 +498,7 @@ class Node:
         if k == 0:
             return False
         peer = self.peers[k - 1]
-        creator, _, where = dump.site(sys._getframe(depth)).partition(" ")
-        head = f"{creator}@node{self.index} "  # its created-by line there: "... on node N"
-        room = CONST["PG_SITE"] - 1 - len(head.encode())
-        if len(where.encode()) > room:
-            where = "..." + where.encode()[-max(room - 3, 8) :].decode(errors="ignore")
-        site = head + where
+        site = self._site_from_here(dump.site(sys._getframe(depth)))
         data = xdumps(("go", fn, args, kw, site))  # an EncodeError is the spawner's, as pg.go's
         self.given += 1
         self.asks_sent += 1
@@ -539,6 +534,18 @@ class Node:
             raise
         except BaseException as e:
             return f"(no dump: {type(e).__name__}: {e})\n"
+
+    def _site_from_here(self, text: str) -> str:
+        """A goroutine's created-by text as another node shows it: "creator
+        on node N" (report.created_by), unless it already names its node."""
+        creator, _, where = text.partition(" ")
+        if not where or "@node" in creator:
+            return text
+        head = f"{creator}@node{self.index} "
+        room = CONST["PG_SITE"] - 1 - len(head.encode())
+        if len(where.encode()) > room:
+            where = "..." + where.encode()[-max(room - 3, 8) :].decode(errors="ignore")
+        return head + where
 
     # ---- work stealing between nodes ----
     def _backlog(self) -> int:
@@ -598,7 +605,7 @@ class Node:
         self.stolen += len(payloads)
         self.placing = True  # they start here (placement spread does not send them on)
         try:
-            for data in payloads:
+            for data, site in payloads:
                 # decoded here, in P0 (the cluster hook is set only here), and
                 # re-encoded by spawn: remote handles inside take their node-local form
                 try:
@@ -606,7 +613,7 @@ class Node:
                 except BaseException as e:
                     _undecodable(rt, e)
                     continue
-                rt.spawn(fn, args, kw, system=False, depth=2)
+                rt.spawn(fn, args, kw, site=site)
         finally:
             self.placing = False
         rt.arm()
@@ -618,7 +625,7 @@ class Node:
             return f(rt.base, rt.p, 1, 0, rt.obuf, rt.OBUF, self.fout)
         return f(rt.base, rt.p, 0, rt.obuf, rt.OBUF, self.fout)
 
-    def _export(self, want: int) -> list[bytes]:
+    def _export(self, want: int) -> list[tuple[bytes, str]]:
         """Give up to half of this node's queued unstarted goroutines (as a P
         is robbed by runqsteal), never those pinned here (go_local, system)."""
         rt = self.rt
@@ -626,7 +633,7 @@ class Node:
             return []
         n = self._backlog()
         n = min(want, n - n // 2)
-        out: list[bytes] = []
+        out: list[tuple[bytes, str]] = []
         tries = 0
         while len(out) < n and tries < 2 * n + 4:
             tries += 1
@@ -646,11 +653,19 @@ class Node:
                 lib.pg_mfree(rt.base, o[2])
             else:
                 data = bytes(rt.obuf_mv[: o[1]])
+            site = self._site_from_here(rt.site_text(g))
             lib.pg_gexit(rt.base, g)
             if _BUFFER_MARK in data:  # a pg.Buffer inside: the thief gets a copy of its bytes
                 data = xdumps(codec.loads(data))
-            out.append(data)
+            out.append((data, site))
         self.given += len(out)
+        if tries:
+            # _find marked this P running (pg_findrunnable: "woken by the
+            # loop"): the hub's own round must end it, going idle the usual
+            # way (state SLEEPING, queues re-checked), or a waker on another
+            # P of this node sees it running, does not wake it, and a G it
+            # readied here waits for ever (an outbox request from P1 did)
+            rt.arm()
         return out
 
 
