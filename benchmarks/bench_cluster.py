@@ -4,9 +4,11 @@ One local Ray cluster (ray.cluster_utils.Cluster) on this machine: the
 driver's node (1 CPU) and one more node (1 CPU), so every number is the
 cost of *crossing nodes* on the same cores, not of a network.
 
-    chan_per_value   a goroutine on the other node sends values one by one
-                     on a channel whose home is the driver's node (one actor
-                     round trip each): values/s; peer: ray.util.queue.Queue
+    chan_per_value   one goroutine on the other node sends values one by one
+                     on a channel whose home is the driver's node, main
+                     receives them (one remote operation each): values/s
+                     from the sender's start to the last value received;
+                     peer: the same transfer through ray.util.queue.Queue,
                      put() from a Ray task on that node, get() in the driver
     chan_batched     the same with send_many (1,000 values per call); peer:
                      Queue.put_nowait_batch / get_nowait_batch
@@ -15,8 +17,13 @@ cost of *crossing nodes* on the same cores, not of a network.
                      round trip (two remote operations); peer: a Ray actor
                      method call
     cpu_job          64 goroutines of fib(n), spawned by main: 2 nodes x 1 P
-                     (cluster) vs 1 node x 2 Ps (pg.run(procs=2)); peer:
-                     the same as 64 plain Ray tasks over the 2 nodes
+                     (cluster: placement local, the idle node steals; and
+                     placement spread) vs 1 node x 2 Ps (pg.run(procs=2));
+                     peer: the same as 64 plain Ray tasks over the 2 nodes
+
+The sender of the channel benchmarks and the echo goroutine are put on the
+other node by placement spread (PARAGO_CLUSTER_PLACEMENT=spread: main's
+first goroutine stays, the second goes there).
 
 Run: python3 benchmarks/bench_cluster.py --quick   (needs pip install 'parago[ray]')
 """
@@ -40,52 +47,37 @@ def fib(n: int) -> int:
     return n if n < 2 else fib(n - 1) + fib(n - 2)
 
 
-def _ballast() -> None:
-    end = time.perf_counter() + 0.004
-    while time.perf_counter() < end:
-        pass
-
-
-def _spread(fn: Any, *args: Any, k: int = 8) -> None:
-    """Spawn k copies of fn behind and before CPU ballast, so an idle node
-    takes some of them (only queued goroutines move between nodes)."""
-    for _ in range(16):
-        pg.go(_ballast)
-    for _ in range(k):
-        pg.go(fn, *args)
-    for _ in range(16):
-        pg.go(_ballast)
-
-
 def _sender(ch: pg.Chan, stats: pg.Chan, n: int, batch: int) -> None:
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # CLOCK_MONOTONIC: comparable across the processes of one machine
     if batch == 1:
         for i in range(n):
             ch.send(i)
     else:
         for i in range(0, n, batch):
             ch.send_many(range(i, min(n, i + batch)))
-    stats.send((os.getpid(), n, time.perf_counter() - t0))
+    stats.send((os.getpid(), t0))
 
 
-def _throughput(k: int, n: int, batch: int) -> tuple[float, int, bool]:
-    """Values/s per remote sender; how many senders ran remotely; all received.
+def _noop() -> None:
+    pass
 
-    Rounds of k senders (5 at most) until one of them ran on another node."""
-    me = os.getpid()
-    rates: list[float] = []
-    ok = True
-    for _ in range(5):
-        ch, stats = pg.Chan(4096), pg.Chan(k)
-        _spread(_sender, ch, stats, n, batch, k=k)
-        got = 0
-        while got < k * n:
-            got += len(ch.recv_many(4096))
-        ok = ok and got == k * n
-        rates = [cnt / dt for pid, cnt, dt in (stats.recv() for _ in range(k)) if pid != me]
-        if rates:
-            break
-    return (sum(rates) / len(rates) if rates else 0.0), len(rates), ok
+
+def _throughput(n: int, batch: int) -> tuple[float, bool, bool]:
+    """One transfer of n values from a goroutine on the other node to main,
+    through a channel homed here: values/s from the sender's start to the last
+    value received; whether the sender ran remotely; all received, in order.
+
+    Placement spread (set by main()): main's first goroutine stays on its node,
+    the next starts on the other one."""
+    ch, stats = pg.Chan(4096), pg.Chan(1)
+    pg.go(_noop)
+    pg.go(_sender, ch, stats, n, batch)
+    got: list = []
+    while len(got) < n:
+        got.extend(ch.recv_many(4096))
+    t_end = time.perf_counter()
+    pid, t0 = stats.recv()
+    return n / (t_end - t0), pid != os.getpid(), got == list(range(n))
 
 
 def _pong(idx: int, ping: pg.Chan, pong: pg.Chan, where: pg.Chan) -> None:
@@ -95,37 +87,24 @@ def _pong(idx: int, ping: pg.Chan, pong: pg.Chan, where: pg.Chan) -> None:
 
 
 def _round_trip(n: int) -> float:
-    """µs per round trip with an echo goroutine that runs on another node (0: none did)."""
+    """µs per round trip with an echo goroutine on the other node (placement
+    spread: the second goroutine main starts); 0 if it did not run there."""
     me = os.getpid()
-    for _ in range(5):
-        pings = [pg.Chan() for _ in range(8)]
-        pong, where = pg.Chan(), pg.Chan(8)
-        _spread_each(pings, pong, where)
-        remote = [i for i, pid in (where.recv() for _ in pings) if pid != me]
-        dt = 0.0
-        if remote:
-            ping = pings[remote[0]]
-            ping.send(-1)
+    ping, pong, where = pg.Chan(), pg.Chan(), pg.Chan(1)
+    pg.go(_noop)
+    pg.go(_pong, 0, ping, pong, where)
+    _, pid = where.recv()
+    dt = 0.0
+    if pid != me:
+        ping.send(-1)
+        pong.recv()
+        t0 = time.perf_counter()
+        for i in range(n):
+            ping.send(i)
             pong.recv()
-            t0 = time.perf_counter()
-            for i in range(n):
-                ping.send(i)
-                pong.recv()
-            dt = (time.perf_counter() - t0) / n * 1e6
-        for p in pings:
-            p.close()
-        if dt:
-            return dt
-    return 0.0
-
-
-def _spread_each(pings: list, pong: pg.Chan, where: pg.Chan) -> None:
-    for _ in range(16):
-        pg.go(_ballast)
-    for i, p in enumerate(pings):
-        pg.go(_pong, i, p, pong, where)
-    for _ in range(16):
-        pg.go(_ballast)
+        dt = (time.perf_counter() - t0) / n * 1e6
+    ping.close()
+    return dt
 
 
 def _burn(n: int, out: pg.Chan) -> None:
@@ -159,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_node(num_cpus=1)
     c.wait_for_nodes()
     ray.init(address=c.address, log_to_driver=False)
+    # the channel benchmarks put their sender on the other node from the start
+    # (docs/cluster.md "placement spread"); cpu_job sets its own
+    os.environ["PARAGO_CLUSTER_PLACEMENT"] = "spread"
     other = next(n["NodeID"] for n in ray.nodes() if n["NodeID"] != ray.get_runtime_context().get_node_id())
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -173,21 +155,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for i in range(0, n, batch):
                 q.put_nowait_batch(list(range(i, min(n, i + batch))))
-        return time.perf_counter() - t0
+        return t0
 
     def ray_queue(n: int, batch: int) -> float:
+        """The same transfer: a Ray task on the other node puts, the driver gets;
+        values/s from the producer's start to the last value received."""
         q = Queue(maxsize=0)
         ref = producer.options(scheduling_strategy=there).remote(q, n, batch)
-        t0 = time.perf_counter()
-        got = 0
-        while got < n:
-            got += len(q.get_nowait_batch(min(q.qsize(), n - got))) if q.qsize() else 0
-            if got < n and not q.qsize():
-                time.sleep(0.0005)
-        ray.get(ref)
-        dt = time.perf_counter() - t0
+        got: list = []
+        while len(got) < n:
+            if batch == 1:
+                got.append(q.get())
+            else:
+                k = q.qsize()
+                if k:
+                    got.extend(q.get_nowait_batch(min(k, n - len(got))))
+                else:
+                    time.sleep(0.0005)
+        t_end = time.perf_counter()
+        t0 = ray.get(ref)
+        b.check(got == list(range(n)), "chan_batched", "ray.util.queue.Queue", "values lost or out of order")
         ray.kill(q.actor)
-        return n / dt
+        return n / (t_end - t0)
 
     try:
         for name, batch, n in (
@@ -196,18 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         ):
             if not b.want(name):
                 continue
-            res = [pg.run(w._throughput, 16, n, batch, cluster="ray") for _ in range(b.repeat)]
+            res = [pg.run(w._throughput, n, batch, cluster="ray") for _ in range(b.repeat)]
             for _, _, ok in res:
-                b.check(ok, name, "parago", "a value was lost or duplicated")
-            rates = [r for r, k, _ in res if k]
+                b.check(ok, name, "parago", "a value was lost, duplicated or out of order")
+            rates = [r for r, remote, _ in res if remote]
             if rates:
-                b.add_samples(name, "parago", "values/s per remote sender", rates, "values/s")
+                b.add_samples(name, "parago", "values/s, one sender on the other node", rates, "values/s")
             else:
-                b.note(f"{name}: no sender was taken by the other node")
+                b.note(f"{name}: the sender did not run on the other node")
             b.add_samples(
                 name,
                 "ray.util.queue.Queue",
-                "values/s per remote sender",
+                "values/s, one sender on the other node",
                 [ray_queue(n, batch) for _ in range(b.repeat)],
                 "values/s",
             )
@@ -250,9 +239,15 @@ def main(argv: list[str] | None = None) -> int:
                 return dt
 
             starts: list[float] = []
-            b.add_samples(
-                "cpu_job", "parago 2 nodes x 1 P", "job wall time", [job(cluster="ray") for _ in range(b.repeat)], "s"
-            )
+            for placement in ("local", "spread"):
+                os.environ["PARAGO_CLUSTER_PLACEMENT"] = placement
+                b.add_samples(
+                    "cpu_job",
+                    f"parago 2 nodes x 1 P ({placement})",
+                    "job wall time",
+                    [job(cluster="ray") for _ in range(b.repeat)],
+                    "s",
+                )
             b.note(f"cpu_job: a cluster run's start and stop (actors, node runs) took {h.median(starts):.2f} s besides")
             b.add_samples(
                 "cpu_job", "parago 1 node x 2 Ps", "job wall time", [job(procs=2) for _ in range(b.repeat)], "s"

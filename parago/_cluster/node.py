@@ -192,14 +192,18 @@ class Node:
         remote.node = self
         remote.directory.clear()
         handles.remote_rebuild = remote.rebuild
-        if placement() == "spread":
+        self.spread = placement() == "spread"
+        if self.spread:
             spawn.place = self.place
         dump.cluster_part = self.dump_others
         rt.spawn(self._outbox_server, (), {}, local=True, system=True, depth=2)
         self.pump = threading.Thread(target=self._pump, name="parago-cluster-pump", daemon=True)
         self.pump._parago_runtime = True  # type: ignore[attr-defined]
         self.pump.start()
-        self.steal_timer = rt.loop.call_later(0.002, self._maybe_steal)
+        # placement spread puts the work on every node from the start: nodes do
+        # not steal from each other then (an idle node would take a goroutine
+        # just sent to another back before it started there)
+        self.steal_timer = rt.loop.call_later(0.002, self._maybe_steal) if not self.spread else None
 
     # ---- the directory ----
     def set_directory(self, peers: list[tuple[int, str, Any, int]]) -> None:
@@ -219,7 +223,8 @@ class Node:
             spawn.place = None
         if dump.cluster_part == self.dump_others:
             dump.cluster_part = None
-        self.steal_timer.cancel()
+        if self.steal_timer is not None:
+            self.steal_timer.cancel()
         try:
             self.mailbox.wake.remote()
         except Exception:
