@@ -62,7 +62,7 @@ class Buffer(HandleMixin, mmap.mmap):
         return self.__reduce__()
 
     def __reduce__(self) -> tuple:
-        if handles.copy_buffers:  # leaving this machine's arena: its bytes, copied once
+        if handles.CROSSING.get() is not None:  # leaving this machine's arena: its bytes, copied once
             return (_from_bytes, (bytes(self),))
         return HandleMixin.__reduce__(self)
 

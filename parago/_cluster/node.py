@@ -101,13 +101,11 @@ def xdumps(obj: Any) -> bytes:
     message can arrive after the one that needs it (Ray does not order an
     async actor's calls)."""
     refs: list[tuple[int, int]] = []
-    remote.crossing = refs
-    handles.copy_buffers = True
+    token = handles.CROSSING.set(refs)
     try:
         data = codec.dumps(obj, "value")
     finally:
-        remote.crossing = None
-        handles.copy_buffers = False
+        handles.CROSSING.reset(token)
     if not refs:
         return data  # a pickle: starts with its PROTO opcode, never with _WITH_REFS
     return _WITH_REFS + pickle.dumps((refs, data), 5)

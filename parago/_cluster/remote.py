@@ -41,11 +41,6 @@ from .._runtime.blocking import BlockingPool
 from .._runtime.handles import HandleMixin
 from .._shim import lib
 
-# while node.py encodes a message that leaves this node (see module doc): the
-# (home, offset) of every remote handle in it (node.xloads: its home takes
-# the reference its decode adopts)
-crossing: list[tuple[int, int]] | None = None
-
 _classes: dict[type, type] = {}
 # home nonce -> node (set by node.py in P0 of each node for the run)
 directory: dict[int, Any] = {}
@@ -108,6 +103,7 @@ class RemoteMixin:
 
     def __reduce__(self) -> tuple:
         base = type(self).__mro__[2]
+        crossing = handles.CROSSING.get()
         if crossing is not None:
             crossing.append((self._home, self._off))  # type: ignore[attr-defined]
             return (handles._rebuild, (base, self._home, self._off, self._gen))  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ object freed since) is a clear NotInRuntime error, never a wild read.
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import weakref
 from typing import Any
@@ -122,9 +123,12 @@ class CrossHome(ParagoError):
 # ``remote_select_async`` -- pg.select over cases with more than one home
 remote_select: Any = None
 remote_select_async: Any = None
-# True while parago._cluster encodes a message for another node: a pg.Buffer
-# then pickles to a copy of its bytes (another node cannot map this arena)
-copy_buffers = False
+# While parago._cluster encodes a message for another node: the (home,
+# offset) of every remote handle in it (collected by their __reduce__), and
+# a pg.Buffer pickles to a copy of its bytes (another node cannot map this
+# arena).  A context variable, as codec.ENC_REFS is: an encode on another
+# thread (or greenlet) at that moment is not one for another node.
+CROSSING: contextvars.ContextVar[list | None] = contextvars.ContextVar("parago_crossing", default=None)
 
 
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
