@@ -49,6 +49,21 @@ def _address(cluster: str) -> str | None:
     raise ValueError(f"cluster must be 'ray', 'ray://host:port' or 'ray:ADDRESS', got {cluster!r}")
 
 
+def _probe(address: str) -> None:
+    """A host:port address (or ray://host:port) that nothing listens on: a
+    ParagoError now (ray.init would retry for minutes, or end the process)."""
+    hostport = address[len("ray://") :] if address.startswith("ray://") else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return  # "auto", a local instance: ray.init decides
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5.0).close()
+    except OSError as e:
+        raise ParagoError(f"cannot start or reach the Ray cluster at {address}: {type(e).__name__}: {e}") from None
+
+
 def _actors(ray: Any) -> tuple[Any, Any]:
     from .actors import Host, Mailbox
 
@@ -140,6 +155,7 @@ def run(main: Callable, args: tuple, procs: int | None, start_method: str | None
 
     started = False
     if not ray.is_initialized():
+        _probe(address or os.environ.get("RAY_ADDRESS") or "")
         try:
             ray.init(address=address, log_to_driver=True, configure_logging=False)
         except Exception as e:

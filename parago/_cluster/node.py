@@ -79,6 +79,23 @@ _REASONS = {
     "acquire": "semacquire",
 }
 POLL_S = 0.25
+# the largest message a node sends (a remote operation with its values, an
+# answer, a goroutine): Ray carries it through its object store, which holds
+# a node's share of memory, not more; $PARAGO_CLUSTER_MAX_MESSAGE bytes
+MAX_MESSAGE = 256 << 20
+
+
+def max_message() -> int:
+    raw = os.environ.get("PARAGO_CLUSTER_MAX_MESSAGE")
+    if not raw:
+        return MAX_MESSAGE
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1024:
+        raise ValueError(f"PARAGO_CLUSTER_MAX_MESSAGE must be a number of bytes >= 1024, got {raw!r}")
+    return n
 PLACEMENTS = ("local", "spread")
 
 
@@ -183,6 +200,7 @@ class Node:
         self.thread_calls = 0  # remote operations of threads, in flight
         self.waits = 0  # goroutines here parked on a remote answer (park_on with this node)
         self.find_args = len(lib.pg_findrunnable.argtypes)
+        self.max_message = max_message()
         self.fout = (ctypes.c_uint64 * 4)()
         from .._chan import Chan
 
@@ -353,7 +371,7 @@ class Node:
         if not rid:
             return
         try:
-            data = xdumps(res)
+            data = self._sized(xdumps(res), "the answer")
         except EncodeError as e:
             data = xdumps((False, e))
         if rid.__class__ is int:
@@ -375,17 +393,47 @@ class Node:
             return
         if self.replies:
             batch, self.replies = self.replies, []
-            self.mailbox.reply.remote(batch)
+            self._send(self.mailbox.reply, batch)
         if self.asks:
             asks, self.asks = self.asks, {}
             for nonce, batch in asks.items():
-                self._peer(nonce).mailbox.ask_many.remote(self.rt.nonce, batch)
+                err = self._send(self._peer(nonce).mailbox.ask_many, self.rt.nonce, batch)
+                if err is not None:
+                    self._undelivered(nonce, batch, err)
         if self.answers:
             answers, self.answers = self.answers, {}
             for nonce, batch in answers.items():
                 p = remote.directory.get(nonce)
                 if p is not None:  # else: that node is not (or no longer) part of the run
-                    p.mailbox.answer_many.remote(batch)
+                    self._send(p.mailbox.answer_many, batch)
+
+    def _undelivered(self, nonce: int, batch: list, err: str) -> None:
+        """Ray refused an ask_many call: each asker hears why now (it would
+        wait for ever), and a goroutine placed there starts here instead."""
+        self.asks_sent -= len(batch)
+        why = xdumps((False, ParagoError(f"cannot reach node {self._peer(nonce).name}: {err}")))
+        for rid, data in batch:
+            if rid == 0:  # placement spread: ("go", fn, args, kw, site)
+                self.given -= 1
+                _, fn, args, kw, site = xloads(data)
+                self.placing = True
+                try:
+                    self.rt.spawn(fn, args, kw, site=site)
+                finally:
+                    self.placing = False
+                continue
+            fut = self.calls.pop(rid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(why)
+
+    @staticmethod
+    def _send(method: Any, *args: Any) -> str | None:
+        """method.remote(*args); why it failed (Ray refused the call), else None."""
+        try:
+            method.remote(*args)
+        except Exception as e:
+            return f"{type(e).__name__}: {e}"
+        return None
 
     def quiet_report(self) -> tuple | None:
         """For the cluster-wide deadlock check: None if something here can
@@ -400,6 +448,16 @@ class Node:
             return None
         return (epoch, self.asks_sent, self.asks_done, self.answers_sent, self.answers_recv, self.given, self.stolen)
 
+    def _sized(self, data: bytes, what: str) -> bytes:
+        """data, if it may cross nodes; else EncodeError in the caller (nothing was sent)."""
+        if len(data) > self.max_message:
+            raise EncodeError(
+                f"{what} is {len(data):,} bytes encoded: too large to cross nodes (the limit is "
+                f"{self.max_message:,} bytes, $PARAGO_CLUSTER_MAX_MESSAGE; Ray carries it through its object store). "
+                "Send it in parts, or keep it on one node"
+            )
+        return data
+
     # ---- caller side ----
     def _peer(self, nonce: int) -> Peer:
         p = remote.directory.get(nonce)
@@ -412,17 +470,19 @@ class Node:
         future of its answer.  The asks of one hub round to one home go in
         one actor call, and its answers come back so (flush)."""
         self._peer(nonce)  # an unknown home: the error here, in the caller
+        data = self._sized(xdumps(msg), _what(msg))
         self.next_id += 1
         fut = self.rt.loop.create_future()
         self.calls[self.next_id] = fut
-        self.asks.setdefault(nonce, []).append((self.next_id, xdumps(msg)))
+        self.asks.setdefault(nonce, []).append((self.next_id, data))
         self.asks_sent += 1
         self._arm_flush()
         return fut
 
     def submit_call(self, nonce: int, msg: tuple) -> Any:
         """The same from any thread, one actor call: a concurrent future."""
-        return self._peer(nonce).mailbox.call.remote(xdumps(msg)).future()
+        peer = self._peer(nonce)
+        return peer.mailbox.call.remote(self._sized(xdumps(msg), _what(msg))).future()
 
     @staticmethod
     def _op_msg(h: Any, name: str, args: tuple, kw: dict) -> tuple:
@@ -502,7 +562,8 @@ class Node:
             return False
         peer = self.peers[k - 1]
         site = self._site_from_here(dump.site(sys._getframe(depth)))
-        data = xdumps(("go", fn, args, kw, site))  # an EncodeError is the spawner's, as pg.go's
+        data = self._sized(xdumps(("go", fn, args, kw, site)), "a goroutine's function and arguments")
+        # (an EncodeError is the spawner's, as pg.go's)
         self.given += 1
         self.asks_sent += 1
         self.asks.setdefault(peer.nonce, []).append((0, data))
@@ -670,6 +731,12 @@ class Node:
             # readied here waits for ever (an outbox request from P1 did)
             rt.arm()
         return out
+
+
+def _what(msg: tuple) -> str:
+    if msg[0] == "op":
+        return f"the arguments of {msg[4].lstrip('@')}()"
+    return f"a {msg[0]} request"
 
 
 def _undecodable(rt: Any, e: BaseException) -> None:

@@ -223,6 +223,95 @@ def test_a_dump_lists_every_nodes_goroutines(ray_cluster, monkeypatch):
     assert text.count("created by tests.cluster.test_cluster._dump_three_parked on node 0") == 2, text
 
 
+def _big_then_small(ch: pg.Chan, out: pg.Chan, back: pg.Chan) -> None:
+    try:
+        ch.send(b"x" * 200_000)  # ch's home is the driver: this must cross nodes
+        out.send(("sent", os.getpid()))
+    except pg.EncodeError as e:
+        out.send(("refused", os.getpid(), str(e)))
+    ch.send(b"small")
+    mine = pg.Chan(2)  # homed on this node: main's sends to it cross nodes
+    back.send(mine)
+    out.send(("got", mine.recv()))
+
+
+def _too_large() -> dict:
+    ch, out, back = pg.Chan(4), pg.Chan(4), pg.Chan(1)
+    pg.go(sc.hold, 0)  # placement spread: the first goroutine stays here, the next goes to node 1
+    pg.go(_big_then_small, ch, out, back)
+    first = out.recv()
+    small = ch.recv()
+    left = len(ch)
+    remote_ch = back.recv()
+    try:
+        remote_ch.send(b"y" * 200_000)
+        main_err = ""
+    except pg.EncodeError as e:
+        main_err = str(e)
+    remote_ch.send(b"after")
+    return {"first": first, "small": small, "left": left, "main_err": main_err, "got": out.recv(), "me": os.getpid()}
+
+
+@pytest.mark.timeout(120)
+def test_a_value_too_large_to_cross_nodes_is_a_clear_error_and_nothing_is_lost(ray_cluster, monkeypatch):
+    monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+    monkeypatch.setenv("PARAGO_CLUSTER_MAX_MESSAGE", "65536")
+    r = pg.run(_too_large, cluster="ray")
+    kind, pid, *msg = r["first"]
+    assert kind == "refused" and pid != r["me"], r  # in the sender, on the other node
+    assert "too large to cross nodes" in msg[0] and "PARAGO_CLUSTER_MAX_MESSAGE" in msg[0], msg
+    assert r["small"] == b"small" and r["left"] == 0, r  # the channel holds only what was sent
+    assert "too large to cross nodes" in r["main_err"], r
+    assert r["got"] == ("got", b"after"), r
+
+
+def _pickled_remote_handle() -> bytes:
+    import pickle
+
+    back = pg.Chan(1)
+    pg.go(sc.hold, 0)
+    pg.go(_make_chan_there, back)
+    return pickle.dumps(back.recv())
+
+
+def _make_chan_there(back: pg.Chan) -> None:
+    back.send(pg.Chan(1))
+
+
+def _use_old_handle(blob: bytes) -> str:
+    import pickle
+
+    try:
+        pickle.loads(blob).send(1)
+    except pg.NotInRuntime as e:
+        return str(e)
+    return "no error"
+
+
+@pytest.mark.timeout(120)
+def test_a_handle_from_a_node_of_another_run_is_a_clear_error(ray_cluster, monkeypatch):
+    monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+    blob = pg.run(_pickled_remote_handle, cluster="ray")
+    text = pg.run(_use_old_handle, blob, cluster="ray")
+    assert "Chan" in text and text != "no error", text
+
+
+@pytest.mark.timeout(120)
+def test_ray_not_reachable_at_the_address_is_a_clear_error():
+    code = (
+        "import parago as pg\n"
+        "try:\n"
+        "    pg.run(lambda: 1, cluster='ray:127.0.0.1:9')\n"
+        "except pg.ParagoError as e:\n"
+        "    print('ERR', e)\n"
+    )
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PARAGO_CLUSTER")}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=110, env=env)
+    assert "ERR cannot start or reach the Ray cluster at 127.0.0.1:9" in p.stdout, (p.stdout, p.stderr[-2000:])
+
+
 def test_a_bad_placement_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "everywhere")
     with pytest.raises(ValueError, match="PARAGO_CLUSTER_PLACEMENT must be one of local, spread"):
