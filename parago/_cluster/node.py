@@ -72,6 +72,7 @@ _REASONS = {
     "recv_ok": "chan receive",
     "recv": "chan receive",
     "recv_many": "chan receive",
+    "__next__": "chan receive",  # for v in ch
     "wait": "sync.WaitGroup.Wait",
     "lock": "sync.Mutex.Lock",
     "rlock": "sync.RWMutex.RLock",

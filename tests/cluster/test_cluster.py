@@ -165,9 +165,15 @@ def _node_of_worker(jobs: pg.Chan, out: pg.Chan, started: pg.Chan) -> None:
 
 def _pool(workers: int, jobs_n: int) -> dict:
     """The worker pool shape: workers that block on jobs at once."""
+    from tests.helpers import wait_parked
+
     jobs, out, started = pg.Chan(), pg.Chan(jobs_n), pg.Chan(workers)
     for _ in range(workers):
         pg.go(_node_of_worker, jobs, out, started)
+    # every worker waiting for its first job, on whichever node (the dump covers
+    # them all): else the driver's two could finish every job before the
+    # others' first receive reached home (a loaded machine: seen once in CI)
+    wait_parked("chan receive", workers, timeout=60)
     for j in range(jobs_n):
         jobs.send(j)
     jobs.close()
