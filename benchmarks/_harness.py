@@ -33,12 +33,18 @@ from typing import Any, Callable, Iterable
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
-RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+# `parago bench` (an installed package) writes under ./parago-bench/ of the
+# directory it runs in; a checkout's `python3 benchmarks/run.py` beside itself.
+RESULTS_DIR = os.environ.get("PARAGO_BENCH_RESULTS") or os.path.join(BENCH_DIR, "results")
 GO_DIR = os.path.join(BENCH_DIR, "go")
 
 # Benchmark the checkout these files belong to (its commit goes into the JSON).
 if os.path.isdir(os.path.join(ROOT, "parago")) and ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+class PeerMissing(Exception):
+    """A peer library that is not installed (its message says how to add it)."""
+
 
 # Units where a smaller value is better; every other unit (".../s", "x") is
 # a rate or a speedup, where a larger value is better.
@@ -346,6 +352,7 @@ class Bench:
         self.rows: list[dict] = []
         self.errors: list[str] = []
         self.notes: list[str] = []
+        self.notes_said: set[str] = set()
         self.comparisons: list[dict] = []
         self._printed = 0
         self._go_cache: dict[tuple, list[dict] | None] = {}
@@ -456,11 +463,17 @@ class Bench:
         print(f"  !! {msg}", flush=True)
 
     def guard(self, name: str, impl: str, fn: Callable, *args: Any, **kw: Any) -> Any:
-        """Run a measurement; a crash is recorded (and printed), not raised."""
+        """Run a measurement; a crash is recorded (and printed), not raised; a
+        peer that is not installed is skipped with a note saying how to add it."""
         try:
             return fn(*args, **kw)
         except KeyboardInterrupt:
             raise
+        except PeerMissing as e:
+            if str(e) not in self.notes_said:
+                self.notes_said.add(str(e))
+                self.note(f"skipped {impl}: {e}")
+            return None
         except BaseException as e:  # noqa: BLE001 - every failure is reported
             self.failed(name, impl, e)
             return None

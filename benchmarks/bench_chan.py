@@ -231,7 +231,7 @@ class Transport:
             self._close = lambda: (r.close(), w.close())
         elif kind in ("faster_fifo.Queue", "faster_fifo.Queue (put_many/get_many)"):
             if faster_fifo is None:
-                raise RuntimeError("faster_fifo is not installed (pip install 'parago[bench]')")
+                raise h.PeerMissing("faster_fifo is not installed (pip install 'parago[bench]' adds it)")
             # room for CAP messages, as the parago channel has
             q = faster_fifo.Queue(max_size_bytes=max(1_000_000, CAP * (payload_bytes + 64)))
             self.put, self.get = q.put, q.get

@@ -17,6 +17,9 @@ the command) and, with matplotlib (``pip install 'parago[chart]'``), a chart
     benchmarks/results/run-<timestamp>/   <file>.json  summary.json  log.txt  chart.png  chart.svg
     benchmarks/results/latest -> run-<timestamp>
 
+(``parago bench``, the installed suite, writes ``./parago-bench/`` of the
+current directory instead: ``$PARAGO_BENCH_RESULTS``, see _harness.)
+
 Exit status: 0 when every file exited 0; 1 otherwise (a wrong result, a
 failed measurement, a timeout).  Benchmarks are data: no time is asserted.
 

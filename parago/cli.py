@@ -8,7 +8,7 @@ parago run script.py [args]   run a script (like ``go run``); flags:
     for --race findings; 130 for Ctrl-C; 1 for an exception escaping main
 parago trace FILE --html OUT  draw a trace
 parago demo [--procs N]       all cores busy: a speedup table
-parago bench [args]           the benchmark suite (source checkout)
+parago bench [args]           the benchmark suite (results in ./parago-bench/)
 parago env                    what parago sees on this machine
 """
 
@@ -121,15 +121,18 @@ def _env(ns: argparse.Namespace) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    # the checkout this package runs from, else the one in the current directory (after `pip install .`)
-    roots = [Path(__file__).resolve().parents[1] / "benchmarks", Path.cwd() / "benchmarks"]
-    root = next((r for r in roots if (r / "run.py").exists()), None)
+    """The benchmark suite shipped as parago.bench (the checkout's benchmarks/):
+    its run goes under ./parago-bench/ of the current directory."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("parago.bench")
+    locs = list(spec.submodule_search_locations or []) if spec is not None else []
+    root = next((Path(p) for p in locs if (Path(p) / "run.py").exists()), None)
     if root is None:
-        print(
-            "parago bench: the benchmark suite lives in a source checkout (benchmarks/run.py): run it from there",
-            file=sys.stderr,
-        )
+        print("parago bench: the benchmark suite is missing from this install (reinstall parago)", file=sys.stderr)
         return 2
+    out = os.environ.setdefault("PARAGO_BENCH_RESULTS", str(Path.cwd() / "parago-bench"))
+    print(f"parago bench: results go under {out}/", flush=True)
     sys.path.insert(0, str(root))
     import importlib
 

@@ -133,3 +133,41 @@ def test_bench_quick_writes_the_summary_json_and_the_chart(tmp_path: Path) -> No
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert b"<svg" in svg.read_bytes()[:1000]
     assert f"chart: {png}, {svg}" in r.stdout
+
+
+@pytest.mark.timeout(600)
+def test_bench_works_after_pip_install_in_an_empty_directory(tmp_path: Path) -> None:
+    """What a new user does: install the wheel into a fresh venv, run `parago bench`
+    in an empty directory; the run lands under ./parago-bench/ there, says so,
+    and skips a peer that is not installed with a line saying how to add it."""
+    wheels, venv, work = tmp_path / "wheels", tmp_path / "venv", tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PARAGO_SHIM", "PARAGO_BENCH_RESULTS")}
+    env["TMPDIR"] = str(tmp_path)
+    pip = dict(capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)], **pip)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "venv", str(venv)], **pip)
+    assert r.returncode == 0, r.stderr
+    (whl,) = wheels.glob("parago-*.whl")
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(whl)], **pip)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [str(venv / "bin" / "parago"), "bench", "--quick", "--only", "chan", "--no-go", "--no-chart"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=work,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out_dir = work / "parago-bench"
+    assert f"results go under {out_dir}/" in r.stdout
+    (run_dir,) = [p for p in out_dir.glob("run-*") if p.is_dir()]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    doc = json.loads((run_dir / "chan.json").read_text())
+    assert doc["errors"] == [] and summary["errors"] == []
+    names = {row["name"] for row in doc["rows"] if row["impl"] == "parago"}
+    assert {"chan_sync", "chan_buffered", "ping_pong"} <= names, names
+    assert any("faster_fifo is not installed (pip install 'parago[bench]'" in n for n in doc["notes"]), doc["notes"]
+    assert not (ROOT / "benchmarks" / "results" / run_dir.name).exists()
