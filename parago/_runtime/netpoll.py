@@ -1,0 +1,313 @@
+"""The netpoller: a goroutine waits for a file descriptor, its P does not.
+
+Go's ``netpollblock`` / ``netpollready`` on the P's hub loop (uvloop, so
+epoll).  This module owns, per P, the table of goroutines parked on a file
+descriptor and the loop registrations that wake them.  Everything above it
+(``pg.net``, cooperative standard-library I/O) waits through ``wait_fd`` /
+``wait_fd_async`` and nothing else.
+
+A wait, numbered as its steps happen (one fd may have several readers and
+several writers parked at once; each direction has one registration):
+
+    goroutine (plain)                      hub loop (same P)
+    -----------------                      -----------------
+    1. deadline passed? -> TIMEOUT
+    2. fut = loop future; add to fd's
+       readers (first one: add_reader)
+    3. park on fut ("IO wait", an
+       external waiter: never Deadlock)
+                                           4. epoll: fd readable -> every
+                                              reader's fut = READY, the
+                                              registration removed; or the
+                                              deadline timer: fut = TIMEOUT;
+                                              or close_fd: every fut = CLOSED
+                                           5. fut done -> the G is readied
+                                              (rt.park_on_future's wake_local)
+    6. resumed: take fut out of the
+       table (last one: remove_reader),
+       cancel the timer, return fut's value
+
+Step 6 runs on every exit path (a Shutdown at teardown included), so no
+registration outlives its wait: a registration left behind would wake the
+loop for ever once its fd number is reused.
+
+Invariants (owner: the P's hub thread only -- every function here runs on
+it, or is the thread fallback that touches no table):
+  - a fd has a reader registration iff its ``readers`` is not empty, and
+    likewise for writers;
+  - a future in the table is not done, or is about to be removed by the G
+    that waits on it (step 6).
+A thread that is no goroutine polls the fd itself (real ``poll()`` with
+the deadline): it holds no P.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import threading
+import time
+from typing import Any
+
+import greenlet
+
+from .._errors import ParagoError, Shutdown
+from .._shim import lib
+from . import state
+from .g import WR, GreenletG
+
+READY, TIMEOUT, CLOSED = 0, 1, 2
+
+_IO_WAIT = "IO wait"
+
+
+class _Fd:
+    """The waiters of one fd on one P, by direction (insertion-ordered sets)."""
+
+    __slots__ = ("readers", "writers")
+
+    def __init__(self) -> None:
+        self.readers: dict[asyncio.Future, None] = {}
+        self.writers: dict[asyncio.Future, None] = {}
+
+
+class Netpoller:
+    """One P's table of fds that goroutines wait on (hub thread only)."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+        self.loop = rt.loop
+        self.fds: dict[int, _Fd] = {}
+        self.nwaiters = 0  # goroutines parked in wait_fd/wait_fd_async now (schedtrace)
+        # G offset -> (fd, write) of a goroutine parked here (its dump line)
+        self.waiting: dict[int, tuple[int, bool]] = {}
+
+    # step 2
+    def add(self, fd: int, write: bool, fut: asyncio.Future) -> None:
+        ent = self.fds.get(fd)
+        if ent is None:
+            ent = self.fds[fd] = _Fd()
+        waiters = ent.writers if write else ent.readers
+        if not waiters:
+            # raises (EBADF, EPERM for a regular file) before anything is recorded
+            if write:
+                self.loop.add_writer(fd, self._ready, fd, True)
+            else:
+                self.loop.add_reader(fd, self._ready, fd, False)
+        waiters[fut] = None
+        self.nwaiters += 1
+
+    # step 6
+    def remove(self, fd: int, write: bool, fut: asyncio.Future) -> None:
+        ent = self.fds.get(fd)
+        if ent is None:
+            return
+        waiters = ent.writers if write else ent.readers
+        if waiters.pop(fut, 0) is None:
+            self.nwaiters -= 1
+            if not waiters:
+                self._unregister(fd, write)
+        if not ent.readers and not ent.writers:
+            del self.fds[fd]
+
+    def _unregister(self, fd: int, write: bool) -> None:
+        try:
+            if write:
+                self.loop.remove_writer(fd)
+            else:
+                self.loop.remove_reader(fd)
+        except (OSError, ValueError, RuntimeError):  # a closed loop at teardown
+            pass
+
+    # step 4: readiness wakes every waiter of that direction; each retries
+    # its operation (a reader that finds nothing waits again), so the
+    # registration goes with them (level-triggered epoll would call this
+    # again before they ran)
+    def _ready(self, fd: int, write: bool) -> None:
+        ent = self.fds.get(fd)
+        if ent is None:
+            self._unregister(fd, write)
+            return
+        waiters = ent.writers if write else ent.readers
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(READY)
+        self._unregister(fd, write)
+
+    def close_fd(self, fd: int) -> None:
+        ent = self.fds.get(fd)
+        if ent is None:
+            return
+        for waiters, write in ((ent.readers, False), (ent.writers, True)):
+            if waiters:
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(CLOSED)
+                self._unregister(fd, write)
+        # the waiters take their futures out themselves (step 6); until then
+        # the entry stays, with no registration: a new wait registers afresh
+
+
+def poller(rt: Any) -> Netpoller:
+    """This P's netpoller (made on first use; one per run)."""
+    np = rt.__dict__.get("netpoller")
+    if np is None:
+        np = rt.netpoller = Netpoller(rt)
+    return np
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(TIMEOUT)
+
+
+def _poll(fd: int, write: bool, deadline: float | None) -> int:
+    """A thread's wait: a real poll() with the deadline."""
+    p = select.poll()
+    p.register(fd, select.POLLOUT if write else select.POLLIN)
+    while True:
+        if deadline is None:
+            ms = None
+        else:
+            left = deadline - time.time()
+            if left <= 0:
+                return TIMEOUT
+            ms = max(1, int(left * 1000 + 0.999))
+        try:
+            if p.poll(ms):
+                return READY  # POLLHUP/POLLERR/POLLNVAL too: the operation says what
+        except InterruptedError:  # pragma: no cover - PEP 475 retries poll itself
+            continue
+
+
+def _rt_and_g(op: str) -> tuple[Any, Any]:
+    """(runtime, GreenletG) for a plain goroutine; (rt or None, None) for a
+    thread that is no goroutine (or code outside pg.run); ParagoError for an
+    async goroutine or the hub's own code, which must not block."""
+    rt = state.rt
+    if rt is None or rt.closed:
+        return None, None
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if gs is not None and gs.__class__ is GreenletG:
+        return rt, gs
+    if threading.get_ident() != rt.hub_tid:
+        return rt, None
+    rt.slow_current(op)  # raises: an async goroutine (names the _async form) or hub code
+    raise ParagoError(f"{op}: not in a goroutine")  # pragma: no cover
+
+
+def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
+    """Park the calling goroutine until ``fd`` is readable (``write=False``)
+    or writable, the absolute ``deadline`` (``time.time()`` seconds, or
+    None) passes, or ``close_fd(fd)`` is called on this P.
+
+    Returns READY, TIMEOUT (also at once for a deadline already passed) or
+    CLOSED.  Only the goroutine waits: the P runs its others.  The wait
+    shows as ``[IO wait]`` in dumps and counts as an external waiter (never
+    a false Deadlock).  Raises ``pg.Shutdown`` when the run ends meanwhile.
+    From a thread that is no goroutine it is a real ``poll()``; from an
+    async goroutine it raises ParagoError naming ``wait_fd_async``.
+    """
+    rt, gs = _rt_and_g("pg.net wait_fd()")
+    if gs is None:
+        return _poll(fd, write, deadline)
+    delay = None
+    if deadline is not None:
+        delay = deadline - time.time()
+        if delay <= 0:
+            return TIMEOUT
+    np = poller(rt)
+    fut = rt.loop.create_future()
+    np.add(fd, write, fut)
+    timer = rt.loop.call_later(delay, _expire, fut) if delay is not None else None
+    np.waiting[gs.off] = (fd, write)
+    try:
+        rt.park_on_future(gs, fut, _IO_WAIT, threadsafe=False)
+    finally:
+        np.waiting.pop(gs.off, None)
+        np.remove(fd, write, fut)
+        if timer is not None:
+            timer.cancel()
+    return fut.result()
+
+
+async def wait_fd_async(fd: int, write: bool, deadline: float | None) -> int:
+    """``wait_fd`` for an ``async def`` goroutine (or any task on a P's loop):
+    awaits until ``fd`` is ready, the deadline passes or ``close_fd``.
+    Outside a P's loop it polls in a thread of the running loop's executor."""
+    rt = state.rt
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if rt is None or rt.closed or loop is not rt.loop:
+        if loop is None:
+            return _poll(fd, write, deadline)
+        return await loop.run_in_executor(None, _poll, fd, write, deadline)
+    delay = None
+    if deadline is not None:
+        delay = deadline - time.time()
+        if delay <= 0:
+            return TIMEOUT
+    gs = rt.task_g()
+    np = poller(rt)
+    fut = loop.create_future()
+    np.add(fd, write, fut)
+    timer = loop.call_later(delay, _expire, fut) if delay is not None else None
+    # the G shows "IO wait" (not counted as parked: an external waiter)
+    lib.pg_park_plain(rt.base, gs.off, WR[_IO_WAIT], 0)
+    np.waiting[gs.off] = (fd, write)
+    rt.n_external += 1
+    try:
+        return await fut
+    except asyncio.CancelledError:
+        if rt.shutting_down:
+            raise Shutdown from None
+        raise
+    finally:
+        rt.n_external -= 1
+        np.waiting.pop(gs.off, None)
+        if not rt.closed:
+            lib.pg_unpark_local(rt.base, gs.off, 0)
+        np.remove(fd, write, fut)
+        if timer is not None:
+            timer.cancel()
+
+
+def close_fd(fd: int) -> None:
+    """Wake every goroutine of this P parked on ``fd`` with CLOSED.  Call it
+    before closing the fd (a parked wait then ends instead of watching a
+    number that may be reused).  Outside a P's hub thread it does nothing."""
+    rt = state.rt
+    if rt is None or rt.closed or threading.get_ident() != rt.hub_tid:
+        return
+    np = rt.__dict__.get("netpoller")
+    if np is not None:
+        np.close_fd(fd)
+
+
+def describe(rt: Any, g_off: int) -> str | None:
+    """``fd 7 read`` for a goroutine of this P parked in the netpoller (dumps)."""
+    np = rt.__dict__.get("netpoller")
+    if np is None:
+        return None
+    w = np.waiting.get(g_off)
+    if w is None:
+        return None
+    fd, write = w
+    peer = peers.get(fd)
+    text = f"fd {fd} {'write' if write else 'read'}"
+    return f"{text}, peer {peer}" if peer else text
+
+
+def nwaiters(rt: Any) -> int:
+    """Goroutines of this P parked in the netpoller now."""
+    np = rt.__dict__.get("netpoller")
+    return np.nwaiters if np is not None else 0
+
+
+# fd -> the peer ("host:port") of a pg.net connection on this P, for dumps;
+# pg.net records it while the conn is open
+peers: dict[int, str] = {}
+
+__all__ = ["READY", "TIMEOUT", "CLOSED", "wait_fd", "wait_fd_async", "close_fd", "describe", "nwaiters", "peers"]
