@@ -12,6 +12,7 @@ from . import atomic as atomic
 from . import context as context
 from . import debug as debug
 from . import errgroup as errgroup
+from . import trace as trace
 from ._buffer import Buffer as Buffer
 from ._chan import Chan as Chan
 from ._chan import Recv as Recv
@@ -108,4 +109,5 @@ __all__ = [
     "sleep",
     "sleep_async",
     "tick",
+    "trace",
 ]

@@ -27,7 +27,7 @@ ERRORS = {
     "ChanTypeError", "DecodeError", "SyncError", "OutOfSharedMemory",
     "NotInRuntime", "WorkerLost", "Shutdown",
 }
-DIAGNOSTICS = {"debug"}  # pg.debug.dump()
+DIAGNOSTICS = {"debug", "trace"}  # pg.debug.dump(), pg.trace.region/log
 # Exported but not named in DESIGN §1: the sender-side counterpart of
 # DecodeError (an argument or value that cannot be copied to another P).
 BEYOND_DESIGN = {"EncodeError"}
