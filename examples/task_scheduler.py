@@ -171,9 +171,4 @@ def cli():
 
 
 if __name__ == "__main__":
-    # the goroutines' functions by their module's name, not __main__'s: the
-    # other nodes of a cluster run import them (the script's folder is on
-    # their sys.path); on one machine this changes nothing
-    import task_scheduler
-
-    task_scheduler.cli()
+    cli()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sys
 from typing import Any, Callable
 
@@ -39,14 +40,39 @@ def _import_ray() -> Any:
     return ray
 
 
+_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+
+
 def _address(cluster: str) -> str | None:
+    """The address for ray.init: None (a local instance, or $RAY_ADDRESS),
+    a Ray Client address, or a GCS address -- also the bare ``host:port``
+    that `ray start --head` prints."""
     if cluster == "ray":
         return None
     if cluster.startswith("ray://"):
         return cluster
     if cluster.startswith("ray:"):
         return cluster[4:]
-    raise ValueError(f"cluster must be 'ray', 'ray://host:port' or 'ray:ADDRESS', got {cluster!r}")
+    if _HOSTPORT.match(cluster):
+        return cluster
+    raise ValueError(f"cluster must be 'ray', 'ray://host:port', 'ray:ADDRESS' or 'host:port', got {cluster!r}")
+
+
+def _main_script() -> tuple[str, str] | None:
+    """(path, source) of the script that is ``__main__`` (``python prog.py``,
+    ``parago run prog.py``): every other node runs it as its ``__main__``
+    before its Ps start, as multiprocessing's spawn does on one machine, so
+    the goroutines, classes and lambdas it defines resolve there.  None for
+    a main module without a source file (``python -c``, a REPL)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not str(path).endswith(".py"):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return os.path.abspath(path), f.read()
+    except OSError:
+        return None
 
 
 def _probe(address: str) -> None:
@@ -96,6 +122,7 @@ class _Run:
                 Mailbox.options(num_cpus=0, scheduling_strategy=pin, max_concurrency=100_000).remote()
             )
         env = {k: v for k, v in os.environ.items() if k.startswith("PARAGO_") and k != "PARAGO_CLUSTER"}
+        script = _main_script()
         for i, n in enumerate(nodes[1:], start=1):
             pin = NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
             h = Host.options(num_cpus=self.nprocs[i], scheduling_strategy=pin, max_restarts=0).remote()
@@ -110,6 +137,7 @@ class _Run:
                     env,
                     self.mailboxes[i],
                     self.mailboxes[0],
+                    script,
                 )
             )
 

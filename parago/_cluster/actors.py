@@ -84,6 +84,7 @@ class Host:
         env: dict,
         mailbox: Any,
         driver: Any,
+        script: tuple[str, str] | None = None,
     ) -> tuple[str, Any]:
         """Run this node's pg.run until the driver says stop; how it ended."""
         for p in reversed(path):
@@ -94,7 +95,9 @@ class Host:
         from .._runtime import procs
         from .driver import node_main
 
+        saved = sys.modules.get("__main__"), sys.modules.get("__mp_main__")
         try:
+            _install_main(script, name)
             procs.run(node_main, index, name, mailbox, driver, procs=nprocs, start_method=start_method)
             return ("ok", None)
         except Panic as e:
@@ -103,6 +106,50 @@ class Host:
             return ("lost", str(e))
         except BaseException as e:
             return ("panic", _portable(e))
+        finally:
+            for key, mod in zip(("__main__", "__mp_main__"), saved, strict=True):
+                if mod is not None:
+                    sys.modules[key] = mod
+
+
+def _install_main(script: tuple[str, str] | None, node: str) -> None:
+    """The driver's script as this process's ``__main__`` and ``__mp_main__``
+    (run under the name ``__mp_main__``, so its ``if __name__ ==
+    "__main__":`` block does not run), exactly as multiprocessing's spawn
+    prepares a child: what the driver pickles by reference as
+    ``__main__.f`` resolves here, what this node pickles as
+    ``__mp_main__.f`` resolves at the driver (multiprocessing aliases its
+    ``__mp_main__`` to ``__main__``), and this node's own Ps (forkserver or
+    spawn: a Ray worker has threads) import the same file.  The source
+    travels with the call: a node without the driver's file gets a copy."""
+    if script is None:
+        return
+    import multiprocessing.spawn
+    import tempfile
+
+    path, source = script
+    try:
+        with open(path, encoding="utf-8") as f:
+            same = f.read() == source
+    except OSError:
+        same = False
+    if not same:
+        d = tempfile.mkdtemp(prefix="parago-main-")
+        path = os.path.join(d, os.path.basename(path))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(source)
+    os.environ["_PARAGO_IN_P"] = "1"  # an unguarded pg.run in the script: the error that says so
+    try:
+        multiprocessing.spawn._fixup_main_from_path(path)  # type: ignore[attr-defined]
+    except BaseException as e:
+        from .._errors import ParagoError
+
+        raise ParagoError(
+            f"node {node}: running the program's script {script[0]} as __main__ there failed: "
+            f"{type(e).__name__}: {e}"
+        ) from None
+    finally:
+        os.environ.pop("_PARAGO_IN_P", None)
 
 
 def _portable(e: BaseException) -> Any:

@@ -746,7 +746,7 @@ def _undecodable(rt: Any, e: BaseException) -> None:
     panics with why, so the program ends with a report naming it."""
     err = ParagoError(
         f"a goroutine sent to this node cannot start here: {type(e).__name__}: {e} "
-        "(its function must be importable on every node: docs/cluster.md)"
+        "(its function or a class it needs does not resolve here: docs/cluster.md)"
     )
     rt.spawn(_raise, (err,), {}, local=True, depth=2)
 

@@ -8,6 +8,7 @@ equal, and on the cluster the work must really have crossed nodes.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -481,3 +482,73 @@ def test_ctrl_c_stops_every_node_and_leaves_no_actor(ray_cluster):
             break
         time.sleep(0.2)
     assert not alive, alive
+
+
+_SCRIPT = '''
+import os, sys
+import psutil
+import parago as pg
+
+
+class Square:  # a class of the script: its instances cross nodes and stay instances of it
+    def __init__(self, n, v, pid):
+        self.n, self.v, self.pid = n, v, pid
+
+
+def square(jobs, out, wg):
+    for n in jobs:
+        pg.sleep(0.01)  # every worker gets jobs
+        out.send(Square(n, n * n, os.getpid()))
+    wg.done()
+
+
+def main(njobs, nworkers):
+    jobs, out, wg = pg.Chan(njobs), pg.Chan(njobs), pg.WaitGroup()
+    for _ in range(nworkers):
+        wg.add(1)
+        pg.go(square, jobs, out, wg)
+    pg.go(lambda c: c.send(Square(-1, 0, os.getpid())), out)  # a lambda of the script, too
+    for n in range(njobs):
+        jobs.send(n)
+    jobs.close()
+    got = [out.recv() for _ in range(njobs + 1)]
+    wg.wait()
+    assert all(isinstance(s, Square) for s in got), [type(s) for s in got]
+    return sorted((s.n, s.v) for s in got), sorted({s.pid for s in got})
+
+
+if __name__ == "__main__":
+    results, pids = pg.run(main, 40, 8)
+    assert results == [(-1, 0)] + [(n, n * n) for n in range(40)], results
+    here = {os.getpid()} | {c.pid for c in psutil.Process().children(recursive=True)}
+    print("OK", len(pids), len([p for p in pids if p not in here]), flush=True)
+'''
+
+
+@pytest.mark.timeout(240)
+def test_a_plain_script_runs_its_goroutines_on_every_node(ray_cluster, tmp_path):
+    """`python prog.py` with its goroutines, a class and a lambda defined in
+    the script (__main__), spread over every node, through the bare
+    host:port address that `ray start` prints: results exact, instances of
+    the script's class, and work done on other nodes."""
+    prog = tmp_path / "prog.py"
+    prog.write_text(_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
+    env.update(PARAGO_CLUSTER=ray_cluster.address, PARAGO_CLUSTER_PLACEMENT="spread")
+    assert not ray_cluster.address.startswith("ray")  # the bare form
+    p = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True, timeout=200, env=env, cwd=tmp_path)
+    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-4000:])
+    ok, nprocs, remote = p.stdout.split()[-3:]
+    assert ok == "OK" and int(remote) >= 2 and int(nprocs) >= 3, p.stdout  # both other nodes worked
+
+
+def test_a_bare_host_port_is_a_ray_address():
+    from parago._cluster import _address
+
+    assert _address("192.0.2.2:38973") == "192.0.2.2:38973"
+    assert _address("head-node.local:6379") == "head-node.local:6379"
+    assert _address("[::1]:6379") == "[::1]:6379"
+    assert _address("ray://h:10001") == "ray://h:10001" and _address("ray:auto") == "auto" and _address("ray") is None
+    for bad in ("spark://x", "host:", "h:p0rt", ":6379x"):
+        with pytest.raises(ValueError, match="cluster must be"):
+            _address(bad)
