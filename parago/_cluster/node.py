@@ -59,10 +59,9 @@ import greenlet
 from .._errors import EncodeError, ParagoError, Shutdown
 from .._runtime import codec, dump, failure, handles, ops, spawn, state
 from .._runtime.g import GreenletG
-from .._shim import CONST, Pstate, lib, views
+from .._shim import CONST, GKind, Pstate, lib, views
 from . import remote
 
-_GK_SYSTEM = 2  # GKind.SYSTEM
 STEAL_MAX = 64
 STEAL_BACKOFF_MAX = 0.02  # an idle node asks again at least every 20 ms (each ask costs both sides an actor call)
 # what a goroutine parked on a remote operation shows in a dump
@@ -710,7 +709,7 @@ class Node:
             if how == 0:  # a started goroutine readied: it can only run here, now
                 rt.run_g(g)
                 continue
-            if g in rt.local_fns or views.g_get(rt.arena, g, "kind") & _GK_SYSTEM:
+            if g in rt.local_fns or views.g_get(rt.arena, g, "kind") & GKind.SYSTEM:
                 rt.start_g(g, how, o[1], o[2])
                 continue
             if how == 2:

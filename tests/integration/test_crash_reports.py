@@ -324,7 +324,9 @@ def test_run_exits_1_with_the_users_traceback_for_an_exception_escaping_main(tmp
     assert re.match(r"Traceback \(most recent call last\):\n  File \"/\S+/prog\.py\", line \d+, in main\n",
                     r.stderr), r.stderr
     assert re.search(r"\nThe above exception was the direct cause of the following exception:\n", r.stderr)
+    # 3.13+ may underline the call (`~~~~~~^^^^`): a line of carets and tildes only
     assert re.search(r"^  File \"/\S+/prog\.py\", line \d+, in <module>\n    pg\.run\(main, procs=2\)\n"
+                     r"(?:    [~^ ]+\n)?"
                      r"  File \"/\S+/prog\.py\", line \d+, in main\n", r.stderr, re.M), r.stderr
     assert r.stderr.endswith("RuntimeError: main failed\n"), r.stderr
     assert not re.search(r"/parago/|runpy", r.stderr), r.stderr

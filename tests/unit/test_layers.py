@@ -238,3 +238,33 @@ def test_the_surface_checkers_see_violations():
     assert raw_offsets("i = arena.p_field(0, 'state') // 4") == ["line 1: p_field(...)"]
     assert raw_offsets("o = LAYOUT['pg_g']['goid']") == ["line 1: LAYOUT[...]"]
     assert raw_offsets("i = views.p_index(0, 'state')") == []
+
+
+def test_no_integer_literal_stands_for_an_exported_constant_outside_the_shim():
+    """Constants come from shm/layout.h through parago._shim (CONST and the
+    enums built from it), never copied as a literal: `_GK_SYSTEM = 2  #
+    GKind.SYSTEM` disagreed with layout.h's GK_SYSTEM = 4 for a whole turn."""
+    import re
+
+    from parago._shim import CONST
+
+    enum_prefixes = {"GKind": "GK_", "Gstatus": "G_", "Pstate": "P_"}
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        if "_shim" in path.relative_to(PKG).parts:
+            continue
+        src = path.read_text()
+        lines = src.splitlines()
+        for node in ast.walk(ast.parse(src)):
+            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)):
+                continue
+            if not isinstance(node.value.value, int) or isinstance(node.value.value, bool):
+                continue
+            for t in node.targets:
+                name = t.id.lstrip("_") if isinstance(t, ast.Name) else ""
+                comment = lines[node.lineno - 1].partition("#")[2]
+                m = re.search(r"\b(\w+)\.([A-Z_]+)\b", comment)
+                named = m and m.group(1) in enum_prefixes and enum_prefixes[m.group(1)] + m.group(2) in CONST
+                if name in CONST or named:
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not bad, "constants copied as literals (use parago._shim's CONST / enums):\n" + "\n".join(bad)
