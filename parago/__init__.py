@@ -12,6 +12,7 @@ from . import atomic as atomic
 from . import context as context
 from . import debug as debug
 from . import errgroup as errgroup
+from . import synctest as synctest
 from . import trace as trace
 from ._buffer import Buffer as Buffer
 from ._chan import Chan as Chan
@@ -51,6 +52,7 @@ from ._sync import Pool as Pool
 from ._sync import RWMutex as RWMutex
 from ._sync import Semaphore as Semaphore
 from ._sync import WaitGroup as WaitGroup
+from ._synctest import now as now
 from ._time import Ticker as Ticker
 from ._time import Timer as Timer
 from ._time import after as after
@@ -102,12 +104,14 @@ __all__ = [
     "gomaxprocs",
     "goid",
     "gosched",
+    "now",
     "numgoroutine",
     "run",
     "select",
     "select_async",
     "sleep",
     "sleep_async",
+    "synctest",
     "tick",
     "trace",
 ]

@@ -23,12 +23,11 @@ Values are copied with the context (capture small things).
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable
 
 from ._chan import Chan, Recv, select
 from ._errors import ParagoError
-from ._runtime import codec, timers
+from ._runtime import codec, timers, vclock
 from ._runtime.sched import need_rt
 
 _NONE, _CANCELED, _DEADLINE = timers.CTX_NONE, timers.CTX_CANCELED, timers.CTX_DEADLINE
@@ -237,7 +236,7 @@ def with_deadline(parent: Context, t: float) -> tuple[Context, Callable[[], None
         when = math.nan
     if not math.isfinite(when):
         raise ValueError(f"with_deadline: t must be a finite time.time() value, got {t!r}")
-    ns = timers.delay_ns(when - time.time(), "with_deadline")
+    ns = timers.delay_ns(when - vclock.now(), "with_deadline")  # pg.now(): virtual in synctest
     ctx = _TimerCtx(parent, when, ns)
     return ctx, CancelFunc(ctx)
 
@@ -247,7 +246,7 @@ def with_timeout(parent: Context, seconds: float) -> tuple[Context, Callable[[],
     at once; the same TypeError / ValueError for a bad ``seconds``."""
     _number(seconds, "with_timeout", "seconds")
     ns = timers.delay_ns(seconds, "with_timeout")
-    ctx = _TimerCtx(parent, time.time() + float(max(seconds, -(1 << 62))), ns)
+    ctx = _TimerCtx(parent, vclock.now() + float(max(seconds, -(1 << 62))), ns)
     return ctx, CancelFunc(ctx)
 
 

@@ -233,6 +233,17 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint32_t, nready, , "atomic: started Gs on readyq/privhead, readied and not yet resumed (diagnostics)") \
     X(pg_p, uint64_t, pad, [3], "size to a cache-line multiple")
 
+/* ---- synctest's virtual clock (shm/synctest.c, parago/_runtime/vclock.py) ----
+ * Words of the arena header, after the P array (their place keeps the P
+ * array's alignment).  vclock is 0 outside pg.synctest.run: every timer
+ * then runs on CLOCK_MONOTONIC (pg_nanotime, pg_atomic.h). */
+#define PG_SYNCTEST_EPOCH 946684800ull /* s: 2000-01-01 00:00:00 UTC, where Go's bubble clock starts */
+#define PG_STRUCT_ARENA_SYNCTEST(X) \
+    X(pg_arena, uint64_t, vclock, , "atomic: synctest's virtual CLOCK_MONOTONIC ns (0: real time); only P0's deadlock check moves it") \
+    X(pg_arena, uint64_t, vbase, , "immutable: vclock when the run started (pg.now() = 2000-01-01 UTC + vclock - vbase)") \
+    X(pg_arena, uint64_t, vwaiter, , "atomic: the channel synctest.wait() parks on (the word holds a reference), 0 none") \
+    X(pg_arena, int64_t, vfiring, , "atomic: sysmons firing due timers now (the clock waits for them)")
+
 /* the arena header at offset 0 */
 #define PG_STRUCT_ARENA(X) \
     X(pg_arena, uint64_t, magic, , "immutable") \
@@ -268,7 +279,8 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_arena, uint32_t, nlost, , "atomic: Ps marked gone") \
     X(pg_arena, uint64_t, nraces, , "atomic: --race findings program-wide") \
     X(pg_arena, uint64_t, pad, [PG_ARENA_PAD], "keeps the P array cache aligned") \
-    X(pg_arena, pg_p_t, p, [PG_MAXP], "per P")
+    X(pg_arena, pg_p_t, p, [PG_MAXP], "per P") \
+    PG_STRUCT_ARENA_SYNCTEST(X)
 
 /* a channel (Go's hchan) */
 #define PG_STRUCT_CHAN(X) \

@@ -45,10 +45,42 @@ static inline void pg_cpu_relax(void) {
 #endif
 }
 
-static inline uint64_t pg_nanotime(void) {
+/* CLOCK_MONOTONIC ns, always real: spinning, the scheduler's and sysmon's
+ * own watching, lock fairness -- what must pass while goroutines wait */
+static inline uint64_t pg_nanotime_real(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The clock of every timer, sleep and deadline.  Inside pg.synctest.run it
+ * is the arena's virtual clock (synctest.c): pg_vclock points at
+ * arena.vclock in every process of the run (bound before the P's sysmon
+ * starts, unbound after it stopped), and only P0's deadlock check moves
+ * it, while every goroutine is durably blocked.  Outside: CLOCK_MONOTONIC.
+ */
+extern uint64_t *pg_vclock; /* atomic (acquire): NULL = real time */
+extern uint64_t pg_vbase;   /* arena.vbase, copied at bind */
+
+static inline uint64_t pg_nanotime(void) {
+    uint64_t *vc = pg_load_acq(&pg_vclock);
+    if (vc)
+        return pg_load_acq(vc); /* pairs with pg_vclock_set (seq_cst) */
+    return pg_nanotime_real();
+}
+
+/* the wall clock a timer delivers (time.time(); pg.now() in synctest:
+ * 2000-01-01 00:00:00 UTC plus the virtual time gone by, as Go's bubble) */
+static inline double pg_walltime(void) {
+    uint64_t *vc = pg_load_acq(&pg_vclock);
+    if (vc) {
+        uint64_t d = pg_load_acq(vc) - pg_vbase;
+        return (double)PG_SYNCTEST_EPOCH + (double)(d / 1000000000ull) + (double)(d % 1000000000ull) * 1e-9;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Shared (not FUTEX_PRIVATE) futex: the word lives in the memfd that every P

@@ -342,7 +342,7 @@ static int claim_orphaned(void *base, uint32_t w) {
 void pg_park_prepare(void *base, uint64_t g, uint32_t reason) {
     pg_g_t *gp = G(base, g);
     gp->waitreason = reason;
-    gp->waitsince = pg_nanotime();
+    gp->waitsince = pg_nanotime_real();
     gp->wake_res = WAKE_NONE;
     gp->wake_case = -1;
     gp->wake_off = 0;
@@ -430,12 +430,12 @@ PG_API int pg_park_cancel(void *base, uint64_t g) {
 /* A thread that is not a goroutine waits for its ready on the futex. */
 PG_API int pg_thread_park(void *base, uint64_t g, uint64_t timeout_ns) {
     pg_g_t *gp = G(base, g);
-    uint64_t deadline = pg_nanotime() + timeout_ns;
+    uint64_t deadline = pg_nanotime_real() + timeout_ns;
     for (;;) {
         uint32_t v = pg_load_acq(&gp->park); /* pairs with pg_ready's release */
         if (v == PARK_NONE)
             return PG_OK;
-        uint64_t now = pg_nanotime();
+        uint64_t now = pg_nanotime_real();
         if (now >= deadline)
             return PG_WOULDBLOCK;
         uint64_t left = deadline - now;
@@ -749,7 +749,7 @@ static uint64_t pg_steal(void *base, int p, int steal_next) {
     uint32_t n = a->nprocs;
     if (n < 2)
         return 0;
-    uint64_t now = pg_nanotime();
+    uint64_t now = pg_nanotime_real();
     uint32_t start = pg_fastrand() % n;
     for (uint32_t i = 0; i < n; i++) {
         int v = (int)((start + i) % n);
@@ -797,7 +797,7 @@ PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t exited, void *obuf, 
         pg_gexit(base, exited);
     uint64_t tick = pp->schedtick + 1;
     pg_store_rlx(&pp->schedtick, tick);
-    pg_store_rel(&pp->lastsched, pg_nanotime()); /* pairs with steal_quota's acquire */
+    pg_store_rel(&pp->lastsched, pg_nanotime_real()); /* pairs with steal_quota's acquire */
     if (pg_load_rlx(&pp->state) != P_RUNNING)
         pg_store_sc(&pp->state, P_RUNNING); /* woken by I/O or the loop, not by a waker */
     uint64_t g = pg_find_local(base, p, tick);
@@ -853,7 +853,7 @@ static int pg_has_work(void *base, int p) {
     pg_arena_t *a = ARENA(base);
     if (pg_has_local(base, p) || pg_load_sc(&a->gq_size))
         return 1;
-    uint64_t now = pg_nanotime();
+    uint64_t now = pg_nanotime_real();
     for (uint32_t v = 0; v < a->nprocs; v++)
         if ((int)v != p && steal_quota(base, p, (int)v, now))
             return 1;
@@ -888,7 +888,7 @@ PG_API uint64_t pg_p_idle(void *base, int p, uint64_t spin_ns) {
     if (spin_ns && pg_load_rlx(&a->nspinning) * 2 < a->nprocs) {
         pg_add_sc(&a->nspinning, 1);
         pg_store_rlx(&pp->state, P_SPINNING);
-        uint64_t end = pg_nanotime() + spin_ns;
+        uint64_t end = pg_nanotime_real() + spin_ns;
         int rounds = 0;
         do {
             g = pg_find_local(base, p, tick);
@@ -908,7 +908,7 @@ PG_API uint64_t pg_p_idle(void *base, int p, uint64_t spin_ns) {
              * would only delay the very work we are waiting for */
             if ((++rounds & 7) == 0)
                 sched_yield();
-        } while (pg_nanotime() < end && !pg_load_rlx(&a->shutdown));
+        } while (pg_nanotime_real() < end && !pg_load_rlx(&a->shutdown));
         pg_add_sc(&a->nspinning, -1);
     }
     for (int round = 0;; round++) {

@@ -219,7 +219,7 @@ PG_API int64_t pg_mutex_lock(void *base, uint64_t o, uint64_t g, int flags, uint
         pg_unlock(&s->hdr.lock);
         return PG_WOULDBLOCK;
     }
-    park_on(base, g, o, &s->q1, WR_MUTEX, since ? since : pg_nanotime(), flags & MX_RETRY);
+    park_on(base, g, o, &s->q1, WR_MUTEX, since ? since : pg_nanotime_real(), flags & MX_RETRY);
     pg_unlock(&s->hdr.lock);
     return PG_PARKED;
 }
@@ -267,7 +267,7 @@ PG_API int64_t pg_mutex_unlock(void *base, uint64_t o) {
         pg_sudog_t *sd = AT(base, sdo, pg_sudog_t);
         g = sd->g;
         pg_store_sc(&s->u.mu.nwait, s->u.mu.nwait - 1);
-        uint64_t waited = pg_nanotime() - sd->elem_len;
+        uint64_t waited = pg_nanotime_real() - sd->elem_len;
         if (s->u.mu.starving || waited > STARVE_NS) {
             /* starvation mode: hand the lock over; a stays 1 */
             s->u.mu.starving = s->q1.first ? 1 : 0;

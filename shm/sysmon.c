@@ -131,26 +131,35 @@ static void *sysmon_main(void *arg) {
     pg_p_t *pp = &ARENA(base)->p[p];
     watch_t w = {0};
     w.tick = pg_load_rlx(&pp->schedtick);
-    w.since = pg_nanotime();
+    w.since = pg_nanotime_real();
     uint64_t next_watch = 0;
     while (!pg_load_acq(&sm.stop)) {
         /* tgen before twhen: an arming after this load changes tgen, so
-         * the futex wait below returns at once instead of missing it */
+         * the futex wait below returns at once instead of missing it.
+         * Timers are on the timer clock (virtual in synctest, where only a
+         * tgen wake moves it), the watch on the real one. */
         uint32_t gen = pg_load_acq(&pp->tgen);
         uint64_t now = pg_nanotime();
         uint64_t tw = pg_load_acq(&pp->twhen); /* pairs with heap_push's release */
         if (tw && tw <= now) {
+            /* synctest's clock waits until this firing is over
+             * (pg_vclock_next reads twhen, then vfiring) */
+            pg_add_sc(&ARENA(base)->vfiring, 1);
             pg_timers_run(base, p);
+            pg_add_sc(&ARENA(base)->vfiring, -1);
             continue;
         }
-        if (now >= next_watch) {
-            sysmon_watch(base, p, &w, now);
+        uint64_t rnow = pg_nanotime_real();
+        if (rnow >= next_watch) {
+            sysmon_watch(base, p, &w, rnow);
             pg_timers_tidy(base, p);
             next_watch =
-                now + (pg_load_acq(&pp->state) == P_RUNNING ? WATCH_RUNNING_NS : WATCH_IDLE_NS);
+                rnow + (pg_load_acq(&pp->state) == P_RUNNING ? WATCH_RUNNING_NS : WATCH_IDLE_NS);
         }
-        uint64_t until = tw && tw < next_watch ? tw : next_watch;
-        pg_futex_wait(&pp->tgen, gen, until - now);
+        uint64_t wait = next_watch - rnow;
+        if (tw && tw - now < wait)
+            wait = tw - now;
+        pg_futex_wait(&pp->tgen, gen, wait);
     }
     return NULL;
 }

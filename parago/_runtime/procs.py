@@ -41,7 +41,7 @@ import greenlet
 from .._errors import ParagoError, WorkerLost
 from .._shim import MAXP, lib, status, views
 from .._shim.arena import Arena, default_size
-from . import deathwatch, failure, profile, race, report, schedtrace, state, trace
+from . import deathwatch, failure, profile, race, report, schedtrace, state, trace, vclock
 from .procs_util import usable_cpus
 from .sched import Runtime
 from .supervisor import Supervisor
@@ -101,6 +101,8 @@ def p_main(
             except OSError:
                 pass
         arena = Arena.attach(arena_fd.fd)
+        if settings.get("synctest"):
+            vclock.bind(arena)  # before this P's sysmon starts
         lib.pg_set_self(p)
         deathwatch.watch_parent(arena, death.fd)
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
@@ -144,7 +146,7 @@ def _check_procs(procs: Any) -> int:
 
 
 def run(
-    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None
+    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None, synctest: bool = False
 ) -> Any:
     if os.environ.get("_PARAGO_IN_P") == "1":
         raise RuntimeError(
@@ -177,6 +179,7 @@ def run(
         "race": os.environ.get("PARAGO_RACE") == "1",
         "trace": os.environ.get("PARAGO_TRACE") or None,
         "cpuprofile": os.environ.get("PARAGO_CPUPROFILE") or None,
+        "synctest": synctest,  # pg.synctest.run: the timer clock is virtual (vclock.py)
     }
     nonce = random.getrandbits(63) | 1
     arena = Arena.create(default_size(), nprocs, nonce)
@@ -190,6 +193,8 @@ def run(
     trace_stop = None
     sysmon = None
     try:
+        if synctest:
+            vclock.bind(arena, start=True)  # before any P or sysmon exists
         wakefds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC) for _ in range(nprocs)]
         fds.extend(wakefds)
         death_r, death_w = os.pipe2(os.O_CLOEXEC)
@@ -263,6 +268,7 @@ def run(
             watch.stop()  # before _release closes the sentinels and eventfds it watches and writes
         status.set_lost_handler(None)
         lib.pg_set_self(-1)
+        vclock.unbind()  # after sysmon stopped, before the arena is unmapped
         _release(rt, arena, procs_started, fds, normal_end)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._shim import CONST, blocking, lib, views
 from .._shim.status import check, error
+from . import vclock  # the timer clock: virtual in synctest
 from .g import WR, GState
 from .handles import Handle
 
@@ -97,21 +98,21 @@ def sleep_g(rt: Any, gs: GState, ns: int) -> None:
     An interrupt (teardown, a failure for main) raises out of the park; the
     timer is stopped and any firing in progress waited out either way, so a
     late firing never readies a later wait of this G."""
-    end = time.monotonic_ns() + ns
+    end = vclock.nanotime() + ns
     while True:
         t = _sleep_armed(rt, gs, ns)
         try:
             gs.park()
         finally:
             fired = lib.pg_sleep_done(rt.base, t)
-        ns = end - time.monotonic_ns()
+        ns = end - vclock.nanotime()
         if fired or ns <= 0:
             return
 
 
 async def sleep_task(rt: Any, gs: Any, ns: int) -> None:
     """sleep_g for a TaskG (an async goroutine or an adopted task)."""
-    end = time.monotonic_ns() + ns
+    end = vclock.nanotime() + ns
     while True:
         t = _sleep_armed(rt, gs, ns)
         try:
@@ -120,7 +121,7 @@ async def sleep_task(rt: Any, gs: Any, ns: int) -> None:
             fired = lib.pg_sleep_done(rt.base, t)
             if gs.stale:
                 await _stale_consumed(rt, gs)
-        ns = end - time.monotonic_ns()
+        ns = end - vclock.nanotime()
         if fired or ns <= 0:
             return
 

@@ -28,11 +28,12 @@ ERRORS = {
     "NotInRuntime", "WorkerLost", "Shutdown",
 }
 DIAGNOSTICS = {"debug", "trace"}  # pg.debug.dump(), pg.trace.region/log
+TESTING = {"synctest", "now"}  # pg.synctest.run/wait, pg.now() (virtual inside synctest)
 # Exported but not named in DESIGN §1: the sender-side counterpart of
 # DecodeError (an argument or value that cannot be copied to another P).
 BEYOND_DESIGN = {"EncodeError"}
 
-PUBLIC = RUNNING | CHANNELS | TIME | SYNC | PATTERNS | ERRORS | DIAGNOSTICS | BEYOND_DESIGN
+PUBLIC = RUNNING | CHANNELS | TIME | SYNC | PATTERNS | ERRORS | DIAGNOSTICS | TESTING | BEYOND_DESIGN
 
 
 @pytest.mark.timeout(10)
