@@ -27,6 +27,7 @@ from ._errors import Deadlock as Deadlock
 from ._errors import DecodeError as DecodeError
 from ._errors import EncodeError as EncodeError
 from ._errors import EndOfChannel as EndOfChannel
+from ._errors import GoroutineLeak as GoroutineLeak
 from ._errors import NotInRuntime as NotInRuntime
 from ._errors import OutOfSharedMemory as OutOfSharedMemory
 from ._errors import Panic as Panic
@@ -73,6 +74,7 @@ __all__ = [
     "EncodeError",
     "EndOfChannel",
     "ErrGroup",
+    "GoroutineLeak",
     "Future",
     "Mutex",
     "NotInRuntime",

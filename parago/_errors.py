@@ -68,6 +68,32 @@ def _report(head: str, *sections: str) -> str:
     return "\n\n".join([head, *(s.strip("\n") for s in sections if s and s.strip())])
 
 
+class GoroutineLeak(ParagoError):
+    """Goroutines were still alive when main returned (``pg.run(main,
+    leaks="error")``, ``PARAGO_DEBUG=leakcheck=1``; Uber's goleak for Go).
+
+    ``goroutines``: one record per leaked goroutine (``goid``,
+    ``wait_reason``, ``stack``, ``created_by``); ``dump``: their sections in
+    Go's shape.  Its text::
+
+        found unexpected goroutines: 1 still alive after main returned
+
+        goroutine 7 [chan receive]:
+        __main__.worker(...)
+        ...
+    """
+
+    def __init__(self, goroutines: list | None = None, dump: str = "") -> None:
+        self.goroutines = list(goroutines or ())
+        self.dump = dump
+        super().__init__(self.goroutines, dump)
+
+    def __str__(self) -> str:
+        n = len(self.goroutines)
+        head = f"found unexpected goroutines: {n} still alive after main returned"
+        return _report(head, self.dump)
+
+
 class ClosedChannelError(ParagoError):
     """send on closed channel / close of closed channel."""
 

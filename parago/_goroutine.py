@@ -21,6 +21,7 @@ def run(
     procs: int | None = None,
     start_method: str | None = None,
     cluster: str | None = None,
+    leaks: str | None = None,
 ) -> Any:
     """Run ``main(*args)`` as goroutine 1 with ``procs`` Ps and return its result.
 
@@ -37,14 +38,21 @@ def run(
     ``cluster="ray"`` (or ``"ray://host:port"``, or ``$PARAGO_CLUSTER``) runs
     the program across the nodes of a Ray cluster, ``procs`` Ps per node
     (docs/cluster.md); unset, Ray is never imported.
+
+    ``leaks="error"`` (or ``PARAGO_DEBUG=leakcheck=1``): goroutines still
+    alive a short grace after main returned are a ``pg.GoroutineLeak``
+    listing each (wait reason, stack, created by); ``leaks="warn"`` prints
+    that list on stderr and returns normally; None: no check.
     """
     if cluster is None:
         cluster = os.environ.get("PARAGO_CLUSTER") or None
     if cluster:  # across the nodes of a Ray cluster; Ray is imported only here
+        if leaks is not None:
+            raise ValueError("pg.run: leaks= checks the Ps of one machine; it cannot be used with cluster=")
         from ._cluster import run as cluster_run
 
         return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster)
-    return _run(main, *args, procs=procs, start_method=start_method)
+    return _run(main, *args, procs=procs, start_method=start_method, leaks=leaks)
 
 
 def go(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:

@@ -1,4 +1,4 @@
-"""pg.debug: goroutine dumps."""
+"""pg.debug: goroutine dumps, leaked goroutines, the goroutine profile."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import sys
 from typing import IO
 
 from ._runtime import dump as _dump
+from ._runtime import leaks as _leaks
+from ._runtime.leaks import Leaked as Leaked
 from ._runtime.sched import need_rt
 
 
@@ -30,4 +32,25 @@ def print_dump() -> None:
     dump(sys.stderr)
 
 
-__all__ = ["dump", "print_dump"]
+def leaks() -> list[Leaked]:
+    """The goroutines that can never wake (Go 1.26's goroutine leak
+    profile): parked on channels or sync objects that no other goroutine
+    holds a handle to -- from the arena's reference counts and each P's
+    own references.  One record per goroutine (``goid``, ``wait_reason``,
+    ``stack``, ``created_by``), by id.  A goroutine parked on an object
+    another goroutine (or a module global, or a value in flight) still
+    holds is not reported, nor one that sleeps or waits for I/O.  Blocks
+    while every P answers (briefly).  Called from a goroutine on a P other
+    than P0, only that P's goroutines can be judged.
+    """
+    return _leaks.find(need_rt("pg.debug.leaks"))
+
+
+def goroutine_profile() -> str:
+    """Every goroutine of every P grouped by stack, in Go's ``debug=1``
+    text (``goroutine profile: total N``, then ``count @ pcs`` and a
+    ``#\tpc\tfunc\tfile:line`` line per frame, most common stack first)."""
+    return _leaks.goroutine_profile(need_rt("pg.debug.goroutine_profile"))
+
+
+__all__ = ["dump", "print_dump", "leaks", "goroutine_profile", "Leaked"]

@@ -44,6 +44,14 @@ shown_as: dict[int, str] = {}
 
 GS_WAITING = 4
 
+# A request's kind rides in the top bits of ``dumpreq`` (the sequence number
+# is the low bits): 0 is the text dump; leaks.py registers the others (the
+# facts pg.debug.leaks and goroutine_profile need from every P), each an
+# answer function rt -> text.
+KIND_SHIFT = 30
+SEQ_MASK = (1 << KIND_SHIFT) - 1
+answers: dict[int, Any] = {}
+
 site = report.site  # sched.site_of: the created-by text of a pg.go call
 exit_how = report.exit_how  # supervisor: how a P process ended
 
@@ -136,7 +144,8 @@ def answer_dump(rt: Any) -> None:
         # an answer P0 gave up waiting for (it clears dump_off of those it
         # read); it asks again only after it stopped reading the last one
         lib.pg_mfree(rt.base, stale)
-    text = rt.dump_text().encode()
+    kind = req >> KIND_SHIFT
+    text = (answers[kind](rt) if kind in answers else rt.dump_text()).encode()
     off = lib.pg_store_bytes(rt.base, text, len(text)) if text else 0
     views.p_set(a, rt.p, "dump_off", max(off, 0))
     views.p_set(a, rt.p, "dump_len", len(text) if off > 0 else 0)
@@ -160,7 +169,15 @@ def _gone(rt: Any, p: int) -> str:
 
 def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) -> str:
     """Every goroutine of every P (P0 only), ordered by id, without skip_goid."""
-    parts = [rt.dump_text()]
+    own = rt.dump_text()
+    parts, notes = collect_parts(rt, 0, timeout)
+    return report.merge([own, *parts] + [notes[p] for p in sorted(notes)], skip_goid)
+
+
+def collect_parts(rt: Any, kind: int, timeout: float = 1.0) -> tuple[list[str], dict[int, str]]:
+    """Ask every other P for its answer of ``kind`` (P0 only): the answers,
+    and a note per P that is gone or did not answer within ``timeout``."""
+    parts: list[str] = []
     a = rt.arena
     waiting = {}
     notes = {}
@@ -169,7 +186,7 @@ def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) ->
         if how:
             notes[p] = f"P{p}: gone ({how}); its goroutines died with it"
             continue
-        v = (views.p_get(a, p, "dumpreq") + 1) & 0xFFFFFFFF
+        v = (((views.p_get(a, p, "dumpreq") & SEQ_MASK) + 1) & SEQ_MASK) | (kind << KIND_SHIFT)
         views.p_set(a, p, "dumpreq", v)
         waiting[p] = v
         lib.pg_wakep_of(rt.base, p)
@@ -188,7 +205,7 @@ def collect_dump(rt: Any, timeout: float = 1.0, skip_goid: int | None = None) ->
             time.sleep(0.002)
     for p in waiting:
         notes[p] = f"P{p}: unresponsive after {timeout:g} s (busy in a goroutine or in C code); its goroutines are not shown"
-    return report.merge(parts + [notes[p] for p in sorted(notes)], skip_goid)
+    return parts, notes
 
 
 def format_tb(e: BaseException) -> str:

@@ -42,6 +42,7 @@ from .._errors import ParagoError, WorkerLost
 from .._shim import MAXP, lib, status, views
 from .._shim.arena import Arena, default_size
 from . import deathwatch, failure, profile, race, report, schedtrace, state, trace, vclock
+from . import leaks as leakcheck
 from .procs_util import usable_cpus
 from .sched import Runtime
 from .supervisor import Supervisor
@@ -146,7 +147,8 @@ def _check_procs(procs: Any) -> int:
 
 
 def run(
-    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None, synctest: bool = False
+    main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None, synctest: bool = False,
+    leaks: str | None = None,
 ) -> Any:
     if os.environ.get("_PARAGO_IN_P") == "1":
         raise RuntimeError(
@@ -174,6 +176,7 @@ def run(
         )
     if start_method not in START_METHODS:
         raise ValueError(f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}")
+    leak_mode = leakcheck.check_mode(leaks)
     settings = {
         "start_method": start_method,
         "race": os.environ.get("PARAGO_RACE") == "1",
@@ -242,6 +245,9 @@ def run(
                 rt.loop.run_forever()
         except BaseException as e:  # raised out of the loop by a signal handler
             rt.sup.hub_error = rt.sup.hub_error or e
+        leaked = None
+        if leak_mode and rt.sup.hub_error is None and rt.sup.main_exc is None and failure.recorded(rt) is None:
+            leaked = leakcheck.at_exit(rt)  # before teardown unwinds them
         _teardown(rt)
         if rt.sup.hub_error is not None:
             raise rt.sup.hub_error
@@ -257,6 +263,10 @@ def run(
         if exc is not None:
             raise exc
         normal_end = True
+        if leaked is not None:
+            if leak_mode == "error":
+                raise leaked
+            leakcheck.warn(leaked)
         return rt.sup.main_result
     finally:
         if trace_stop is not None:

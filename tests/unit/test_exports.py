@@ -25,7 +25,7 @@ PATTERNS = {"context", "ErrGroup", "errgroup", "future", "Future"}
 ERRORS = {
     "ParagoError", "Panic", "Deadlock", "ClosedChannelError", "EndOfChannel",
     "ChanTypeError", "DecodeError", "SyncError", "OutOfSharedMemory",
-    "NotInRuntime", "WorkerLost", "Shutdown",
+    "NotInRuntime", "WorkerLost", "Shutdown", "GoroutineLeak",
 }
 DIAGNOSTICS = {"debug", "trace"}  # pg.debug.dump(), pg.trace.region/log
 TESTING = {"synctest", "now"}  # pg.synctest.run/wait, pg.now() (virtual inside synctest)
