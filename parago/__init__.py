@@ -46,6 +46,7 @@ from ._goroutine import gomaxprocs as gomaxprocs
 from ._goroutine import gosched as gosched
 from ._goroutine import numgoroutine as numgoroutine
 from ._goroutine import run as run
+from ._map import Map as Map
 from ._sync import Cond as Cond
 from ._sync import Mutex as Mutex
 from ._sync import Once as Once
@@ -76,6 +77,7 @@ __all__ = [
     "ErrGroup",
     "GoroutineLeak",
     "Future",
+    "Map",
     "Mutex",
     "NotInRuntime",
     "Once",

@@ -35,6 +35,7 @@ struct pg_field_desc {
 static const struct pg_field_desc pg_fields[] = {PG_ALL_STRUCTS(PG_TAB_FIELD)};
 #define PG_TAB_SIZE(s) {#s, "__size__", 0, sizeof(struct s)},
 static const struct pg_field_desc pg_sizes[] = {
+    PG_TAB_SIZE(pg_map) PG_TAB_SIZE(pg_mapshard) PG_TAB_SIZE(pg_mapent) PG_TAB_SIZE(pg_mapval) PG_TAB_SIZE(pg_maprec)
     PG_TAB_SIZE(pg_block) PG_TAB_SIZE(pg_objhdr) PG_TAB_SIZE(pg_waitq) PG_TAB_SIZE(pg_sudog)
     PG_TAB_SIZE(pg_g) PG_TAB_SIZE(pg_p) PG_TAB_SIZE(pg_arena) PG_TAB_SIZE(pg_chan)
     PG_TAB_SIZE(pg_slot) PG_TAB_SIZE(pg_sync) PG_TAB_SIZE(pg_timer) PG_TAB_SIZE(pg_tentry)

@@ -439,7 +439,96 @@ _Static_assert(offsetof(pg_timer_t, hdr) == 0 && offsetof(pg_ctx_t, hdr) == 0,
                "objects start with their header");
 _Static_assert(sizeof(pg_tentry_t) == 24, "heap entries are packed");
 
+/* ---- pg.Map: Go's sync.Map in the arena (shm/map.c) ----
+ *
+ * A map is PG_MAP_NSHARD shards, each its own chained hash table under its
+ * own owner-tagged lock: operations on keys of different shards never
+ * share a lock, and a shard grows (or shrinks) alone, under its lock, so
+ * no resize stops the whole map.  Keys arrive canonically encoded (equal
+ * keys, equal bytes: parago/_map.py) with a kind tag (MK_*); C hashes them
+ * (seeded with the run's nonce), compares bytes and never decodes. */
+#define PG_MOBJ_LIST(X) X(OBJ_MAP, 16) /* pg_objhdr.kind; 16: clear of the kinds other files add */
+#define PG_MAP_SHARD_BITS 6
+#define PG_MAP_NSHARD (1u << PG_MAP_SHARD_BITS)
+#define PG_MAP_MINBUCKETS 8u /* a shard's first bucket array */
+
+/* pg_map_write's operations */
+#define PG_MAPOP_LIST(X) \
+    X(MAP_STORE, 1) X(MAP_SWAP, 2) X(MAP_LOAD_OR_STORE, 3) X(MAP_LOAD_AND_DELETE, 4) \
+    X(MAP_DELETE, 5) X(MAP_CAS, 6) X(MAP_CAD, 7)
+
+/* key kinds: the tag hashed and compared with the key's bytes.  MK_EXACT
+ * marks a range record whose key bytes are a self-tagged exact encoding
+ * (a key holding a bool, kept as first stored, as a dict keeps it) */
+#define PG_MAPKEY_LIST(X) \
+    X(MK_EXACT, 0) X(MK_STR, 1) X(MK_BYTES, 2) X(MK_INT, 3) X(MK_NONE, 4) X(MK_TUPLE, 5) X(MK_BOOL, 6)
+
+enum pg_mobj { PG_MOBJ_LIST(PG_ENUM_ITEM) };
+enum pg_mapop { PG_MAPOP_LIST(PG_ENUM_ITEM) };
+enum pg_mapkey { PG_MAPKEY_LIST(PG_ENUM_ITEM) };
+
+#define PG_STRUCT_MAP(X) \
+    X(pg_map, pg_objhdr_t, hdr, , "see pg_objhdr (the lock word is unused: each shard has its own)") \
+    X(pg_map, uint64_t, shards, , "immutable: PG_MAP_NSHARD pg_mapshard records, cache aligned, inside shards_blk") \
+    X(pg_map, uint64_t, shards_blk, , "immutable: the block that holds them")
+
+/* one shard: a cache line, so Ps working on different shards share none */
+#define PG_STRUCT_MAPSHARD(X) \
+    X(pg_mapshard, uint32_t, lock, , "the shard's lock word (owner-tagged, pg_lock)") \
+    X(pg_mapshard, uint32_t, nbuckets, , "shard lock: a power of two, 0 before the first store") \
+    X(pg_mapshard, uint64_t, count, , "shard lock; stored relaxed, read racily (len)") \
+    X(pg_mapshard, uint64_t, buckets, , "shard lock: block of nbuckets chain heads (entry offsets)") \
+    X(pg_mapshard, uint64_t, seq, , "shard lock: bumped by every value change (compare_and_swap tickets)") \
+    X(pg_mapshard, uint64_t, pad, [4], "to a cache line")
+
+/* one key: its canonical bytes (klen), then its exact bytes (xlen), follow
+ * the record in the same block */
+#define PG_STRUCT_MAPENT(X) \
+    X(pg_mapent, uint64_t, next, , "shard lock: bucket chain link") \
+    X(pg_mapent, uint64_t, hash, , "immutable") \
+    X(pg_mapent, uint64_t, seq, , "shard lock: the shard's seq when val was set") \
+    X(pg_mapent, uint64_t, val, , "shard lock: the value (a pg_mapval block the entry owns)") \
+    X(pg_mapent, uint32_t, ktag, , "immutable (MK_*)") \
+    X(pg_mapent, uint32_t, klen, , "immutable: canonical key bytes") \
+    X(pg_mapent, uint32_t, xlen, , "immutable: exact key bytes after them, 0 = the canonical ones decode exactly") \
+    X(pg_mapent, uint32_t, pad, , "")
+
+/* a stored value: nref handle offsets (the value holds an arena reference
+ * on each) then vlen encoded bytes follow the record in the same block */
+#define PG_STRUCT_MAPVAL(X) \
+    X(pg_mapval, uint64_t, vlen, , "immutable") \
+    X(pg_mapval, uint32_t, nref, , "immutable") \
+    X(pg_mapval, uint32_t, pad, , "")
+
+/* one key/value of pg_map_range's output (8-aligned): nref handle offsets
+ * (a reference each, taken for the reader), the key bytes padded to 8, the
+ * value bytes padded to 8 */
+#define PG_STRUCT_MAPREC(X) \
+    X(pg_maprec, uint32_t, ktag, , "MK_*; MK_EXACT: the key bytes are self-tagged") \
+    X(pg_maprec, uint32_t, klen, , "") \
+    X(pg_maprec, uint32_t, nref, , "") \
+    X(pg_maprec, uint32_t, pad, , "") \
+    X(pg_maprec, uint64_t, vlen, , "")
+
+typedef struct pg_map { PG_STRUCT_MAP(PG_DECL_FIELD) } pg_map_t;
+typedef struct pg_mapshard { PG_STRUCT_MAPSHARD(PG_DECL_FIELD) } pg_mapshard_t;
+typedef struct pg_mapent { PG_STRUCT_MAPENT(PG_DECL_FIELD) } pg_mapent_t;
+typedef struct pg_mapval { PG_STRUCT_MAPVAL(PG_DECL_FIELD) } pg_mapval_t;
+typedef struct pg_maprec { PG_STRUCT_MAPREC(PG_DECL_FIELD) } pg_maprec_t;
+
+_Static_assert(offsetof(pg_map_t, hdr) == 0, "objects start with their header");
+_Static_assert(sizeof(pg_mapshard_t) == 64, "a shard is one cache line");
+_Static_assert(sizeof(pg_mapent_t) % 8 == 0 && sizeof(pg_mapval_t) % 8 == 0 &&
+                   sizeof(pg_maprec_t) % 8 == 0,
+               "map records keep 8-byte alignment");
+
+#define PG_MAP_STRUCTS(X) \
+    PG_STRUCT_MAP(X) PG_STRUCT_MAPSHARD(X) PG_STRUCT_MAPENT(X) PG_STRUCT_MAPVAL(X) PG_STRUCT_MAPREC(X)
+#define PG_MAP_CONSTS(X) \
+    PG_MOBJ_LIST(X) PG_MAPOP_LIST(X) PG_MAPKEY_LIST(X) X(PG_MAP_NSHARD, PG_MAP_NSHARD)
+
 #define PG_ALL_STRUCTS(X) \
+    PG_MAP_STRUCTS(X) \
     PG_STRUCT_BLOCK(X) PG_STRUCT_OBJHDR(X) PG_STRUCT_WAITQ(X) \
     PG_STRUCT_SUDOG(X) PG_STRUCT_G(X) PG_STRUCT_P(X) PG_STRUCT_ARENA(X) \
     PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X) PG_STRUCT_WG(X) PG_STRUCT_MUTEX(X) \
@@ -447,6 +536,7 @@ _Static_assert(sizeof(pg_tentry_t) == 24, "heap entries are packed");
     PG_STRUCT_TIMER(X) PG_STRUCT_TENTRY(X) PG_STRUCT_CTX(X)
 
 #define PG_ALL_CONSTS(X) \
+    PG_MAP_CONSTS(X) \
     PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
     PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) PG_SELECT_LIST(X) PG_MUTEX_LIST(X) \

@@ -32,6 +32,7 @@ static inline pg_sync_t *S(void *base, uint64_t o) { return AT(base, o, pg_sync_
 static inline pg_g_t *G(void *base, uint64_t g) { return AT(base, g, pg_g_t); }
 
 void pg_chan_free(void *base, uint64_t ch);
+void pg_map_free(void *base, uint64_t m);
 
 /* ---------------- objects and their reference counts ---------------- */
 
@@ -103,6 +104,8 @@ PG_API uint32_t pg_obj_decref(void *base, uint64_t o) {
         pg_timer_free(base, o);
     } else if (h->kind == OBJ_CTX) {
         pg_ctx_free(base, o);
+    } else if (h->kind == OBJ_MAP) {
+        pg_map_free(base, o); /* map.c: its entries, values and shards */
     } else {
         pg_sync_t *s = (pg_sync_t *)h;
         if (s->res_off)

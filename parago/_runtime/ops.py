@@ -102,6 +102,22 @@ SEL_VALUE, SEL_BLOCK, SEL_CLOSED = CONST["SEL_VALUE"], CONST["SEL_BLOCK"], CONST
 SEL_SENT, SEL_SENDCLOSED = CONST["SEL_SENT"], CONST["SEL_SENDCLOSED"]
 
 
+# ---- pg.Map (shm/map.c): its operations, op codes, key tags, range record ----
+map_load_fast = fast.pg_map_load
+map_write_fast = fast.pg_map_write
+map_load = lib.pg_map_load
+map_write = lib.pg_map_write
+map_new = lib.pg_map_new
+map_len = lib.pg_map_len
+map_clear = lib.pg_map_clear
+map_range = lib.pg_map_range
+MAP_OPS = {n: v for n, v in CONST.items() if n.startswith("MAP_")}
+MAP_KEYS = {n: v for n, v in CONST.items() if n.startswith("MK_")}
+MAP_NSHARD = CONST["PG_MAP_NSHARD"]
+# a range record (pg_maprec): its size and where its fields are
+MAPREC, MAPREC_SIZE = views.map_record()
+
+
 def incref_many(rt: object, offs: list[int]) -> None:
     """Take one arena reference on each object (one foreign call)."""
     import array

@@ -46,6 +46,7 @@ blocking = ctypes.CDLL(str(_path))
 fast = ctypes.PyDLL(str(_path))
 
 from . import sigs_fault, sigs_sched, sigs_timer  # noqa: E402
+from . import sigs_map  # noqa: E402
 from . import sigs_synctest  # noqa: E402
 from ._ctypes import u32p, u64p  # noqa: E402
 
@@ -137,6 +138,7 @@ _SIGS: dict[str, tuple[list, object]] = {
 _SIGS.update(sigs_sched.SIGS)
 _SIGS.update(sigs_fault.SIGS)
 _SIGS.update(sigs_timer.SIGS)
+_SIGS.update(sigs_map.SIGS)
 _SIGS.update(sigs_synctest.SIGS)
 _BLOCKING = {"pg_p_idle", "pg_thread_park"} | sigs_sched.BLOCKING | sigs_fault.BLOCKING | sigs_timer.BLOCKING
 

@@ -187,3 +187,8 @@ def buffer_geometry(arena: Any, o: int, page: int) -> tuple[int, int]:
     nbytes = arena.i[sync_index(o, "pg_buf", "nbytes")]
     data = (arena.q[obj_index(o, "pg_sync", "res_off")] + page - 1) & ~(page - 1)
     return nbytes, data
+
+
+def map_record() -> tuple[dict[str, int], int]:
+    """pg.Map's range record (pg_maprec): its fields' offsets, its size."""
+    return {f: o for f, (o, _) in LAYOUT["pg_maprec"].items() if f != "__size__"}, sizeof("pg_maprec")

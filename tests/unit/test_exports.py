@@ -21,6 +21,7 @@ RUNNING = {
 CHANNELS = {"Chan", "select", "select_async", "Recv", "Send"}
 TIME = {"after", "tick", "Timer", "Ticker"}
 SYNC = {"WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "atomic", "Pool", "Buffer"}
+SYNC |= {"Map"}  # pg.Map: Go's sync.Map in the arena
 PATTERNS = {"context", "ErrGroup", "errgroup", "future", "Future"}
 ERRORS = {
     "ParagoError", "Panic", "Deadlock", "ClosedChannelError", "EndOfChannel",
