@@ -274,6 +274,8 @@ def run(
         if sysmon is not None:
             sysmon.stop()
         _restore_signals(old_handlers)
+        if settings["race"]:
+            race.uninstall()  # the checker traced this thread (race.reset): code after pg.run runs untraced
         if watch is not None:
             watch.stop()  # before _release closes the sentinels and eventfds it watches and writes
         status.set_lost_handler(None)

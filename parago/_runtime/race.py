@@ -8,13 +8,33 @@ it ends; a difference is reported on stderr with the variable's name and
 the ``pg.go`` call site, and the program exits with status 66 (as
 ``go run -race``).  Assignments to globals and captured variables are also
 found statically, at spawn (codec.captured_writes).
+
+Through calls: the writes may be made by any function a goroutine calls,
+not only by its own.  With the checker on, each P traces its hub thread
+(``sys.settrace``; 3.11 has no sys.monitoring): a function's first call
+decides, from its code object once, whether it can write a module global
+or a captured variable (STORE_GLOBAL, STORE_DEREF of a free variable) and
+is the user's own (not parago's, the standard library's or an installed
+package's); only such frames get opcode events, and only those store
+instructions are looked at.  A global written by a goroutine other than
+main is reported; a captured variable only when its cell came with the
+goroutine's copies (a closure in what ``pg.go`` copied, found by walking
+the function and its arguments), not one the goroutine made itself.  The
+cost is one Python call per function call on the P's thread (Go's -race
+costs 2-20x).
 """
 
 from __future__ import annotations
 
+import dis
+import os
 import pickle
 import sys
+import sysconfig
+import types
 from typing import Any, Callable
+
+import greenlet
 
 from .._shim import lib, views
 
@@ -50,10 +70,14 @@ def _snapshot(fn: Callable, args: tuple, kw: dict) -> dict[str, bytes]:
 
 
 def before(fn: Callable, args: tuple, kw: dict) -> dict[str, bytes]:
+    gs = getattr(greenlet.getcurrent(), "gs", None)  # run in the goroutine's own greenlet
+    if gs is not None:
+        started(gs, fn, args, kw)
     return _snapshot(fn, args, kw)
 
 
 def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str, bytes]) -> None:
+    _copied.pop(gs.off, None)
     now = _snapshot(fn, args, kw)
     changed = [k for k, v in snap.items() if now.get(k) != v]
     static = []
@@ -87,7 +111,7 @@ def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str,
 
 
 # (created-by site, variables) already reported by this P in this run
-_seen: set[tuple[str, str]] = set()
+_seen: set[tuple] = set()
 
 
 def _quoted(name: str) -> str:
@@ -98,7 +122,12 @@ def _quoted(name: str) -> str:
 
 
 def reset() -> None:
+    """A run with the checker starts in this process (its Runtime is being
+    made, before any goroutine): reports start afresh, the hub thread is
+    traced (writes through calls, below)."""
     _seen.clear()
+    _copied.clear()
+    sys.settrace(_on_call)
 
 
 def count(rt: Any) -> int:
@@ -112,3 +141,149 @@ def remember(n: int) -> None:
 
 def reported() -> int:
     return _reported_last_run
+
+
+# ----------------------------------------------------------------------
+# through calls: tracing the hub thread
+
+_STORES = {"STORE_GLOBAL": "global", "DELETE_GLOBAL": "global"}
+_DEREFS = ("STORE_DEREF", "DELETE_DEREF")
+_NOT_USER = tuple(
+    sorted(
+        {
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # parago
+            os.path.dirname(os.path.abspath(greenlet.__file__)) + os.sep,
+            *(
+                os.path.abspath(p) + os.sep
+                for k in ("stdlib", "platstdlib", "purelib", "platlib")
+                if (p := sysconfig.get_paths().get(k))
+            ),
+        }
+    )
+)
+# code -> {instruction offset: (kind, name)} of its writes ({} = none: not traced)
+_code_writes: dict[types.CodeType, dict[int, tuple[str, str]]] = {}
+# goroutine offset -> (its function's code, the (code, free variable) pairs
+# whose cells came with its copies)
+_copied: dict[int, tuple[Any, frozenset]] = {}
+
+
+def _writes(code: types.CodeType) -> dict[int, tuple[str, str]]:
+    w = _code_writes.get(code)
+    if w is None:
+        w = {}
+        name = code.co_filename
+        if not (name.startswith(_NOT_USER) or name.startswith("<frozen")):
+            free = set(code.co_freevars)
+            for ins in dis.get_instructions(code):
+                if ins.opname in _STORES:
+                    w[ins.offset] = ("global", str(ins.argval))
+                elif ins.opname in _DEREFS and ins.argval in free:
+                    w[ins.offset] = ("captured variable", str(ins.argval))
+        _code_writes[code] = w
+    return w
+
+
+def _on_call(frame: Any, event: str, arg: Any) -> Any:
+    code = frame.f_code
+    w = _code_writes.get(code)
+    if w is None:
+        w = _writes(code)
+    if not w:
+        return None
+    frame.f_trace_lines = False
+    frame.f_trace_opcodes = True
+    return _on_opcode
+
+
+def _on_opcode(frame: Any, event: str, arg: Any) -> Any:
+    if event == "opcode":
+        hit = _code_writes[frame.f_code].get(frame.f_lasti)
+        if hit is not None:
+            _wrote(frame, hit)
+    return _on_opcode
+
+
+def _current(rt: Any) -> Any:
+    gs = getattr(greenlet.getcurrent(), "gs", None)
+    if gs is None and rt.task_gs:
+        import asyncio
+
+        try:
+            gs = rt.task_gs.get(asyncio.current_task(rt.loop))
+        except RuntimeError:
+            gs = None
+    return gs
+
+
+def _wrote(frame: Any, hit: tuple[str, str]) -> None:
+    from . import state
+
+    rt = state.rt
+    if rt is None or rt.closed or not rt.race:
+        return
+    gs = _current(rt)
+    if gs is None or gs is rt.main_gs:
+        return  # main runs in the caller's process: its writes are seen by main
+    kind, name = hit
+    code = frame.f_code
+    own, copied = _copied.get(gs.off, (None, frozenset()))
+    if code is own:
+        return  # the goroutine's own function: reported from its code when it ends (after)
+    if kind == "captured variable" and (code, name) not in copied:
+        return  # a cell the goroutine made itself (a closure of its own)
+    from .report import func_name
+
+    fn = func_name(frame)
+    site = rt.goroutine_site(gs)
+    what = f"{kind} {name!r}"
+    key = (site, fn, what)
+    if key in _seen:
+        return
+    _seen.add(key)
+    sys.stderr.write(
+        "==================\n"
+        "WARNING: ISOLATION VIOLATION\n"
+        f"goroutine {gs.goid} wrote to {what} in {fn}\n"
+        f"      {code.co_filename}:{frame.f_lineno}\n"
+        f"  created by {site}\n"
+        "  goroutines run on copies: that write is never seen by any other goroutine.\n"
+        "  Use a channel, pg.atomic or a pg.Buffer to share it.\n"
+        "==================\n"
+    )
+    sys.stderr.flush()
+    lib.pg_word_add(rt.base, _COUNT, 1)
+
+
+def started(gs: Any, fn: Callable, args: tuple, kw: dict) -> None:
+    """A goroutine starts (checker on): remember which captured cells came
+    with its copies -- its function's closure and, through the functions
+    in it and in its arguments, theirs."""
+    pairs = set()
+    todo = [fn, *args, *kw.values()]
+    seen: set[int] = set()
+    while todo and len(seen) < 1000:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        f = getattr(f, "__func__", f)  # a bound method's function
+        code = getattr(f, "__code__", None)
+        cells = getattr(f, "__closure__", None)
+        if code is None or not cells:
+            continue
+        for var, cell in zip(code.co_freevars, cells, strict=False):
+            pairs.add((code, var))
+            try:
+                v = cell.cell_contents
+            except ValueError:
+                continue
+            if callable(v):
+                todo.append(v)
+    _copied[gs.off] = (getattr(fn, "__code__", None), frozenset(pairs))
+
+
+def uninstall() -> None:
+    """P0, when pg.run ends: code after it runs untraced."""
+    sys.settrace(None)
+    _copied.clear()
