@@ -27,6 +27,7 @@ in real time), only while P0 is idle and only in a synctest run.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 from .._shim import Pstate, views
@@ -38,11 +39,13 @@ class DeadlockCheck:
     FIRST = 0.01  # after P0 went idle
     AGAIN = 0.02  # something was still moving
     CONFIRM = 0.005  # the second look
-    # synctest: every step of the virtual clock takes two looks; Deadlock
-    # is still confirmed at CONFIRM
-    V_FIRST = 0.0002
-    V_AGAIN = 0.0005
-    V_CONFIRM = 0.0002
+    # synctest: every step of the virtual clock takes two looks V_CONFIRM
+    # apart; while something moves, V_EAGER looks at once, then one every
+    # V_AGAIN; Deadlock is still confirmed at CONFIRM
+    V_FIRST = 0.0
+    V_CONFIRM = 0.00005
+    V_EAGER = 50
+    V_AGAIN = 0.001
 
     def __init__(self, rt: RuntimeLike, found: Callable[[], None]) -> None:
         self.rt = rt
@@ -50,6 +53,7 @@ class DeadlockCheck:
         self.handle: Any = None
         self.virtual = vclock.virtual()
         self.stuck_epoch: Any = None  # synctest: the epoch at which nothing could move
+        self.busy = 0  # synctest: looks in a row that saw something move
 
     def close(self) -> None:
         if self.handle is not None:
@@ -61,14 +65,19 @@ class DeadlockCheck:
         if self.handle is None:
             self.handle = self.rt.loop.call_later(self.V_FIRST if self.virtual else self.FIRST, self._check, None)
 
-    def snapshot(self, known_external: int = 0, threads: bool = True, timers: bool = True) -> Any:
+    def snapshot(
+        self, known_external: int = 0, threads: bool = True, timers: bool = True, spinning: bool = False
+    ) -> Any:
         """The park epoch if nothing can move right now, else None.
         ``known_external``: external waiters the caller accounts for itself
         (a cluster node's goroutines parked on another node's answer: asleep
         unless an answer is in flight, which the caller checks); they are not
         in the arena's parked count.  ``threads=False``: other threads are
         not counted (a cluster node's process holds Ray's).  ``timers=False``:
-        armed timers do not count as activity (synctest's virtual clock)."""
+        armed timers do not count as activity (synctest's virtual clock).
+        ``spinning=True``: a P spinning for work counts as idle (synctest's
+        steps: with every goroutine parked and every queue empty there is
+        nothing it can find; a G it took is no longer parked either)."""
         rt = self.rt
         a = rt.arena
         live = views.hdr(a, "ngoroutines") + views.hdr(a, "nsystem")
@@ -78,8 +87,9 @@ class DeadlockCheck:
             return None  # an armed timer (shm/timer.c), pg.blocking / await_
         if threads and threading.active_count() - 1 - rt.runtime_threads() > 0:
             return None  # a user thread
+        idle = (Pstate.SLEEPING, Pstate.SPINNING) if spinning else (Pstate.SLEEPING,)
         for p in range(rt.nprocs):
-            if p and views.p_get(a, p, "state") != Pstate.SLEEPING:
+            if p and views.p_get(a, p, "state") not in idle:
                 return None
             if views.p_get(a, p, "readyq") or views.p_get(a, p, "privhead") or views.p_get(a, p, "runnext"):
                 return None
@@ -105,35 +115,55 @@ class DeadlockCheck:
         else:
             self.found()
 
+    def _look_virtual(self) -> tuple[int, Any]:
+        # the deadline first, the goroutines second (shm/synctest.c step 2)
+        when = vclock.next_deadline(self.rt.arena)
+        return when, self.snapshot(timers=False, spinning=True)
+
+    def _again_virtual(self) -> None:
+        # something moves: look again at once a few times (a step is ~100 us
+        # of work), then every ms (libuv's resolution) -- P0 is idle, but
+        # on a small machine its polling would take a core from the Ps
+        self.busy += 1
+        delay = 0.0 if self.busy < self.V_EAGER else self.V_AGAIN
+        self.handle = self.rt.loop.call_later(delay, self._check, None)
+
     def _check_virtual(self, prev: Any) -> None:
         rt = self.rt
-        later = rt.loop.call_later
-        # the deadline first, the goroutines second (shm/synctest.c step 2)
-        when = vclock.next_deadline(rt.arena)
-        snap = self.snapshot(timers=False)
+        when, snap = self._look_virtual()
         if snap is None:
             self.stuck_epoch = None
-            self.handle = later(self.V_AGAIN, self._check, None)
+            self._again_virtual()
             return
-        if prev is None or snap != prev:
-            self.handle = later(self.V_CONFIRM, self._check, snap)
+        # the second look, V_CONFIRM later: a blocking sleep of the idle
+        # hub (its loop's timers cannot wait less than 1 ms)
+        time.sleep(self.V_CONFIRM)
+        when, snap2 = self._look_virtual()
+        if snap2 is None or snap2 != snap:
+            self.stuck_epoch = None
+            self._again_virtual()
             return
         # every goroutine is durably blocked (two looks agree)
+        self.busy = 0
         if vclock.wait_release(rt.arena):  # 1. synctest.wait() returns first (Go's maybeWakeLocked)
             self.stuck_epoch = None
-            self.handle = later(self.V_FIRST, self._check, None)
+            self.handle = rt.loop.call_soon(self._check, None)
             return
         if when == vclock.BUSY:  # a timer is being fired: its goroutines are about to run
-            self.handle = later(self.V_AGAIN, self._check, None)
+            self._again_virtual()
             return
         if when != vclock.NEVER:  # 2. the clock moves to the next timer
             self.stuck_epoch = None
             vclock.advance(rt.arena, when)
-            self.handle = later(self.V_FIRST, self._check, None)
+            self.handle = rt.loop.call_soon(self._check, None)
             return
-        # 3. no timer will fire: Deadlock, once it holds CONFIRM apart as in pg.run
+        # 3. no timer will fire: Deadlock, once it holds CONFIRM apart as in
+        # pg.run, with every P asleep
+        if self.snapshot(timers=False) is None:
+            self._again_virtual()
+            return
         if self.stuck_epoch is None or self.stuck_epoch != snap:
             self.stuck_epoch = snap
-            self.handle = later(self.CONFIRM, self._check, snap)
+            self.handle = rt.loop.call_later(self.CONFIRM, self._check, snap)
             return
         self.found()
