@@ -17,8 +17,8 @@ several writers parked at once; each direction has one registration):
     3. park on fut ("IO wait", an
        external waiter: never Deadlock)
                                            4. epoll: fd readable -> every
-                                              reader's fut = READY, the
-                                              registration removed; or the
+                                              reader's fut = READY, taken out
+                                              with the registration; or the
                                               deadline timer: fut = TIMEOUT;
                                               or close_fd: every fut = CLOSED
                                            5. fut done -> the G is readied
@@ -35,8 +35,9 @@ Invariants (owner: the P's hub thread only -- every function here runs on
 it, or is the thread fallback that touches no table):
   - a fd has a reader registration iff its ``readers`` is not empty, and
     likewise for writers;
-  - a future in the table is not done, or is about to be removed by the G
-    that waits on it (step 6).
+  - a future in the table is not done: readiness and close_fd take the
+    futures they complete out of it, so a wait that comes after them
+    registers afresh (and a reused fd number starts clean).
 A thread that is no goroutine polls the fd itself (real ``poll()`` with
 the deadline): it holds no P.
 """
@@ -77,8 +78,9 @@ class Netpoller:
     def __init__(self, rt: Any) -> None:
         self.rt = rt
         self.loop = rt.loop
+        # fd -> its waiters; an fd is registered with the loop for a direction
+        # iff it has waiters in that direction
         self.fds: dict[int, _Fd] = {}
-        self.nwaiters = 0  # goroutines parked in wait_fd/wait_fd_async now (schedtrace)
         # G offset -> (fd, write) of a goroutine parked here (its dump line)
         self.waiting: dict[int, tuple[int, bool]] = {}
 
@@ -89,22 +91,27 @@ class Netpoller:
             ent = self.fds[fd] = _Fd()
         waiters = ent.writers if write else ent.readers
         if not waiters:
-            # raises (EBADF, EPERM for a regular file) before anything is recorded
-            if write:
-                self.loop.add_writer(fd, self._ready, fd, True)
-            else:
-                self.loop.add_reader(fd, self._ready, fd, False)
+            try:
+                # raises (EBADF, EPERM for a regular file) before anything is recorded
+                if write:
+                    self.loop.add_writer(fd, self._ready, fd, True)
+                else:
+                    self.loop.add_reader(fd, self._ready, fd, False)
+            except BaseException:
+                if not ent.readers and not ent.writers:
+                    del self.fds[fd]
+                raise
         waiters[fut] = None
-        self.nwaiters += 1
 
-    # step 6
+    # step 6: a future still in the table is this wait's own; one that step
+    # 4 or close_fd took out already has no registration to answer for
     def remove(self, fd: int, write: bool, fut: asyncio.Future) -> None:
         ent = self.fds.get(fd)
         if ent is None:
             return
         waiters = ent.writers if write else ent.readers
-        if waiters.pop(fut, 0) is None:
-            self.nwaiters -= 1
+        if fut in waiters:
+            del waiters[fut]
             if not waiters:
                 self._unregister(fd, write)
         if not ent.readers and not ent.writers:
@@ -119,33 +126,37 @@ class Netpoller:
         except (OSError, ValueError, RuntimeError):  # a closed loop at teardown
             pass
 
-    # step 4: readiness wakes every waiter of that direction; each retries
-    # its operation (a reader that finds nothing waits again), so the
-    # registration goes with them (level-triggered epoll would call this
-    # again before they ran)
+    # step 4: readiness wakes every waiter of that direction and takes them
+    # out of the table with the registration; each retries its operation (a
+    # reader that finds nothing registers again).  Level-triggered epoll
+    # would otherwise call this again before they ran, and a waiter that
+    # came meanwhile would find the direction "registered" and never wake.
     def _ready(self, fd: int, write: bool) -> None:
         ent = self.fds.get(fd)
+        self._unregister(fd, write)
         if ent is None:
-            self._unregister(fd, write)
             return
         waiters = ent.writers if write else ent.readers
-        for fut in waiters:
+        futs = list(waiters)
+        waiters.clear()
+        if not ent.readers and not ent.writers:
+            del self.fds[fd]
+        for fut in futs:
             if not fut.done():
                 fut.set_result(READY)
-        self._unregister(fd, write)
 
     def close_fd(self, fd: int) -> None:
-        ent = self.fds.get(fd)
+        ent = self.fds.pop(fd, None)
         if ent is None:
             return
+        # the entry goes at once: the fd number may be reused by the next
+        # socket, whose waits must register afresh
         for waiters, write in ((ent.readers, False), (ent.writers, True)):
             if waiters:
+                self._unregister(fd, write)
                 for fut in waiters:
                     if not fut.done():
                         fut.set_result(CLOSED)
-                self._unregister(fd, write)
-        # the waiters take their futures out themselves (step 6); until then
-        # the entry stays, with no registration: a new wait registers afresh
 
 
 def poller(rt: Any) -> Netpoller:
@@ -303,7 +314,7 @@ def describe(rt: Any, g_off: int) -> str | None:
 def nwaiters(rt: Any) -> int:
     """Goroutines of this P parked in the netpoller now."""
     np = rt.__dict__.get("netpoller")
-    return np.nwaiters if np is not None else 0
+    return len(np.waiting) if np is not None else 0
 
 
 # fd -> the peer ("host:port") of a pg.net connection on this P, for dumps;
