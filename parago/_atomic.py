@@ -1,17 +1,24 @@
-"""pg.atomic: Int64, Uint64, Bool and the sharded Counter, shared by every P.
+"""pg.atomic: Int64, Uint64, Int32, Uint32, Bool, Value and the sharded
+Counter, shared by every P.
 
-Each operation is one foreign call doing one sequentially consistent
-atomic instruction on the arena (loads are plain aligned 8-byte reads).
+Each integer operation is one foreign call doing one sequentially
+consistent atomic instruction on the arena (loads are plain aligned 8-byte
+reads).  Int32/Uint32 keep their value sign-/zero-extended in the same
+64-bit word (shm/atomics.c), so only their Add needs a 32-bit wrap.
+``Value`` stores its value encoded (as a channel does) in an arena block
+swapped under the object's lock; loads decode a copy.
 """
 
 from __future__ import annotations
 
+import ctypes
+import struct
 import threading
 from typing import Any
 
-from ._runtime import ops, park
+from ._runtime import codec, ops, park
 from ._runtime.handles import Handle
-from ._runtime.ops import MAXP, SyncKind, check, views
+from ._runtime.ops import BIG, INVAL, MAXP, OK, WOULDBLOCK, SyncKind, check, views
 
 _MASK = (1 << 64) - 1
 
@@ -75,6 +82,16 @@ class Int64(_Atomic):
         rt = self._live_rt()
         return bool(ops.atomic_cas(rt.base, self._off, _int64(old, "old"), _int64(new, "new")))
 
+    def and_(self, mask: int) -> int:
+        """Bitwise AND with mask (Go 1.23's And); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_and(rt.base, self._off, _int64(mask, "Int64.and_ mask"))  # type: ignore[no-any-return]
+
+    def or_(self, mask: int) -> int:
+        """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_or(rt.base, self._off, _int64(mask, "Int64.or_ mask"))  # type: ignore[no-any-return]
+
 
 def _u64(v: Any, what: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
@@ -115,6 +132,125 @@ class Uint64(_Atomic):
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
         return bool(ops.atomic_cas(rt.base, self._off, _u64(old, "old"), _u64(new, "new")))
+
+    def and_(self, mask: int) -> int:
+        """Bitwise AND with mask (Go 1.23's And); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_and(rt.base, self._off, _u64(mask, "Uint64.and_ mask")) & _MASK  # type: ignore[no-any-return]
+
+    def or_(self, mask: int) -> int:
+        """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_or(rt.base, self._off, _u64(mask, "Uint64.or_ mask")) & _MASK  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
+# 32-bit integers: the value sign- (Int32) or zero-extended (Uint32) in the
+# 64-bit word, so every operation but Add is the 64-bit one.
+
+_I32_MIN, _I32_MAX, _U32_MAX = -(1 << 31), (1 << 31) - 1, (1 << 32) - 1
+
+
+def _int32(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an int, got {type(v).__name__}")
+    if not _I32_MIN <= v <= _I32_MAX:
+        raise OverflowError(f"{what} out of int32 range [-2**31, 2**31-1]: {v}")
+    return v
+
+
+def _u32(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an int, got {type(v).__name__}")
+    if not 0 <= v <= _U32_MAX:
+        raise OverflowError(f"{what} out of uint32 range [0, 2**32-1]: {v}")
+    return v
+
+
+class Int32(_Atomic):
+    """A shared int32 (Go's atomic.Int32); add wraps at 32 bits."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _to_c(v: Any) -> int:
+        return _int32(v, "Int32 value")
+
+    def load(self) -> int:
+        return self._raw()
+
+    def store(self, v: int) -> None:
+        rt = self._live_rt()
+        ops.atomic_store(rt.base, self._off, _int32(v, "Int32.store value"))
+
+    def add(self, d: int) -> int:
+        """Add d (an int32); returns the new value, wrapped as Go's int32."""
+        rt = self._live_rt()
+        return ops.atomic_add32(rt.base, self._off, _int32(d, "Int32.add delta"), 1)  # type: ignore[no-any-return]
+
+    def swap(self, v: int) -> int:
+        """Store v; returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_swap(rt.base, self._off, _int32(v, "Int32.swap value"))  # type: ignore[no-any-return]
+
+    def compare_and_swap(self, old: int, new: int) -> bool:
+        rt = self._live_rt()
+        return bool(ops.atomic_cas(rt.base, self._off, _int32(old, "old"), _int32(new, "new")))
+
+    def and_(self, mask: int) -> int:
+        """Bitwise AND with mask (an int32; Go 1.23's And); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_and(rt.base, self._off, _int32(mask, "Int32.and_ mask"))  # type: ignore[no-any-return]
+
+    def or_(self, mask: int) -> int:
+        """Bitwise OR with mask (an int32; Go 1.23's Or); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_or(rt.base, self._off, _int32(mask, "Int32.or_ mask"))  # type: ignore[no-any-return]
+
+
+class Uint32(_Atomic):
+    """A shared uint32 (Go's atomic.Uint32); add wraps mod 2**32."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _to_c(v: Any) -> int:
+        return _u32(v, "Uint32 value")
+
+    def load(self) -> int:
+        return self._raw()
+
+    def store(self, v: int) -> None:
+        rt = self._live_rt()
+        ops.atomic_store(rt.base, self._off, _u32(v, "Uint32.store value"))
+
+    def add(self, d: int) -> int:
+        """Add d (may be negative down to -(2**32-1), as Go's
+        Add(^uint32(0)) idiom); returns the new value mod 2**32."""
+        rt = self._live_rt()
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError(f"Uint32.add delta must be an int, got {type(d).__name__}")
+        if not -_U32_MAX <= d <= _U32_MAX:
+            raise OverflowError(f"Uint32.add delta out of range [-(2**32-1), 2**32-1]: {d}")
+        return ops.atomic_add32(rt.base, self._off, d, 0)  # type: ignore[no-any-return]
+
+    def swap(self, v: int) -> int:
+        rt = self._live_rt()
+        return ops.atomic_swap(rt.base, self._off, _u32(v, "Uint32.swap value"))  # type: ignore[no-any-return]
+
+    def compare_and_swap(self, old: int, new: int) -> bool:
+        rt = self._live_rt()
+        return bool(ops.atomic_cas(rt.base, self._off, _u32(old, "old"), _u32(new, "new")))
+
+    def and_(self, mask: int) -> int:
+        """Bitwise AND with mask (a uint32; Go 1.23's And); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_and(rt.base, self._off, _u32(mask, "Uint32.and_ mask"))  # type: ignore[no-any-return]
+
+    def or_(self, mask: int) -> int:
+        """Bitwise OR with mask (a uint32; Go 1.23's Or); returns the old value."""
+        rt = self._live_rt()
+        return ops.atomic_or(rt.base, self._off, _u32(mask, "Uint32.or_ mask"))  # type: ignore[no-any-return]
 
 
 class Bool(_Atomic):
@@ -177,3 +313,165 @@ class Counter(Handle):
 
     def __repr__(self) -> str:
         return f"pg.atomic.Counter({self.value()})"
+
+
+# ---------------------------------------------------------------------------
+# Value
+
+
+class _NilValueError(TypeError, ValueError):
+    """Go panics on storing nil into a Value: both a TypeError (None has no
+    concrete type) and a ValueError (an unusable argument)."""
+
+
+_VAL_HDR = struct.Struct("<II")  # type name length, handle references in the payload
+
+
+def _type_name(v: Any) -> bytes:
+    t = type(v)
+    mod = t.__module__
+    if mod == "__mp_main__":  # the main module, as a spawned P calls it
+        mod = "__main__"
+    return f"{mod}.{t.__qualname__}".encode()
+
+
+class Value(Handle):
+    """Go's atomic.Value, shared by every P: ``load()`` (None before the
+    first store), ``store(v)``, ``swap(v) -> old``, ``compare_and_swap(old,
+    new) -> bool``.
+
+    Values are anything a channel can carry, stored as their encoding:
+    each load gets a copy (handles inside refer to the same objects).
+    Every store must have the type of the first (Go panics otherwise):
+    another type raises TypeError("sync/atomic: store of inconsistently
+    typed value into Value") and leaves the value unchanged; storing None
+    raises an error too (Go's "store of nil value into Value").
+    compare_and_swap compares with ``==`` the value loaded at that moment,
+    and swaps only if no store came in between.
+    """
+
+    __slots__ = ()
+    _kind = "atomic.Value"
+
+    def __new__(cls) -> "Value":
+        rt = park.runtime("pg.atomic.Value()")
+        off = check(ops.sync_new(rt.base, SyncKind.ATOMIC, 0), "pg.atomic.Value", 128)
+        return cls._new(rt, off)  # type: ignore[no-any-return]
+
+    # ---- the stored block: [tlen, nrefs][type name][encoded value] ----
+
+    def _load_raw(self, rt: Any) -> tuple[bytes, int]:
+        """(block, sequence number): the stored block (b"" before the
+        first store), copied under the object's lock."""
+        if threading.get_ident() == rt.hub_tid:
+            buf, cap, out = rt.obuf, rt.OBUF, rt.out  # nothing switches before the copy
+        else:
+            cap = 4096
+            buf, out = ctypes.create_string_buffer(cap), (ctypes.c_uint64 * 2)()
+        while True:
+            r = ops.value_load(rt.base, self._off, buf, cap, out)
+            if r != BIG:
+                n = check(r, "Value.load")
+                return ctypes.string_at(buf, n), out[0]
+            cap = out[1]
+            buf, out = ctypes.create_string_buffer(cap), (ctypes.c_uint64 * 2)()
+
+    @staticmethod
+    def _decode(rt: Any, blk: bytes, kept: bool) -> Any:
+        """The value of a block.  kept: the block stays stored (a load), so
+        each handle decoded takes a reference of its own; else the block's
+        references pass to the decoded handles."""
+        tlen, nrefs = _VAL_HDR.unpack_from(blk)
+        refs: list[int] = []
+        v = codec.loads_collecting(memoryview(blk)[_VAL_HDR.size + tlen :], refs)
+        if kept and refs:
+            ops.incref_many(rt, refs)
+        return v
+
+    @staticmethod
+    def _stored_type(blk: bytes) -> bytes:
+        tlen = _VAL_HDR.unpack_from(blk)[0]
+        return blk[_VAL_HDR.size : _VAL_HDR.size + tlen]
+
+    def _swap(self, rt: Any, v: Any, expect: int, what: str) -> tuple[int, bytes] | None:
+        """Store v's block; None when expect >= 0 and a store came in
+        between, else (OK, the replaced block, b"" for none)."""
+        if v is None:
+            raise _NilValueError(f"sync/atomic: {what} of nil value into Value")
+        refs: list[int] = []
+        payload = codec.dumps(v, "atomic.Value value", refs)
+        tn = _type_name(v)
+        blk = _VAL_HDR.pack(len(tn), len(refs)) + tn + payload
+        if refs:
+            ops.incref_many(rt, refs)  # the stored block's references
+        out = (ctypes.c_uint64 * 2)()
+        r = ops.value_swap(rt.base, self._off, blk, len(blk), expect, out)
+        if r != OK:
+            for off in refs:
+                rt.decref_later(off)
+            if r == WOULDBLOCK:
+                return None
+            if r == INVAL:
+                raise TypeError(f"sync/atomic: {what} of inconsistently typed value into Value")
+            check(r, f"Value.{what}", len(blk))
+        old = b""
+        if out[0]:
+            old = rt.arena.read(out[0], out[1])
+            ops.mfree(rt.base, out[0])
+        return OK, old
+
+    def _drop(self, rt: Any, old: bytes) -> None:
+        """A replaced block nobody receives: give back its references."""
+        if old and _VAL_HDR.unpack_from(old)[1]:
+            self._decode(rt, old, kept=False)  # the handles drop them as they die
+
+    # ---- the API ----
+
+    def load(self) -> Any:
+        """The value of the last store (a copy), or None before the first."""
+        rt = self._live_rt()
+        blk, _ = self._load_raw(rt)
+        return self._decode(rt, blk, kept=True) if blk else None
+
+    def store(self, v: Any) -> None:
+        """Set the value.  Raises TypeError for another type than the first
+        store's, or None; EncodeError if v cannot be copied (unchanged)."""
+        rt = self._live_rt()
+        res = self._swap(rt, v, -1, "store")
+        assert res is not None
+        self._drop(rt, res[1])
+
+    def swap(self, new: Any) -> Any:
+        """Store new; returns the previous value (None before the first store)."""
+        rt = self._live_rt()
+        res = self._swap(rt, new, -1, "swap")
+        assert res is not None
+        return self._decode(rt, res[1], kept=False) if res[1] else None
+
+    def compare_and_swap(self, old: Any, new: Any) -> bool:
+        """Store new if the value is ``== old`` (None: never stored); True
+        if it did.  old and new must have the stored value's type."""
+        rt = self._live_rt()
+        if new is None:
+            raise _NilValueError("sync/atomic: compare and swap of nil value into Value")
+        if old is not None and type(old) is not type(new):
+            raise TypeError("sync/atomic: compare and swap of inconsistently typed values")
+        while True:
+            blk, seq = self._load_raw(rt)
+            if not blk:
+                if old is not None:
+                    return False
+            else:
+                if self._stored_type(blk) != _type_name(new):
+                    raise TypeError("sync/atomic: compare and swap of inconsistently typed value into Value")
+                cur = self._decode(rt, blk, kept=True)
+                if old is None or type(cur) is not type(old) or not bool(cur == old):
+                    return False
+            res = self._swap(rt, new, seq, "compare and swap")
+            if res is not None:
+                self._drop(rt, res[1])
+                return True
+            # another store came in between: compare with its value
+
+    def __repr__(self) -> str:
+        return f"pg.atomic.Value({self.load()!r})"

@@ -43,6 +43,18 @@ _loads = pickle.loads
 _rand = random.getrandbits
 
 
+# Go's zero values, for a receive on a closed, drained typed channel
+# (``v, ok := <-ch`` gives 0 for a chan int); other element types: None
+_ZERO_OF: dict[Any, Any] = {int: 0, float: 0.0, str: "", bool: False, bytes: b""}
+
+
+def _zero_of(t: Any) -> Any:
+    try:
+        return _ZERO_OF.get(t)
+    except TypeError:  # an unhashable type annotation
+        return None
+
+
 def _typename(t: Any) -> str:
     if isinstance(t, _TypedChan):
         return repr(t)
@@ -151,7 +163,7 @@ class Chan(Handle):
     blocked sender (they raise).  ``len(ch)`` is a racy snapshot.
     """
 
-    __slots__ = ("_cap", "_type", "_codec")
+    __slots__ = ("_cap", "_type", "_codec", "_zero")
     _kind = "channel"
 
     def __new__(cls, cap: int = 0, type: Any = None) -> "Chan":
@@ -183,6 +195,7 @@ class Chan(Handle):
         else:
             self._type = None
             self._codec = None  # type: ignore[assignment]
+        self._zero = _zero_of(self._type)
 
     # ---- properties ----
     @property
@@ -352,7 +365,10 @@ class Chan(Handle):
         return v
 
     def recv_ok(self) -> tuple[Any, bool]:
-        """Go's ``v, ok := <-ch``: (value, True), or (None, False) when closed and drained."""
+        """Go's ``v, ok := <-ch``: (value, True), or (zero, False) when closed
+        and drained -- zero is the element type's zero value (``Chan[int]``:
+        0, str: "", float: 0.0, bool: False, bytes: b""), None for other
+        types and untyped channels."""
         rt = self._rt
         if rt.attn:  # closed, or a preemption request: yield here
             self._live_rt()
@@ -373,7 +389,7 @@ class Chan(Handle):
     def _recv_finish(self, rt: Any, gs: Any, r: int) -> tuple[Any, bool]:
         """finish: the value (in obuf, or a payload block), or the end."""
         if r == CLOSED:
-            return None, False
+            return self._zero, False
         return self._take(rt, gs, r), True
 
     async def recv_async(self) -> Any:
@@ -670,7 +686,7 @@ class _Select:
             ops.mfree(rt.base, out[3])
             return i, self.chans[i]._decode(data), True
         if kind == _RES_CLOSED:
-            return i, None, False
+            return i, self.chans[i]._zero, False  # Go: the element type's zero value
         if kind == _RES_SENT:
             return i, None, True
         raise error(CLOSED, "send")  # a chosen Send case on a closed channel

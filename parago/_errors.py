@@ -52,15 +52,25 @@ class Panic(ParagoError):
         return _report(head, body, self.dump)
 
 
-class Deadlock(ParagoError):
-    """fatal error: all goroutines are asleep - deadlock! (``dump``: every goroutine)."""
+# Go's checkdead when main called runtime.Goexit and every other goroutine is done
+GOEXIT_DEADLOCK = "no goroutines (main called runtime.Goexit) - deadlock!"
 
-    def __init__(self, dump: str = "") -> None:
+
+class Deadlock(ParagoError):
+    """fatal error: all goroutines are asleep - deadlock! (``dump``: every
+    goroutine; ``head``: the line after "fatal error: ", Go's other wording
+    when main called pg.goexit() and nothing else is left)."""
+
+    def __init__(self, dump: str = "", head: str | None = None) -> None:
         self.dump = dump
-        super().__init__(dump)
+        self.head = head or "all goroutines are asleep - deadlock!"
+        if head is None:
+            super().__init__(dump)
+        else:
+            super().__init__(dump, head)
 
     def __str__(self) -> str:
-        return _report("fatal error: all goroutines are asleep - deadlock!", self.dump)
+        return _report(f"fatal error: {self.head}", self.dump)
 
 
 def _report(head: str, *sections: str) -> str:

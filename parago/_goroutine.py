@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, NoReturn, TypeVar
+
+import greenlet
 
 from ._errors import ParagoError
 from ._runtime.blocking import BlockingPool
@@ -21,6 +24,7 @@ def run(
     procs: int | None = None,
     start_method: str | None = None,
     cluster: str | None = None,
+    cooperative_io: bool = False,
     leaks: str | None = None,
 ) -> Any:
     """Run ``main(*args)`` as goroutine 1 with ``procs`` Ps and return its result.
@@ -35,7 +39,7 @@ def run(
     goroutine's), whatever main raised, ``KeyboardInterrupt``;
     ``TypeError``/``ValueError`` for bad ``procs``/``start_method``.
 
-    ``cluster="ray"`` (or ``"ray://host:port"``, or ``$PARAGO_CLUSTER``) runs
+    ``cluster="ray"`` (or ``"ray://host:port"``, a bare ``"host:port"``, or ``$PARAGO_CLUSTER``) runs
     the program across the nodes of a Ray cluster, ``procs`` Ps per node
     (docs/cluster.md); unset, Ray is never imported.
 
@@ -43,16 +47,68 @@ def run(
     alive a short grace after main returned are a ``pg.GoroutineLeak``
     listing each (wait reason, stack, created by); ``leaks="warn"`` prints
     that list on stderr and returns normally; None: no check.
+
+    ``cooperative_io=True`` (or ``$PARAGO_COOPERATIVE_IO=1``): in every P,
+    the standard library's blocking calls (socket, ssl, name resolution,
+    time.sleep, select/selectors, subprocess waits) made by a plain
+    goroutine park that goroutine instead of holding its P; threads and
+    code outside goroutines keep real blocking calls; undone when pg.run
+    returns (docs/guide.md "Blocking I/O in plain goroutines").
     """
     if cluster is None:
         cluster = os.environ.get("PARAGO_CLUSTER") or None
     if cluster:  # across the nodes of a Ray cluster; Ray is imported only here
+        if cooperative_io:
+            raise ValueError("cooperative_io is not supported with cluster= (yet): use pg.blocking there")
         if leaks is not None:
             raise ValueError("pg.run: leaks= checks the Ps of one machine; it cannot be used with cluster=")
         from ._cluster import run as cluster_run
 
         return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster)
-    return _run(main, *args, procs=procs, start_method=start_method, leaks=leaks)
+    if callable(main) and not _is_async(main):
+        main = functools.partial(_main_body, main)  # pg.goexit() in main: Go's ending
+    return _run(main, *args, procs=procs, start_method=start_method, cooperative_io=cooperative_io, leaks=leaks)
+
+
+def _is_async(fn: Any) -> bool:
+    code = getattr(fn, "__code__", None)
+    return bool(code.co_flags & 0x80) if code is not None else asyncio.iscoroutinefunction(fn)
+
+
+class _Goexit(greenlet.GreenletExit):
+    """pg.goexit's unwinding: a GreenletExit, so the scheduler ends the
+    goroutine as if it had returned, after its ``finally`` blocks ran."""
+
+
+def goexit() -> NoReturn:
+    """Go's runtime.Goexit: end the calling (plain) goroutine, running its
+    ``finally`` and ``with`` exits first; nothing is returned to anyone.
+
+    In main, the program goes on without it: it ends when the other
+    goroutines are done with ``pg.Deadlock`` ("no goroutines (main called
+    runtime.Goexit) - deadlock!"), or as they make it end (a panic,
+    SystemExit).  Do not catch the BaseException it raises.  Raises
+    ParagoError from an async goroutine or a thread that is no goroutine.
+    """
+    rt, gs = cur("pg.goexit()")
+    if not isinstance(gs, GreenletG):
+        raise ParagoError("pg.goexit() ends a plain goroutine: from an async goroutine, return instead")
+    raise _Goexit()
+
+
+def _main_body(main: Callable[..., Any], *args: Any) -> Any:
+    """Goroutine 1: main, and what Go does when main calls Goexit -- the
+    program runs on without main and deadlocks once nothing else is left."""
+    try:
+        return main(*args)
+    except _Goexit:
+        pass
+    rt = need_rt("pg.goexit()")
+    rt.main_goexit = True  # the deadlock report names it (supervisor)
+    from ._chan import select
+
+    select()  # Go's select {}: until the deadlock check (or a failure) interrupts it
+    return None
 
 
 def go(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
@@ -161,5 +217,6 @@ __all__ = [
     "gosched",
     "blocking",
     "await_",
+    "goexit",
     "TaskG",
 ]

@@ -1,4 +1,5 @@
-"""sync: WaitGroup, Mutex, RWMutex, Once, Cond, Semaphore, Pool.
+"""sync: WaitGroup, Mutex, RWMutex, Once, Cond, Semaphore, Pool, and Go
+1.21's once_func / once_value / once_values.
 
 All are shared across Ps (arena objects, shm/sync.c) and park the waiting
 *goroutine*, never the process, through the one park protocol
@@ -10,11 +11,13 @@ calling goroutine, and leaves the object usable.
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, Callable
 
 from ._errors import SyncError
 from ._runtime import codec, ops, park
+from ._runtime.g import GreenletG
 from ._runtime.handles import Handle
 from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
 
@@ -91,6 +94,37 @@ class WaitGroup(_SyncObject):
     def value(self) -> int:
         """The counter (a racy snapshot)."""
         return views.sync_word(self._live_rt().arena, self._off, "pg_wg", "count")
+
+    def go(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Go 1.25's WaitGroup.Go: add(1), start ``fn(*args)`` in a goroutine
+        (copies, as pg.go), done() when it returns -- also when it raises
+        (the exception still ends the program, as a panic in Go)."""
+        if not callable(fn):
+            raise TypeError(f"WaitGroup.go: fn must be callable, got {type(fn).__name__}")
+        rt = self._live_rt()
+        self.add(1)
+        try:
+            if inspect.iscoroutinefunction(fn):
+                rt.spawn(_wg_run_async, (self, fn, args), {})
+            else:
+                rt.spawn(_wg_run, (self, fn, args), {})
+        except BaseException:
+            self.add(-1)  # nothing started: nothing will call done()
+            raise
+
+
+def _wg_run(wg: WaitGroup, fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        fn(*args)
+    finally:
+        wg.done()
+
+
+async def _wg_run_async(wg: WaitGroup, fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        await fn(*args)
+    finally:
+        wg.done()
 
 
 class _Locker:
@@ -169,7 +203,6 @@ class Mutex(_Locker, _SyncObject):
         return views.sync_word(self._live_rt().arena, self._off, "pg_mutex", "locked") != 0
 
 
-
 class RWMutex(_Locker, _SyncObject):
     """Go's sync.RWMutex: many readers or one writer; a waiting writer
     blocks new readers (writer preference), and readers queued behind a
@@ -230,7 +263,6 @@ class RWMutex(_Locker, _SyncObject):
     def rlocker(self) -> "_RLocker":
         """A Locker whose lock/unlock are rlock/runlock (for pg.Cond)."""
         return _RLocker(self)
-
 
 
 def _nothing() -> None:
@@ -452,13 +484,76 @@ class Semaphore(_SyncObject):
         # a cancelled waiter may have been the head that blocked the others
         ops.sema_kick(self._rt.base, self._off)
 
-    def acquire(self, k: int = 1) -> None:
-        """Block until k units are free (FIFO).  ValueError if k > the size."""
+    def acquire(self, k: int = 1, ctx: Any = None) -> None:
+        """Block until k units are free (FIFO).  ValueError if k > the size.
+
+        With a context (x/sync's ``Acquire(ctx, n)``): raises ``ctx.err()``
+        when the context is done first -- also when it already is, even if
+        the units are free -- and then holds nothing; a k beyond the size
+        waits for the context."""
         rt = self._live_rt()
         k = self._check(k)
         gs = park.current(rt, "sem.acquire()")
+        if ctx is not None:
+            self._acquire_ctx(rt, gs, k, ctx)
+            return
         if self._begin(rt, gs, k):
             park.park(gs, self._kick)
+
+    def _acquire_ctx(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
+        """Park on the semaphore while a watcher goroutine of this P waits on
+        ctx.done(); the first to claim the G's park ticket wins: the
+        semaphore's release (the units are ours) or the watcher's cancel
+        of the park (nothing is: the waiter leaves the queue)."""
+        from ._context import Context
+
+        if not isinstance(ctx, Context):
+            raise TypeError(f"sem.acquire: ctx must be a pg.context Context, got {type(ctx).__name__}")
+        err = ctx.err()
+        if err is not None:
+            raise err  # done before the call: fail even if we could acquire (Go)
+        if k > self.size:
+            ctx.done().recv_ok()  # doomed: wait for the context, blocking no one (Go)
+            raise ctx.err()  # type: ignore[misc]
+        if not self._begin(rt, gs, k):
+            return
+        if not isinstance(gs, GreenletG):
+            self._acquire_ctx_thread(rt, gs, k, ctx)
+            return
+        from ._chan import Chan
+
+        box = _CtxWait(gs)
+        stop = Chan(0)
+        rt.spawn(_ctx_watch, (rt, ctx.done(), stop, box), {}, local=True, system=True)
+        try:
+            park.park(gs, self._kick)
+        finally:
+            box.finished = True
+            stop.close()
+        if box.ctx_won:
+            self._kick()  # the head that left may have blocked the others
+            raise ctx.err()  # type: ignore[misc]
+        err = ctx.err()
+        if err is not None:  # acquired, but the context is done: give them back (Go)
+            self.release(k)
+            raise err
+
+    def _acquire_ctx_thread(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
+        """A thread that is no goroutine has no hub to resume it: give up the
+        queued wait and poll (rare: pg.blocking workers, user threads)."""
+        if not ops.park_cancel(rt.base, gs.off):
+            gs.park()  # claimed meanwhile: the units are ours
+            return
+        self._kick()
+        delay = 0.0005
+        while True:
+            err = ctx.err()
+            if err is not None:
+                raise err
+            if self.try_acquire(k):
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     async def acquire_async(self, k: int = 1) -> None:
         rt = self._live_rt()
@@ -491,6 +586,28 @@ class Semaphore(_SyncObject):
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+class _CtxWait:
+    """A semaphore waiter and its context watcher (both on one P's hub,
+    so the two flags need no lock)."""
+
+    __slots__ = ("gs", "finished", "ctx_won")
+
+    def __init__(self, gs: Any) -> None:
+        self.gs = gs
+        self.finished = False  # the waiter resumed: the watcher must not touch its park any more
+        self.ctx_won = False  # the watcher cancelled the park: nothing was acquired
+
+
+def _ctx_watch(rt: Any, done: Any, stop: Any, box: _CtxWait) -> None:
+    from ._chan import Recv, select
+
+    i, _, _ = select(Recv(done), Recv(stop))
+    if i == 0 and not box.finished and ops.park_cancel(rt.base, box.gs.off):
+        # the ticket was still WAITING: no release claimed it, none will
+        box.ctx_won = True
+        rt.push_local(box.gs)
 
 
 class Pool:
@@ -532,3 +649,99 @@ def _pool_rebuild(new: Any, c: Any) -> Pool:
     p.new = new
     p._c = c
     return p
+
+
+# ---------------------------------------------------------------------------
+# Go 1.21's OnceFunc / OnceValue / OnceValues
+
+
+class _OnceCall:
+    """The callable of once_func / once_value / once_values: a handle (it
+    pickles to the same program-wide Once, with a copy of fn), so it can
+    be passed to goroutines on any P.
+
+    The first call anywhere runs fn; its outcome -- (True, result) or
+    (False, the exception) -- is stored encoded in the Once, so every
+    caller on every P returns a copy of the result or raises (a copy of)
+    the exception, as Go's re-panic on every call.  A P keeps the outcome
+    it got first, so its later calls cost no foreign call (and the P that
+    ran fn re-raises the very exception object fn raised).
+    """
+
+    __slots__ = ("_once", "_fn", "_value", "_out")
+
+    def __init__(self, fn: Callable[[], Any], value: bool, once: Once | None = None) -> None:
+        self._once = once if once is not None else Once()
+        self._fn = fn
+        self._value = value  # once_value / once_values: return the result
+        self._out: tuple[bool, Any] | None = None
+
+    def __reduce__(self) -> tuple:
+        return (_OnceCall, (self._fn, self._value, self._once))
+
+    def __call__(self) -> Any:
+        out = self._out
+        if out is None:
+            out = self._out = self._outcome()
+        ok, v = out
+        if not ok:
+            raise v
+        return v if self._value else None
+
+    def _outcome(self) -> tuple[bool, Any]:
+        once = self._once
+        rt = once._live_rt()
+        gs = park.current(rt, "once_func()")
+        res = park.run(gs, once._steps(rt, gs))
+        if res is not _RUN:
+            return res  # type: ignore[no-any-return]
+        fn, self._fn = self._fn, None  # Go: do not keep fn alive after the call
+        try:
+            out: tuple[bool, Any] = (True, fn())
+        except Exception as e:
+            out = (False, e)
+        except BaseException:
+            # Shutdown or goexit: fn never finished; the others get an error, not a hang
+            self._publish(rt, (False, SyncError("sync: function passed to once_func did not return")))
+            raise
+        self._publish(rt, out)
+        return out
+
+    def _publish(self, rt: Any, out: tuple[bool, Any]) -> None:
+        try:
+            data = codec.dumps(out, "once_func outcome")
+        except Exception as e:
+            what = "result" if out[0] else f"exception {type(out[1]).__name__}"
+            data = codec.dumps((False, SyncError(f"sync: once_func's {what} cannot be copied to this P: {e}")))
+        check(ops.once_done(rt.base, self._once._off, data, len(data)), "once_func", len(data))
+
+    def __repr__(self) -> str:
+        return f"<pg.once_{'value' if self._value else 'func'} of {self._fn!r}>"
+
+
+def _callable(fn: Any, what: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"{what}: fn must be callable, got {type(fn).__name__}")
+
+
+def once_func(fn: Callable[[], Any]) -> Callable[[], None]:
+    """Go's sync.OnceFunc: a callable that runs fn once program-wide; every
+    call, on every P, returns (None) only after fn finished, and raises
+    (a copy of) fn's exception if it raised.  A handle: pass it to
+    goroutines freely.  fn's side effects exist only in the P that ran it."""
+    _callable(fn, "once_func")
+    return _OnceCall(fn, False)
+
+
+def once_value(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Go's sync.OnceValue: as once_func, and every call returns (a copy of)
+    fn's result."""
+    _callable(fn, "once_value")
+    return _OnceCall(fn, True)
+
+
+def once_values(fn: Callable[[], tuple]) -> Callable[[], tuple]:
+    """Go's sync.OnceValues: as once_value for an fn that returns a pair
+    ``(value, err)``; every call returns (a copy of) that pair."""
+    _callable(fn, "once_values")
+    return _OnceCall(fn, True)

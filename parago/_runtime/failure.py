@@ -103,7 +103,7 @@ def recorded(rt: Any) -> BaseException | None:
             pid=info.get("pid", 0),
         )
     if kind == "deadlock":
-        return Deadlock(info.get("dump", ""))
+        return Deadlock(info.get("dump", ""), info.get("head"))
     p = Panic(info["goid"], info["type"], info["msg"], info["tb"], info.get("stack", ""), others(rt, info["goid"]))
     if info.get("exc") is not None:
         try:

@@ -12,7 +12,7 @@ import signal
 import socket
 from typing import Any
 
-from .._errors import Deadlock, Shutdown
+from .._errors import GOEXIT_DEADLOCK, Deadlock, Shutdown
 from .._shim import CONST, views
 from . import dump, failure
 from .deadlock import DeadlockCheck
@@ -149,9 +149,12 @@ class Supervisor:
 
     def _deadlocked(self) -> None:
         text = self.collect_dump()
-        if failure.record(self.rt, {"kind": "deadlock", "dump": text}):
+        info = {"kind": "deadlock", "dump": text}
+        if getattr(self.rt, "main_goexit", False) and views.hdr(self.rt.arena, "ngoroutines") <= 1:
+            info["head"] = GOEXIT_DEADLOCK  # Go's checkdead: main left by pg.goexit(), nothing else
+        if failure.record(self.rt, info):
             self.failure_seen = True
-            self.interrupt_main(Deadlock(text))
+            self.interrupt_main(Deadlock(text, info.get("head")))
 
     # ---- dumps ----
     def collect_dump(self, timeout: float = 1.0) -> str:

@@ -45,9 +45,7 @@ blocking = ctypes.CDLL(str(_path))
 # Python ints for parameters that are C ``int``/small lengths (< 2**31).
 fast = ctypes.PyDLL(str(_path))
 
-from . import sigs_fault, sigs_sched, sigs_timer  # noqa: E402
-from . import sigs_map  # noqa: E402
-from . import sigs_synctest  # noqa: E402
+from . import sigs_fault, sigs_map, sigs_sched, sigs_sync, sigs_synctest, sigs_timer  # noqa: E402
 from ._ctypes import u32p, u64p  # noqa: E402
 
 _SIGS: dict[str, tuple[list, object]] = {
@@ -138,9 +136,12 @@ _SIGS: dict[str, tuple[list, object]] = {
 _SIGS.update(sigs_sched.SIGS)
 _SIGS.update(sigs_fault.SIGS)
 _SIGS.update(sigs_timer.SIGS)
-_SIGS.update(sigs_map.SIGS)
 _SIGS.update(sigs_synctest.SIGS)
-_BLOCKING = {"pg_p_idle", "pg_thread_park"} | sigs_sched.BLOCKING | sigs_fault.BLOCKING | sigs_timer.BLOCKING
+_SIGS.update(sigs_sync.SIGS)
+_SIGS.update(sigs_map.SIGS)
+_BLOCKING = (
+    {"pg_p_idle", "pg_thread_park"} | sigs_sched.BLOCKING | sigs_fault.BLOCKING | sigs_timer.BLOCKING | sigs_sync.BLOCKING
+)
 
 for _name, (_args, _res) in _SIGS.items():
     if not hasattr(lib, _name):
