@@ -57,7 +57,6 @@ _loads = pickle.loads
 _SCALARS = frozenset({int, float, str, bytes, type(None), bool})
 _FASTMAX = 0x7FFFFFFF  # lengths the no-argtypes calls may pass as Python ints
 _ZERO = ops.c_zero
-_u64 = ctypes.c_uint64
 
 _q = struct.Struct("<q").pack
 _u32 = struct.Struct("<I")
@@ -145,7 +144,7 @@ def _key(k: Any) -> tuple[int, bytes, int, int]:
         if len(b) < _FASTMAX:
             return MK_STR, b, len(b), 0
     elif c is int:
-        b = _int_bytes(k)
+        b = _q(k) if -0x8000000000000000 <= k <= 0x7FFFFFFFFFFFFFFF else _int_bytes(k)
         return MK_INT, b, len(b), 0
     elif c is bytes:
         if len(k) < _FASTMAX:
@@ -209,6 +208,13 @@ class _Bufs:
 _tls = threading.local()
 
 
+def _thread_bufs(rt: Any) -> _Bufs:
+    b = getattr(_tls, "b", None)
+    if b is None or len(b.obuf) != rt.OBUF:
+        b = _tls.b = _Bufs(rt.OBUF)
+    return b
+
+
 class Map(Handle):
     """Go's sync.Map, shared by every P.
 
@@ -262,16 +268,16 @@ class Map(Handle):
             self._live_rt()
         if _get_ident() == rt.hub_tid:
             return rt, rt
-        b = getattr(_tls, "b", None)
-        if b is None or len(b.obuf) != rt.OBUF:
-            b = _tls.b = _Bufs(rt.OBUF)
-        return rt, b
+        return rt, _thread_bufs(rt)
 
     def _decode(self, data: bytes) -> Any:
         try:
             return _loads(data)
         except Exception as e:
-            raise DecodeError(f"cannot decode a value loaded from {self!r}: {type(e).__name__}: {e}") from e
+            raise self._decode_error(e) from e
+
+    def _decode_error(self, e: Exception) -> DecodeError:
+        return DecodeError(f"cannot decode a value loaded from {self!r}: {type(e).__name__}: {e}")
 
     def _take(self, rt: Any, b: Any, r: int, op: str) -> Any:
         """The value a status r >= 0 (in obuf) or PG_BIG (in a block we free)
@@ -305,14 +311,10 @@ class Map(Handle):
             data, arr, nref = enc
         n = len(data) if data is not None else 0
         if n < _FASTMAX:
-            # vlen is the 9th argument, on the stack, where a Python int would
-            # be passed as 4 bytes of an 8-byte slot: a c_uint64 it is
-            r = _write_fast(
-                rt.cbase, self._c, op, tag, kb, kl, xl, data, _u64(n), arr, nref, seq, b.obuf, rt.c_ocap, b.out
-            )
+            r = _write_fast(rt.cbase, self._c, kb, kl, data, n, op, tag, xl, arr, nref, seq, b.obuf, rt.c_ocap, b.out)
         else:
             r = ops.map_write(
-                rt.base, self._off, op, tag, kb, kl, xl, data, n, arr, nref, seq.value, b.obuf, rt.OBUF, b.out
+                rt.base, self._off, kb, kl, data, n, op, tag, xl, arr, nref, seq.value, b.obuf, rt.OBUF, b.out
             )
         if r < 0 and r != WOULDBLOCK and r != BIG:
             check(r, "map.store", n)
@@ -322,20 +324,39 @@ class Map(Handle):
     def load(self, key: Any) -> tuple[Any, bool]:
         """(value, True), or (None, False) when key is absent."""
         tag, kb, kl, _ = _key(key)
-        rt, b = self._rt_bufs()
+        rt = self._rt
+        if rt.attn:  # closed, or a preemption request: yield here
+            self._live_rt()
+        b = rt if _get_ident() == rt.hub_tid else _thread_bufs(rt)
         r = _load_fast(rt.cbase, self._c, tag, kb, kl, b.obuf, rt.c_ocap, b.out)
         if r >= 0:
-            return self._decode(bytes(b.obuf_mv[:r])), True
+            try:
+                return _loads(bytes(b.obuf_mv[:r])), True
+            except Exception as e:
+                raise self._decode_error(e) from e
         if r == WOULDBLOCK:
             return None, False
         return self._take(rt, b, r, "map.load"), True
 
     def store(self, key: Any, value: Any) -> None:
         """Set the value for key."""
-        k = _key(key)
-        enc = self._encode(value)
-        rt, b = self._rt_bufs()
-        self._write(rt, b, _STORE, k, enc)
+        tag, kb, kl, xl = _key(key)
+        if value.__class__ in _SCALARS:
+            data, arr, nref = _dumps(value, 5), None, 0
+        else:
+            data, arr, nref = self._encode(value)
+        rt = self._rt
+        if rt.attn:  # closed, or a preemption request: yield here
+            self._live_rt()
+        b = rt if _get_ident() == rt.hub_tid else _thread_bufs(rt)
+        n = len(data)
+        if n < _FASTMAX:
+            r = _write_fast(rt.cbase, self._c, kb, kl, data, n, _STORE, tag, xl, arr, nref, _ZERO, b.obuf, rt.c_ocap, b.out)
+            if r == OK:
+                return
+            check(r, "map.store", n)
+        else:
+            self._write(rt, b, _STORE, (tag, kb, kl, xl), (data, arr, nref))
 
     def load_or_store(self, key: Any, value: Any) -> tuple[Any, bool]:
         """The existing value and True if key is present; else store value
@@ -344,6 +365,11 @@ class Map(Handle):
         enc = self._encode(value)
         rt, b = self._rt_bufs()
         r = self._write(rt, b, _LOAD_OR_STORE, k, enc)
+        if r >= 0:
+            try:
+                return _loads(bytes(b.obuf_mv[:r])), True
+            except Exception as e:
+                raise self._decode_error(e) from e
         if r == WOULDBLOCK:
             return value, False
         return self._take(rt, b, r, "map.load_or_store"), True

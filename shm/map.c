@@ -360,7 +360,10 @@ PG_API int64_t pg_map_load(void *base, uint64_t m, uint32_t tag, const uint8_t *
 }
 
 /*
- * Every write, one foreign call (op: MAP_*).  key: klen canonical bytes
+ * Every write, one foreign call (op: MAP_*).  The lengths come first, in
+ * registers: Python's fast calls pass small ints without argtypes, and an
+ * int on the stack would fill only half of its 8-byte slot.
+ * key: klen canonical bytes
  * then xlen exact bytes (kept only by a new entry).  val/vlen/refs/nref:
  * the new value for STORE, SWAP, LOAD_OR_STORE and CAS (the caller keeps
  * its handles alive: the references are taken here, when it is published).
@@ -373,8 +376,8 @@ PG_API int64_t pg_map_load(void *base, uint64_t m, uint32_t tag, const uint8_t *
  *   DELETE           PG_OK, or PG_WOULDBLOCK: absent
  *   CAS, CAD         PG_OK done; PG_WOULDBLOCK absent, or changed since seq
  */
-PG_API int64_t pg_map_write(void *base, uint64_t m, int op, uint32_t tag, const uint8_t *key, uint32_t klen,
-                            uint32_t xlen, const uint8_t *val, uint64_t vlen, const uint64_t *refs,
+PG_API int64_t pg_map_write(void *base, uint64_t m, const uint8_t *key, uint32_t klen, const uint8_t *val,
+                            uint64_t vlen, int op, uint32_t tag, uint32_t xlen, const uint64_t *refs,
                             uint32_t nref, uint64_t seq, void *obuf, uint64_t ocap, uint64_t *out) {
     int stores = op == MAP_STORE || op == MAP_SWAP || op == MAP_LOAD_OR_STORE || op == MAP_CAS;
     if (op < MAP_STORE || op > MAP_CAD)

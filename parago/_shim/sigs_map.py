@@ -20,13 +20,13 @@ SIGS: dict[str, tuple[list, object]] = {
         [
             c_void_p,  # base
             c_uint64,  # map
-            c_int,  # op (MAP_*)
-            c_uint32,  # key tag (MK_*)
             c_char_p,  # key: canonical bytes, then exact bytes
             c_uint32,  # klen
-            c_uint32,  # xlen
             c_char_p,  # value bytes
             c_uint64,  # vlen
+            c_int,  # op (MAP_*)
+            c_uint32,  # key tag (MK_*)
+            c_uint32,  # xlen
             c_void_p,  # handle offsets inside the value (u64 each)
             c_uint32,  # how many
             c_uint64,  # seq (MAP_CAS / MAP_CAD)

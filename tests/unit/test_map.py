@@ -782,6 +782,46 @@ def test_a_map_nobody_holds_is_freed_with_its_entries(run):
     assert after - before <= 4096, f"{after - before} bytes of a dropped Map are still allocated"
 
 
+def test_a_map_grows_and_shrinks_back(run):
+    """Shards double their bucket arrays as keys arrive and halve them as
+    keys leave: after 20,000 keys come and go, arena use is back near where
+    it started."""
+
+    def main():
+        m = pg.Map()
+        m.store("seed", 0)
+        before = _inuse()
+        n = 20_000
+        for i in range(n):
+            m.store(i, i)
+        grown = _inuse()
+        assert len(m) == n + 1
+        assert all(m.load(i) == (i, True) for i in range(0, n, 7))
+        for i in range(n):
+            assert m.load_and_delete(i) == (i, True)
+        assert _items(m) == [("seed", 0)]
+        return before, grown, _inuse()
+
+    before, grown, after = run(main)
+    assert grown - before > 20_000 * 64  # entries, values and bucket arrays
+    assert after - before <= 64 * 1024, f"{after - before} bytes still held after every key left"
+
+
+def test_map_outside_a_run_and_after_its_run(run):
+    with pytest.raises(pg.NotInRuntime, match=r"^pg\.Map\(\) needs the parago runtime"):
+        pg.Map()
+
+    def main():
+        m = pg.Map()
+        m.store("k", 1)
+        return m
+
+    m = run(main)
+    for call in (lambda: m.load("k"), lambda: m.store("k", 2), lambda: len(m), lambda: m.range(print)):
+        with pytest.raises(pg.NotInRuntime, match=r"^this Map belongs to an earlier pg\.run"):
+            call()
+
+
 # ---------------------------------------------------------------- shards and lost Ps (C level)
 
 
@@ -821,7 +861,7 @@ def _c_store(a, m, key: bytes, val: bytes, fn=lib.pg_map_write) -> int:
 
     out = (ctypes.c_uint64 * 8)()
     obuf = ctypes.create_string_buffer(64)
-    return fn(a.base, m, CONST["MAP_STORE"], _MK_STR, key, len(key), 0, val, len(val), None, 0, 0, obuf, 64, out)
+    return fn(a.base, m, key, len(key), val, len(val), CONST["MAP_STORE"], _MK_STR, 0, None, 0, 0, obuf, 64, out)
 
 
 def _c_load(a, m, key: bytes, fn=lib.pg_map_load) -> int:
