@@ -196,6 +196,41 @@ def repeat_median(fn: Callable[[], Any], repeat: int) -> tuple[Any, list]:
     return median(samples), samples
 
 
+CEILING = "ceiling: raw processes (no communication)"
+NOISE = 1.05  # a procs=1 speedup above this over sequential is the host's weather, not parago
+
+
+def raw_processes(share: Callable[[int, int], Any], procs: int) -> float:
+    """The machine's ceiling for a job list: ``procs`` forked processes, the
+    i-th running ``share(i, procs)`` (its part of the same jobs), with no
+    communication at all; seconds from a common start to the last one done.
+    On a VM this is not ``procs``x a single process (2 vCPUs gave
+    1.6-1.8x), and it moves from run to run: every speedup is also read
+    against this, measured in the same sitting."""
+    r, w = os.pipe()
+    pids = []
+    try:
+        for i in range(procs):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                try:
+                    os.close(w)
+                    os.read(r, 1)  # the common start
+                    share(i, procs)
+                finally:
+                    os._exit(0)
+            pids.append(pid)
+        time.sleep(0.02)  # every child forked and waiting
+        t0 = time.perf_counter()
+        os.write(w, b"x" * procs)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        return time.perf_counter() - t0
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def _fresh_entry(conn: Any, fn: Callable, args: tuple) -> None:
     try:
         conn.send(("ok", fn(*args)))

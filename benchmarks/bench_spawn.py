@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import sys
 import time
+from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as h  # noqa: E402
@@ -319,35 +320,43 @@ def bench_cpu_scaling(b: h.Bench) -> None:
     print(f"\n## cpu_scaling: {k} x fib({n}) in pure Python, procs {plist}", flush=True)
     expect = k * fib(n)
     seq: list[float] = []
+    # (impl, procs) -> [(wall, the sequential wall and ceiling measured right before)]
+    walls: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
 
-    def sequential() -> None:
+    def sequential() -> float:
         t0 = time.perf_counter()
         for _ in range(k):
             fib(n)
         seq.append(time.perf_counter() - t0)
+        return seq[-1]
 
-    # sequential runs before and after the parallel ones (the machine may change speed)
-    for _ in range(b.repeat):
-        sequential()
-    walls: list[tuple[str, int, list[float]]] = []
+    impls: list[tuple[str, Callable[[int], tuple[float, int]]]] = [
+        ("parago", lambda p: h.pg_run(_cpu_main, n, k, 1, procs=p)[0]),
+        ("ThreadPoolExecutor", lambda p: _cpu_threads(n, k, p)),
+        ("multiprocessing.Pool", lambda p: _cpu_pool(n, k, p)),
+    ]
+    # every round: the sequential loop and the ceiling (the same fibs over p
+    # raw processes) right before each implementation's run -- the host's
+    # speed moves, so each speedup is over the baselines measured next to it
     for p in plist:
-        runs = b.guard(name, "parago", h.pg_run, _cpu_main, n, k, b.repeat, procs=p)
-        if runs:
-            for _, total in runs:
-                b.check(total == expect, name, "parago", f"sum of fib results {total} != {expect}")
-            walls.append(("parago", p, [t for t, _ in runs]))
-        for impl, fn in (("ThreadPoolExecutor", _cpu_threads), ("multiprocessing.Pool", _cpu_pool)):
-            runs = b.guard(name, impl, lambda fn=fn, p=p: [fn(n, k, p) for _ in range(b.repeat)])
-            if runs:
-                for _, total in runs:
-                    b.check(total == expect, name, impl, f"sum {total} != {expect}")
-                walls.append((impl, p, [t for t, _ in runs]))
-    for _ in range(b.repeat):
-        sequential()
-    t_seq = h.median(seq)
-    b.add_samples(name, "sequential (1 process)", "wall", seq, "s", note="median = the 1x of every speedup")
-    for impl, p, ts in sorted(walls, key=lambda w: w[1]):
-        b.add_samples(name, impl, f"speedup procs={p}", [t_seq / t for t in ts], "x")
+        for _ in range(b.repeat):
+            for impl, fn in impls:
+                t_seq = sequential()
+                t_ceil = h.raw_processes(lambda i, m: [fib(n) for _ in range(i, k, m)], p)
+                got = b.guard(name, impl, fn, p)
+                if got is None:
+                    continue
+                b.check(got[1] == expect, name, impl, f"sum of fib results {got[1]} != {expect}")
+                walls.setdefault((impl, p), []).append((got[0], t_seq, t_ceil))
+    b.add_samples(name, "sequential (1 process)", "wall", seq, "s", note="one next to every run: its 1x")
+    ceilings: dict[int, list[float]] = {}
+    for (impl, p), ts in sorted(walls.items(), key=lambda w: w[0][1]):
+        b.add_samples(name, impl, f"speedup procs={p}", [s / t for t, s, _ in ts], "x")
+        ceilings.setdefault(p, []).extend(s / c for _, s, c in ts)
+    for p, xs in ceilings.items():
+        b.add_samples(name, h.CEILING, f"speedup procs={p}", xs, "x", note="measured next to each run")
+    for (impl, p), ts in sorted(walls.items(), key=lambda w: w[0][1]):
+        b.add_samples(name, impl, f"of ceiling procs={p}", [c / t for t, _, c in ts], "x")
     b.add_go(
         name,
         "spawn",
