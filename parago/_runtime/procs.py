@@ -109,6 +109,10 @@ def p_main(
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         rt = Runtime(arena, p, nprocs, nonce, [w.fd for w in wakefds], settings)
         state.rt = rt
+        if settings.get("cooperative_io"):
+            from . import coop
+
+            coop.install()  # this P's process: the standard library's waits park goroutines
         deathwatch.install_lost_handler(rt)
         sysmon = Sysmon(rt)
         rt.arm()
@@ -148,6 +152,7 @@ def _check_procs(procs: Any) -> int:
 
 def run(
     main: Callable, *args: Any, procs: int | None = None, start_method: str | None = None, synctest: bool = False,
+    cooperative_io: bool = False,
     leaks: str | None = None,
 ) -> Any:
     if os.environ.get("_PARAGO_IN_P") == "1":
@@ -170,6 +175,8 @@ def run(
     else:
         raise ParagoError("pg.run cannot be called inside a running event loop")
     nprocs = _check_procs(procs)
+    if not isinstance(cooperative_io, bool):
+        raise TypeError(f"cooperative_io must be a bool, got {type(cooperative_io).__name__}")
     if start_method is None:
         start_method = os.environ.get("PARAGO_START_METHOD") or (
             "fork" if threading.active_count() == 1 else "forkserver"
@@ -183,7 +190,10 @@ def run(
         "trace": os.environ.get("PARAGO_TRACE") or None,
         "cpuprofile": os.environ.get("PARAGO_CPUPROFILE") or None,
         "synctest": synctest,  # pg.synctest.run: the timer clock is virtual (vclock.py)
+        # coop.py in every P: the standard library's blocking calls park plain goroutines
+        "cooperative_io": cooperative_io or os.environ.get("PARAGO_COOPERATIVE_IO") == "1",
     }
+    profile.from_env(settings)  # every PARAGO_*PROFILE path, checked now (not at the end)
     nonce = random.getrandbits(63) | 1
     arena = Arena.create(default_size(), nprocs, nonce)
     lib.pg_set_self(0)  # P0's locks carry its index (each P re-tags at attach)
@@ -229,6 +239,10 @@ def run(
         rt = Runtime(arena, 0, nprocs, nonce, wakefds, settings)
         Supervisor(rt, procs_started)  # P0's duties: rt.sup
         state.rt = rt
+        if settings["cooperative_io"]:
+            from . import coop
+
+            coop.install()  # undone in the finally below: code after pg.run is unchanged
         deathwatch.install_lost_handler(rt)
         watch = deathwatch.P0Watch(rt, procs_started)  # after the wakefds are set: it writes them
         old_handlers = _install_signals(rt)
@@ -255,8 +269,7 @@ def run(
         rt.write_diagnostics()
         if settings["trace"]:
             trace.merge(settings["trace"], nprocs)  # type: ignore[arg-type]
-        if settings["cpuprofile"]:
-            profile.merge(settings["cpuprofile"], nprocs)  # type: ignore[arg-type]
+        profile.merge_all(settings, nprocs)
         exc = failure.recorded(rt)
         if exc is None:
             exc = rt.sup.main_exc
@@ -280,6 +293,10 @@ def run(
             watch.stop()  # before _release closes the sentinels and eventfds it watches and writes
         status.set_lost_handler(None)
         lib.pg_set_self(-1)
+        if settings["cooperative_io"]:
+            from . import coop
+
+            coop.uninstall()
         vclock.unbind()  # after sysmon stopped, before the arena is unmapped
         _release(rt, arena, procs_started, fds, normal_end)
 
@@ -333,6 +350,12 @@ def _teardown(rt: Runtime) -> None:
             proc.kill()
     for proc in rt.sup.procs:
         proc.join(2.0)
+    # test hook (PARAGO_DEBUG=teardownhold=MS): hold P0 here, the other Ps
+    # gone and P0's sysmon still running -- the window of a timer due while
+    # Ps leave (tests/integration/test_teardown.py)
+    hold = schedtrace.parse_debug(os.environ.get("PARAGO_DEBUG")).get("teardownhold", 0)
+    if hold > 0:
+        time.sleep(hold / 1000)
 
 
 def _release(rt: Any, arena: Arena, procs: list, fds: list[int], normal_end: bool = False) -> None:
