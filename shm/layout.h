@@ -386,7 +386,11 @@ typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
     X(TK_SEND, 1)   /* send time.time() on its channel, without blocking (pg.after, Timer) */ \
     X(TK_TICK, 2)   /* the same, then re-arm one period later (Ticker) */ \
     X(TK_CTX, 3)    /* cancel its context with CTX_DEADLINE */ \
-    X(TK_READY, 4)  /* ready the G parked in pg.sleep */
+    X(TK_READY, 4)  /* ready the G parked in pg.sleep */ \
+    X(TK_FUNC, 5)   /* start a goroutine running its (fn, args) (pg.after_func) */
+/* pg_timer.flags (immutable) */
+#define PG_TFLAG_LIST(X) \
+    X(TF_ASYNC, 1)  /* PARAGO_DEBUG=asynctimerchan=1: Go 1.22's buffered channel, never drained */
 
 /* the low two bits of pg_timer.state (seq << 2 | T_*); only the CAS
  * seq|T_PENDING -> seq|T_RUNNING fires an arming */
@@ -397,6 +401,7 @@ typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
 
 enum pg_tobj { PG_TOBJ_LIST(PG_ENUM_ITEM) };
 enum pg_tkind { PG_TKIND_LIST(PG_ENUM_ITEM) };
+enum pg_tflag { PG_TFLAG_LIST(PG_ENUM_ITEM) };
 enum pg_tstate { PG_TSTATE_LIST(PG_ENUM_ITEM) };
 enum pg_ctxerr { PG_CTXERR_LIST(PG_ENUM_ITEM) };
 
@@ -406,10 +411,19 @@ enum pg_ctxerr { PG_CTXERR_LIST(PG_ENUM_ITEM) };
     X(pg_timer, pg_objhdr_t, hdr, , "see pg_objhdr (the lock word is unused)") \
     X(pg_timer, uint64_t, state, , "atomic: seq << 2 | T_*") \
     X(pg_timer, uint32_t, tkind, , "immutable (TK_*)") \
-    X(pg_timer, uint32_t, pad, , "") \
+    X(pg_timer, uint32_t, flags, , "immutable (TF_*)") \
     X(pg_timer, uint64_t, period, , "atomic: TK_TICK's period (ns); reset stores it before re-arming") \
     X(pg_timer, uint64_t, target, , "atomic: chan (TK_SEND/TK_TICK) or ctx (TK_CTX) held by a reference, " \
-      "0 once released; TK_READY: the sleeping G (no reference: the sleeper waits out T_RUNNING)")
+      "0 once released; TK_READY: the sleeping G (no reference: the sleeper waits out T_RUNNING); " \
+      "TK_FUNC: its pg_tfunc block (owned)")
+/* TK_FUNC's target: one block, this header then nrefs u64 handle offsets
+ * (the timer holds a reference on each) then fn_len bytes of encoded
+ * (fn, args, kw) -- what pg_go copies into each goroutine it starts */
+#define PG_STRUCT_TFUNC(X) \
+    X(pg_tfunc, uint64_t, fn_len, , "immutable") \
+    X(pg_tfunc, uint64_t, nrefs, , "immutable") \
+    X(pg_tfunc, uint64_t, site, , "immutable: created-by text of the after_func call (interned), 0 none") \
+    X(pg_tfunc, uint64_t, parent, , "immutable: goid of the after_func caller")
 
 /* one entry of a P's timer heap (pg_p.theap: a min-heap on when) */
 #define PG_STRUCT_TENTRY(X) \
@@ -429,9 +443,13 @@ enum pg_ctxerr { PG_CTXERR_LIST(PG_ENUM_ITEM) };
     X(pg_ctx, uint64_t, child, , "ctx lock: first child") \
     X(pg_ctx, uint64_t, next, , "ctx lock: next sibling") \
     X(pg_ctx, uint64_t, prev, , "ctx lock: previous sibling") \
-    X(pg_ctx, uint64_t, wl, , "ctx lock: worklist link while one cancel collects its subtree")
+    X(pg_ctx, uint64_t, wl, , "ctx lock: worklist link while one cancel collects its subtree") \
+    X(pg_ctx, uint64_t, cause, , "set once under ctx lock before err (seq_cst), then immutable: the " \
+      "cause (a Buffer object holding its encoding; a reference), 0 none (Go's Cause: err)") \
+    X(pg_ctx, uint64_t, dcause, , "immutable: the cause its own deadline cancels with (a reference), 0 none")
 
 typedef struct pg_timer { PG_STRUCT_TIMER(PG_DECL_FIELD) } pg_timer_t;
+typedef struct pg_tfunc { PG_STRUCT_TFUNC(PG_DECL_FIELD) } pg_tfunc_t;
 typedef struct pg_tentry { PG_STRUCT_TENTRY(PG_DECL_FIELD) } pg_tentry_t;
 typedef struct pg_ctx { PG_STRUCT_CTX(PG_DECL_FIELD) } pg_ctx_t;
 
@@ -533,14 +551,14 @@ _Static_assert(sizeof(pg_mapent_t) % 8 == 0 && sizeof(pg_mapval_t) % 8 == 0 &&
     PG_STRUCT_SUDOG(X) PG_STRUCT_G(X) PG_STRUCT_P(X) PG_STRUCT_ARENA(X) \
     PG_STRUCT_CHAN(X) PG_STRUCT_SLOT(X) PG_STRUCT_SYNC(X) PG_STRUCT_WG(X) PG_STRUCT_MUTEX(X) \
     PG_STRUCT_RW(X) PG_STRUCT_SEMA(X) PG_STRUCT_ONCE(X) PG_STRUCT_ATOM(X) PG_STRUCT_BUF(X) \
-    PG_STRUCT_TIMER(X) PG_STRUCT_TENTRY(X) PG_STRUCT_CTX(X)
+    PG_STRUCT_TIMER(X) PG_STRUCT_TFUNC(X) PG_STRUCT_TENTRY(X) PG_STRUCT_CTX(X)
 
 #define PG_ALL_CONSTS(X) \
     PG_MAP_CONSTS(X) \
     PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
     PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) PG_SELECT_LIST(X) PG_MUTEX_LIST(X) \
-    PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \
+    PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TFLAG_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
     X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION)
 

@@ -22,6 +22,31 @@
  *                                            (6) CAS seq|T_RUNNING -> seq|T_FIRED
  *                                                (a tick: -> seq|T_PENDING, push)
  *
+ * A channel timer (TK_SEND, TK_TICK: Go 1.23's timer channel) changes
+ * state only under its channel's lock, and its firing checks the state and
+ * sends in that same hold (Go's sendLock + seq check in unlockAndRun):
+ *
+ *   stop / reset (any P)                     firing (sysmon of the arming P)
+ *   --------------------------------------   ------------------------------------
+ *   lock chan                                lock chan
+ *   pending = state is T_PENDING             state != seq|T_PENDING: stale, unlock
+ *   state = (seq+1)|T_STOPPED, or            state = seq|T_FIRED (a tick stays
+ *          (seq+1)|T_PENDING (reset)                T_PENDING and re-arms after)
+ *   drained = drain the buffer               send: a waiting receiver gets it
+ *   unlock; (reset: push the new entry)            (received), or the buffer holds
+ *   -> pending || drained                          it (a tick: replacing the older)
+ *                                            unlock; ready the receiver
+ *
+ * So once stop() or reset() returns, no value from before it is in the
+ * buffer or still to be sent: a receiver (a select too: it polls under the
+ * same lock) can only get a later one.  The buffer is one slot that Python
+ * reports as len 0 and cap 0 (parago/_time.py): a fire nobody received yet
+ * is "held by the timer".  TF_ASYNC (PARAGO_DEBUG=asynctimerchan=1) keeps
+ * Go 1.22's channel: never drained, a full buffer drops the new value.
+ *
+ * A TK_FUNC timer (pg.after_func) starts a goroutine when it fires: pg_go
+ * on the global queue with a copy of the (fn, args) it holds (Go's goFunc).
+ *
  * Whoever moves a timer out of T_PENDING decrements arena.ntimers (and
  * whoever moves it in increments it), so a stopped timer or a done
  * context's deadline never holds off Deadlock.  Every entry holds a
@@ -52,9 +77,13 @@
 /* chan.c, sched.c and sync.c entry points used here */
 void pg_park_plain(void *base, uint64_t g, uint32_t reason, int counted);
 int pg_park_cancel(void *base, uint64_t g);
-int64_t pg_chan_send(void *base, uint64_t ch, uint64_t g, const void *data, uint64_t len, int block);
 int64_t pg_chan_close(void *base, uint64_t ch);
 uint32_t pg_obj_decref(void *base, uint64_t o);
+int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags, uint32_t kind,
+              uint64_t site, uint64_t parent, const uint64_t *refs, uint32_t nrefs, uint64_t *out);
+int pg_chan_timer_send_locked(void *base, uint64_t ch, const void *data, uint64_t len, int replace,
+                              uint64_t *wakeg);
+int pg_chan_drain_locked(void *base, uint64_t ch);
 
 #define HEAP_MIN 64 /* entries: the smallest heap block */
 
@@ -204,8 +233,12 @@ static void timer_release_target(void *base, pg_timer_t *tp) {
  * A tick being fired is stopped too (its re-arm then fails), though its
  * send may still land.
  */
+static int chantimer_stop(void *base, uint64_t t);
+
 static int timer_stop(void *base, uint64_t t) {
     pg_timer_t *tp = T(base, t);
+    if (tp->tkind == TK_SEND || tp->tkind == TK_TICK)
+        return chantimer_stop(base, t);
     uint64_t v = pg_load_acq(&tp->state);
     for (;;) {
         uint32_t st = (uint32_t)(v & 3);
@@ -235,9 +268,13 @@ static void ctx_timer_stop(void *base, uint64_t t) {
 /* Arm again (a new seq: every older entry is stale) delay ns from now on
  * p's heap.  Returns 1 if it had been pending, 0 if not, or PG_NOMEM
  * (then it is stopped). */
+static int64_t chantimer_rearm(void *base, int p, uint64_t t, uint64_t delay, uint64_t period);
+
 static int64_t timer_rearm(void *base, int p, uint64_t t, uint64_t delay) {
     pg_timer_t *tp = T(base, t);
     pg_arena_t *a = ARENA(base);
+    if (tp->tkind == TK_SEND || tp->tkind == TK_TICK)
+        return chantimer_rearm(base, p, t, delay, 0);
     uint64_t when = deadline_of(delay);
     uint64_t v = pg_load_acq(&tp->state), seq;
     do {
@@ -256,8 +293,77 @@ static int64_t timer_rearm(void *base, int p, uint64_t t, uint64_t delay) {
     return was;
 }
 
+/* ---------------- channel timers (under the channel lock) ---------------- */
+
+static inline uint32_t *chan_lockword(void *base, uint64_t ch) {
+    return &AT(base, ch, pg_objhdr_t)->lock;
+}
+
+/*
+ * Go 1.23's stop: 1 if it was pending, or had fired with its value still
+ * unreceived (the value is dropped here), else 0.  The seq moves on, so no
+ * entry armed before this call is live any more.
+ */
+static int chantimer_stop(void *base, uint64_t t) {
+    pg_timer_t *tp = T(base, t);
+    uint64_t ch = pg_load_acq(&tp->target);
+    uint32_t *lk = chan_lockword(base, ch);
+    if (TM_LOCK(lk) != PG_OK)
+        return 0; /* the run is being aborted */
+    uint64_t v = pg_load_acq(&tp->state);
+    int pending = (v & 3) == T_PENDING;
+    pg_store_rel(&tp->state, tword(tseq(v) + 1, T_STOPPED)); /* pairs with entry_live */
+    if (pending)
+        pg_add_sc(&ARENA(base)->ntimers, -1);
+    if (!(tp->flags & TF_ASYNC) && pg_chan_drain_locked(base, ch))
+        pending = 1;
+    pg_unlock(lk);
+    return pending;
+}
+
+/*
+ * Go 1.23's reset: a new seq, T_PENDING and the buffer drained under the
+ * channel lock, then the entry pushed on p's heap (until then nothing can
+ * fire this arming; a stop meanwhile makes the entry stale).  period != 0:
+ * a Ticker's new period.  Returns 1 if it was pending (or held an
+ * unreceived value), 0 if not, or PG_NOMEM (then it is stopped) / PG_LOST.
+ */
+static int64_t chantimer_rearm(void *base, int p, uint64_t t, uint64_t delay, uint64_t period) {
+    pg_timer_t *tp = T(base, t);
+    pg_arena_t *a = ARENA(base);
+    uint64_t ch = pg_load_acq(&tp->target);
+    uint32_t *lk = chan_lockword(base, ch);
+    uint64_t when = deadline_of(delay);
+    int64_t lr = TM_LOCK(lk);
+    if (lr != PG_OK)
+        return lr;
+    uint64_t v = pg_load_acq(&tp->state), seq = tseq(v) + 1;
+    int was = (v & 3) == T_PENDING;
+    if (period)
+        pg_store_rel(&tp->period, period); /* before the arming that uses it */
+    pg_store_rel(&tp->state, tword(seq, T_PENDING));
+    if (!was)
+        pg_add_sc(&a->ntimers, 1); /* step (1) */
+    if (!(tp->flags & TF_ASYNC) && pg_chan_drain_locked(base, ch))
+        was = 1;
+    pg_unlock(lk);
+    int64_t r = heap_push(base, p, when, t, seq);
+    if (r != PG_OK) {
+        if (TM_LOCK(lk) == PG_OK) {
+            if (pg_load_acq(&tp->state) == tword(seq, T_PENDING)) {
+                pg_store_rel(&tp->state, tword(seq, T_STOPPED));
+                pg_add_sc(&a->ntimers, -1);
+            }
+            pg_unlock(lk);
+        }
+        return r;
+    }
+    return was;
+}
+
 /* a timer of kind k aimed at target, not armed (T_STOPPED); the caller
- * holds its one reference.  target: a chan or ctx gets a reference. */
+ * holds its one reference.  target: a chan or ctx gets a reference; a
+ * TK_FUNC's pg_tfunc block becomes the timer's. */
 static int64_t timer_alloc(void *base, uint32_t kind, uint64_t target, uint64_t period) {
     int64_t t = obj_alloc(base, sizeof(pg_timer_t), OBJ_TIMER);
     if (t < 0)
@@ -267,7 +373,7 @@ static int64_t timer_alloc(void *base, uint32_t kind, uint64_t target, uint64_t 
     tp->tkind = kind;
     tp->period = period;
     tp->target = target;
-    if (kind != TK_READY)
+    if (kind != TK_READY && kind != TK_FUNC)
         pg_add_acqrel(&AT(base, target, pg_objhdr_t)->refcnt, 1);
     return t;
 }
@@ -275,62 +381,118 @@ static int64_t timer_alloc(void *base, uint32_t kind, uint64_t target, uint64_t 
 /* the free path (pg_obj_decref): drop what it still holds */
 void pg_timer_free(void *base, uint64_t t) {
     pg_timer_t *tp = T(base, t);
-    if (tp->tkind != TK_READY)
+    if (tp->tkind == TK_FUNC) {
+        uint64_t f = pg_xchg_acqrel(&tp->target, 0);
+        if (f) {
+            pg_tfunc_t *fr = AT(base, f, pg_tfunc_t);
+            const uint64_t *refs = (const uint64_t *)(fr + 1);
+            for (uint64_t i = 0; i < fr->nrefs; i++)
+                pg_obj_decref(base, refs[i]);
+            pg_free(base, f);
+        }
+    } else if (tp->tkind != TK_READY) {
         timer_release_target(base, tp);
+    }
 }
 
 /* ---------------- firing (the sysmon thread) ---------------- */
 
 /* time.time() as a pickle (protocol 5: PROTO 5, BINFLOAT big-endian, STOP) */
-static void send_time(void *base, uint64_t ch) {
+static void time_pickle(uint8_t buf[12]) {
     double now = pg_walltime(); /* pg.now(): virtual in synctest */
     uint64_t bits;
     memcpy(&bits, &now, sizeof bits);
-    uint8_t buf[12] = {0x80, 5, 'G'};
+    buf[0] = 0x80;
+    buf[1] = 5;
+    buf[2] = 'G';
     for (int i = 0; i < 8; i++)
         buf[3 + i] = (uint8_t)(bits >> (56 - 8 * i));
     buf[11] = '.';
-    /* a full channel (a tick nobody took: Go drops it), a closed one, or
-     * PG_LOST (the run is being aborted): the value is dropped */
-    (void)pg_chan_send(base, ch, 0, buf, sizeof buf, 0);
+}
+
+/*
+ * A channel timer's entry is due: check and send in one hold of the
+ * channel lock (see the top of this file).  A Timer is then T_FIRED; a
+ * Ticker stays T_PENDING under the same seq and pushes its next entry
+ * (missed ticks are skipped, as Go's).  A closed channel or PG_LOST (the
+ * run is being aborted): nothing is sent.
+ */
+static void chantimer_fire(void *base, int p, const pg_tentry_t *e) {
+    pg_timer_t *tp = T(base, e->timer);
+    pg_arena_t *a = ARENA(base);
+    uint64_t ch = pg_load_acq(&tp->target);
+    uint32_t *lk = chan_lockword(base, ch);
+    const uint64_t armed = tword(e->seq, T_PENDING);
+    int tick = tp->tkind == TK_TICK;
+    uint8_t buf[12];
+    time_pickle(buf);
+    if (TM_LOCK(lk) != PG_OK)
+        return;
+    if (pg_load_acq(&tp->state) != armed) {
+        pg_unlock(lk); /* stale: stopped or re-armed since */
+        return;
+    }
+    if (!tick) {
+        pg_store_rel(&tp->state, tword(e->seq, T_FIRED));
+        pg_add_sc(&a->ntimers, -1);
+    }
+    uint64_t wakeg = 0;
+    (void)pg_chan_timer_send_locked(base, ch, buf, sizeof buf, !(tp->flags & TF_ASYNC), &wakeg);
+    pg_unlock(lk);
+    if (wakeg)
+        pg_ready(base, wakeg);
+    if (!tick)
+        return;
+    uint64_t period = pg_load_acq(&tp->period), now = pg_nanotime();
+    uint64_t k = now >= e->when ? (now - e->when) / period + 1 : 1;
+    uint64_t next = e->when + k * period;
+    if (next < e->when || k > UINT64_MAX / period)
+        next = UINT64_MAX;
+    if (heap_push(base, p, next, e->timer, e->seq) != PG_OK && TM_LOCK(lk) == PG_OK) {
+        /* no memory for the entry: the ticker stops */
+        if (pg_load_acq(&tp->state) == armed) {
+            pg_store_rel(&tp->state, tword(e->seq, T_STOPPED));
+            pg_add_sc(&a->ntimers, -1);
+        }
+        pg_unlock(lk);
+    }
+}
+
+/* TK_FUNC: start fn(*args) in a goroutine of its own (Go's goFunc), on the
+ * global queue: this is the sysmon thread, which may not touch a P's ring.
+ * No memory for it: the call is dropped (Go would die). */
+static void func_start(void *base, pg_timer_t *tp) {
+    uint64_t f = pg_load_acq(&tp->target);
+    if (!f)
+        return;
+    pg_tfunc_t *fr = AT(base, f, pg_tfunc_t);
+    const uint64_t *refs = (const uint64_t *)(fr + 1);
+    (void)pg_go(base, -1, refs + fr->nrefs, fr->fn_len, 0, GK_GREENLET, fr->site, fr->parent, refs,
+                (uint32_t)fr->nrefs, NULL);
 }
 
 static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code);
 
-/* steps (4)-(6) for one popped entry */
+/* steps (4)-(6) for one popped entry (a channel timer: chantimer_fire) */
 static void timer_fire(void *base, int p, const pg_tentry_t *e) {
     pg_timer_t *tp = T(base, e->timer);
     pg_arena_t *a = ARENA(base);
+    if (tp->tkind == TK_SEND || tp->tkind == TK_TICK) {
+        chantimer_fire(base, p, e);
+        return;
+    }
     uint64_t v = tword(e->seq, T_PENDING);
     const uint64_t running = tword(e->seq, T_RUNNING);
     if (!pg_cas_sc(&tp->state, &v, running))
         return; /* stale */
+    if (tp->tkind == TK_FUNC)
+        func_start(base, tp); /* counted as a goroutine before it stops counting as a timer */
     pg_add_sc(&a->ntimers, -1);
     switch (tp->tkind) {
-    case TK_SEND:
-        send_time(base, pg_load_acq(&tp->target));
+    case TK_FUNC:
         v = running;
         pg_cas_sc(&tp->state, &v, tword(e->seq, T_FIRED)); /* fails if reset meanwhile */
         break;
-    case TK_TICK: {
-        send_time(base, pg_load_acq(&tp->target));
-        /* the next tick after now (missed ones are skipped, as Go's) */
-        uint64_t period = pg_load_acq(&tp->period), now = pg_nanotime();
-        uint64_t k = now >= e->when ? (now - e->when) / period + 1 : 1;
-        uint64_t next = e->when + k * period;
-        if (next < e->when || k > UINT64_MAX / period)
-            next = UINT64_MAX;
-        pg_add_sc(&a->ntimers, 1);
-        v = running;
-        if (!pg_cas_sc(&tp->state, &v, tword(e->seq, T_PENDING))) {
-            pg_add_sc(&a->ntimers, -1); /* stopped or reset meanwhile */
-        } else if (heap_push(base, p, next, e->timer, e->seq) != PG_OK) {
-            v = tword(e->seq, T_PENDING); /* no memory for the entry: the ticker stops */
-            if (pg_cas_sc(&tp->state, &v, tword(e->seq, T_FIRED)))
-                pg_add_sc(&a->ntimers, -1);
-        }
-        break;
-    }
     case TK_CTX: {
         uint64_t c = pg_load_acq(&tp->target);
         if (c)
@@ -451,18 +613,22 @@ PG_API void pg_timers_release(void *base, int p) {
 
 /*
  * pg.after / Timer (TK_SEND) and Ticker (TK_TICK, period ns > 0): a timer
- * on the channel ch (which it holds a reference on), armed delay ns from
- * now on p's heap.  Returns its offset (the caller holds one reference),
- * PG_NOMEM, or PG_INVAL (another kind, a tick without a period).
+ * on the channel ch (which it holds a reference on; a buffer of one slot,
+ * used by nothing else), armed delay ns from now on p's heap.  flags:
+ * TF_ASYNC for Go 1.22's channel.  Returns its offset (the caller holds
+ * one reference), PG_NOMEM, or PG_INVAL (another kind, a tick without a
+ * period, unknown flags, a channel without its one slot).
  */
-PG_API int64_t pg_timer_new(void *base, int p, uint32_t kind, uint64_t ch, uint64_t delay,
-                            uint64_t period) {
+PG_API int64_t pg_timer_new(void *base, int p, uint32_t kind, uint32_t flags, uint64_t ch,
+                            uint64_t delay, uint64_t period) {
     if ((kind != TK_SEND && kind != TK_TICK) || (kind == TK_TICK && period == 0) || !ch ||
-        p < 0 || p >= PG_MAXP)
+        p < 0 || p >= PG_MAXP || (flags & ~(uint32_t)TF_ASYNC) ||
+        AT(base, ch, pg_chan_t)->cap != 1)
         return PG_INVAL;
     int64_t t = timer_alloc(base, kind, ch, period);
     if (t < 0)
         return t;
+    T(base, (uint64_t)t)->flags = flags;
     int64_t r = timer_rearm(base, p, (uint64_t)t, delay);
     if (r < 0) {
         pg_obj_decref(base, (uint64_t)t);
@@ -471,21 +637,64 @@ PG_API int64_t pg_timer_new(void *base, int p, uint32_t kind, uint64_t ch, uint6
     return t;
 }
 
-/* Timer.stop / Ticker.stop: 1 if it was pending, else 0 */
+/*
+ * pg.after_func (TK_FUNC): a timer that, armed delay ns from now on p's
+ * heap, starts a goroutine running the encoded (fn, args, kw) of fnlen
+ * bytes; refs: the nrefs offsets of the handles encoded in it (the timer
+ * takes a reference on each, as pg_go does for its payload); site and
+ * parent as pg_go's.  Returns its offset (the caller holds one
+ * reference), PG_NOMEM or PG_INVAL.
+ */
+PG_API int64_t pg_timer_func_new(void *base, int p, const void *fn, uint64_t fnlen,
+                                 const uint64_t *refs, uint32_t nrefs, uint64_t site,
+                                 uint64_t parent, uint64_t delay) {
+    if (!fnlen || (nrefs && !refs) || p < 0 || p >= PG_MAXP)
+        return PG_INVAL;
+    int64_t f = pg_alloc(base, sizeof(pg_tfunc_t) + (uint64_t)nrefs * sizeof(uint64_t) + fnlen);
+    if (f < 0)
+        return PG_NOMEM;
+    pg_tfunc_t *fr = AT(base, (uint64_t)f, pg_tfunc_t);
+    fr->fn_len = fnlen;
+    fr->nrefs = nrefs;
+    fr->site = site;
+    fr->parent = parent;
+    uint64_t *rr = (uint64_t *)(fr + 1);
+    if (nrefs)
+        memcpy(rr, refs, (uint64_t)nrefs * sizeof(uint64_t));
+    memcpy(rr + nrefs, fn, fnlen);
+    for (uint32_t i = 0; i < nrefs; i++)
+        pg_add_acqrel(&AT(base, refs[i], pg_objhdr_t)->refcnt, 1);
+    int64_t t = timer_alloc(base, TK_FUNC, (uint64_t)f, 0);
+    if (t < 0) {
+        for (uint32_t i = 0; i < nrefs; i++)
+            pg_obj_decref(base, refs[i]);
+        pg_free(base, (uint64_t)f);
+        return t;
+    }
+    int64_t r = timer_rearm(base, p, (uint64_t)t, delay);
+    if (r < 0) {
+        pg_obj_decref(base, (uint64_t)t); /* frees the block and its references */
+        return r;
+    }
+    return t;
+}
+
+/* Timer.stop / Ticker.stop: 1 if it was pending (a channel timer: or held
+ * an unreceived value, now dropped), else 0 */
 PG_API int pg_timer_stop(void *base, uint64_t t) { return timer_stop(base, t); }
 
 /* Timer.reset / Ticker.reset: re-arm delay ns from now on p's heap (a tick
- * with a new period).  1 if it had been pending, 0 if not, PG_NOMEM
- * (stopped), PG_INVAL (a context's or a sleep's timer, a tick without a
- * period). */
+ * with a new period).  1 if it had been pending (as pg_timer_stop), 0 if
+ * not, PG_NOMEM (stopped), PG_INVAL (a context's or a sleep's timer, a
+ * tick without a period). */
 PG_API int64_t pg_timer_reset(void *base, int p, uint64_t t, uint64_t delay, uint64_t period) {
     pg_timer_t *tp = T(base, t);
-    if ((tp->tkind != TK_SEND && tp->tkind != TK_TICK) || (tp->tkind == TK_TICK && !period) ||
-        p < 0 || p >= PG_MAXP)
+    if ((tp->tkind != TK_SEND && tp->tkind != TK_TICK && tp->tkind != TK_FUNC) ||
+        (tp->tkind == TK_TICK && !period) || p < 0 || p >= PG_MAXP)
         return PG_INVAL;
-    if (tp->tkind == TK_TICK)
-        pg_store_rel(&tp->period, period); /* before the arming that uses it */
-    return timer_rearm(base, p, t, delay);
+    if (tp->tkind == TK_FUNC)
+        return timer_rearm(base, p, t, delay);
+    return chantimer_rearm(base, p, t, delay, tp->tkind == TK_TICK ? period : 0);
 }
 
 /*
@@ -564,7 +773,24 @@ static void ctx_unlink(void *base, uint64_t c) {
  * unlinks it), so nothing is collected twice; once collected a node is
  * out of every list, so no other cancel touches its wl.
  */
+static int64_t ctx_cancel_cause(void *base, uint64_t c, uint32_t code, uint64_t cause);
+
+/* a deadline (its own, or CTX_DEADLINE at creation) cancels with the
+ * context's deadline cause (WithDeadlineCause); anything else without one */
 static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code) {
+    return ctx_cancel_cause(base, c, code, code == CTX_DEADLINE ? CX(base, c)->dcause : 0);
+}
+
+/* under ctx lock, before n's err is stored: n's cause (Go: children get the
+ * parent's err and cause); the node takes a reference on the cause */
+static void ctx_set_cause(void *base, uint64_t n, uint64_t cause) {
+    if (cause) {
+        pg_add_acqrel(&AT(base, cause, pg_objhdr_t)->refcnt, 1);
+        pg_store_sc(&CX(base, n)->cause, cause);
+    }
+}
+
+static int64_t ctx_cancel_cause(void *base, uint64_t c, uint32_t code, uint64_t cause) {
     pg_arena_t *a = ARENA(base);
     pg_ctx_t *x = CX(base, c);
     int64_t lr = TM_LOCK(&a->ctx_lock);
@@ -579,6 +805,7 @@ static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code) {
         ctx_unlink(base, c);
         listed = c;
     }
+    ctx_set_cause(base, c, cause);
     pg_store_sc(&x->err, code);
     x->wl = 0;
     uint64_t tail = c;
@@ -589,6 +816,7 @@ static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code) {
             pg_ctx_t *kx = CX(base, k);
             uint64_t nx = kx->next;
             kx->parent = kx->next = kx->prev = 0;
+            ctx_set_cause(base, k, cause);
             pg_store_sc(&kx->err, code); /* Go: children get the parent's err */
             kx->wl = 0;
             CX(base, tail)->wl = k;
@@ -623,7 +851,14 @@ static int64_t ctx_cancel(void *base, uint64_t c, uint32_t code) {
  * CTX_DEADLINE); delay < 0: none.  Returns the context's offset (the
  * caller holds one reference), PG_NOMEM or PG_LOST.
  */
+PG_API int64_t pg_ctx_new_cause(void *base, int p, uint64_t done, uint64_t parent, int64_t delay, uint64_t dcause);
 PG_API int64_t pg_ctx_new(void *base, int p, uint64_t done, uint64_t parent, int64_t delay) {
+    return pg_ctx_new_cause(base, p, done, parent, delay, 0);
+}
+
+/* pg_ctx_new with dcause: the cause its deadline cancels it with (an
+ * object it takes a reference on; 0 none) -- WithDeadlineCause */
+PG_API int64_t pg_ctx_new_cause(void *base, int p, uint64_t done, uint64_t parent, int64_t delay, uint64_t dcause) {
     pg_arena_t *a = ARENA(base);
     if (!done || p < 0 || p >= PG_MAXP)
         return PG_INVAL;
@@ -633,6 +868,10 @@ PG_API int64_t pg_ctx_new(void *base, int p, uint64_t done, uint64_t parent, int
     pg_ctx_t *x = CX(base, (uint64_t)c);
     x->done = done;
     pg_add_acqrel(&AT(base, done, pg_objhdr_t)->refcnt, 1);
+    if (dcause) {
+        x->dcause = dcause;
+        pg_add_acqrel(&AT(base, dcause, pg_objhdr_t)->refcnt, 1);
+    }
     if (delay > 0) {
         /* allocated (T_STOPPED) before linking: a cancel racing with the
          * arming below finds x->timer set */
@@ -644,6 +883,7 @@ PG_API int64_t pg_ctx_new(void *base, int p, uint64_t done, uint64_t parent, int
         x->timer = (uint64_t)t;
     }
     uint32_t inherited = CTX_NONE;
+    uint64_t pcause = 0;
     if (parent) {
         int64_t lr = TM_LOCK(&a->ctx_lock);
         if (lr != PG_OK) {
@@ -654,6 +894,7 @@ PG_API int64_t pg_ctx_new(void *base, int p, uint64_t done, uint64_t parent, int
         }
         pg_ctx_t *px = CX(base, parent);
         inherited = px->err;
+        pcause = px->cause; /* immutable once err is set; the parent's handle keeps it */
         if (inherited == CTX_NONE) {
             x->parent = parent;
             x->next = px->child;
@@ -666,7 +907,7 @@ PG_API int64_t pg_ctx_new(void *base, int p, uint64_t done, uint64_t parent, int
     }
     int64_t r = PG_OK;
     if (inherited != CTX_NONE)
-        r = ctx_cancel(base, (uint64_t)c, inherited);
+        r = ctx_cancel_cause(base, (uint64_t)c, inherited, pcause);
     else if (delay == 0)
         r = ctx_cancel(base, (uint64_t)c, CTX_DEADLINE);
     else if (x->timer) {
@@ -693,6 +934,14 @@ PG_API int64_t pg_ctx_cancel(void *base, uint64_t c, uint32_t code) {
     return ctx_cancel(base, c, code);
 }
 
+/* cancel(cause): as pg_ctx_cancel, and every context it cancels takes a
+ * reference on cause (an object; 0: none) -- WithCancelCause */
+PG_API int64_t pg_ctx_cancel_cause(void *base, uint64_t c, uint32_t code, uint64_t cause) {
+    if (code != CTX_CANCELED && code != CTX_DEADLINE)
+        return PG_INVAL;
+    return ctx_cancel_cause(base, c, code, cause);
+}
+
 /*
  * The free path (pg_obj_decref): nothing can cancel this context any more
  * (no handle, no pending deadline, no parent's list holds it), so its
@@ -715,5 +964,9 @@ void pg_ctx_free(void *base, uint64_t c) {
     }
     if (x->timer)
         pg_obj_decref(base, x->timer);
+    if (x->cause)
+        pg_obj_decref(base, x->cause);
+    if (x->dcause)
+        pg_obj_decref(base, x->dcause);
     pg_obj_decref(base, x->done);
 }

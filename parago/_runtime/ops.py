@@ -55,6 +55,18 @@ atomic_or = lib.pg_atomic_or
 atomic_add32 = lib.pg_atomic_add32
 value_load = lib.pg_value_load
 value_swap = lib.pg_value_swap
+cause_new = lib.pg_cause_new
+ctx_cause = lib.pg_ctx_cause
+ctx_new_cause = lib.pg_ctx_new_cause
+obj_decref = lib.pg_obj_decref
+
+
+def ctx_cancel_cause(base: object, off: int, code: int, cause: int) -> int:
+    """pg_ctx_cancel_cause through the GIL-releasing handle (it may wait
+    for a lock another P holds)."""
+    from .._shim import blocking
+
+    return blocking.pg_ctx_cancel_cause(base, off, code, cause)  # type: ignore[no-any-return]
 buffer_new = lib.pg_buffer_new
 chan_close = lib.pg_chan_close
 chan_new = lib.pg_chan_new

@@ -9,7 +9,7 @@ can wait, so callers use the GIL-releasing ``blocking`` handle for them.
 
 from __future__ import annotations
 
-from ctypes import c_char_p, c_int, c_int64, c_uint64, c_void_p
+from ctypes import c_char_p, c_int, c_int64, c_uint32, c_uint64, c_void_p
 
 from ._ctypes import u64p
 
@@ -20,5 +20,12 @@ SIGS: dict[str, tuple[list, object]] = {
     "pg_atomic_add32": ([c_void_p, c_uint64, c_int64, c_int], c_int64),
     "pg_value_load": ([c_void_p, c_uint64, c_void_p, c_uint64, u64p], c_int64),
     "pg_value_swap": ([c_void_p, c_uint64, c_char_p, c_uint64, c_int64, u64p], c_int64),
+    # context.c (causes) and timer.c's cause-taking forms
+    "pg_cause_new": ([c_void_p, c_char_p, c_uint64], c_int64),
+    "pg_ctx_cause": ([c_void_p, c_uint64, u64p], c_int),
+    "pg_ctx_new_cause": ([c_void_p, c_int, c_uint64, c_uint64, c_int64, c_uint64], c_int64),
+    "pg_ctx_cancel_cause": ([c_void_p, c_uint64, c_uint32, c_uint64], c_int64),
 }
-BLOCKING: set[str] = set()
+# pg_ctx_cancel_cause takes the context and channel locks of every P, as
+# pg_ctx_cancel (it may wait for another P's holder)
+BLOCKING: set[str] = {"pg_ctx_cancel_cause"}
