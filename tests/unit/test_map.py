@@ -807,6 +807,52 @@ def test_a_map_grows_and_shrinks_back(run):
     assert after - before <= 64 * 1024, f"{after - before} bytes still held after every key left"
 
 
+def _grow_worker(m: pg.Map, w: int, nw: int, n: int, wg: pg.WaitGroup, bad: pg.atomic.Int64) -> None:
+    # insert my keys while reading the others' (their shards resize under us)
+    for i in range(n):
+        m.store((w, i), i * nw + w)
+        v, ok = m.load(((w + 1) % nw, i // 2))
+        if ok and v != (i // 2) * nw + (w + 1) % nw:
+            bad.add(1)
+        if i % 200 == 0:
+            pg.gosched()
+    wg.done()
+
+
+def _shrink_worker(m: pg.Map, w: int, nw: int, n: int, wg: pg.WaitGroup, bad: pg.atomic.Int64) -> None:
+    for i in range(n):
+        v, ok = m.load_and_delete((w, i))
+        if not ok or v != i * nw + w:
+            bad.add(1)
+        if i % 200 == 0:
+            pg.gosched()
+    wg.done()
+
+
+def test_concurrent_growth_and_shrink_from_every_p_lose_nothing(run, procs):
+    nw, n = 2 * procs, 2500
+
+    def main():
+        m = pg.Map()
+        bad, wg = pg.atomic.Int64(), pg.WaitGroup()
+        wg.add(nw)
+        for w in range(nw):
+            go_on(w, _grow_worker, m, w, nw, n, wg, bad)
+        wg.wait()
+        assert bad.load() == 0, "a load saw a value never stored under its key"
+        assert len(m) == nw * n
+        assert dict(_items(m)) == {(w, i): i * nw + w for w in range(nw) for i in range(n)}
+        wg.add(nw)
+        for w in range(nw):
+            go_on(w + 1, _shrink_worker, m, w, nw, n, wg, bad)
+        wg.wait()
+        assert bad.load() == 0, "a key stored was not there to delete"
+        assert len(m) == 0 and _items(m) == []
+        return True
+
+    assert run(main)
+
+
 def test_map_outside_a_run_and_after_its_run(run):
     with pytest.raises(pg.NotInRuntime, match=r"^pg\.Map\(\) needs the parago runtime"):
         pg.Map()
