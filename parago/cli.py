@@ -1,6 +1,7 @@
 """The ``parago`` command (also ``python -m parago``).
 
 parago run script.py [args]   run a script (like ``go run``); flags:
+    --cooperative-io (PARAGO_COOPERATIVE_IO=1: blocking stdlib I/O parks goroutines)
     --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
     --cpuprofile FILE
     exit status (as ``go run``): 0; 2 for a panic, a deadlock or a lost P
@@ -42,6 +43,8 @@ def _run(ns: argparse.Namespace) -> int:
         os.environ["PARAGO_CPUPROFILE"] = str(Path(ns.cpuprofile).resolve())
     if ns.cluster:
         os.environ["PARAGO_CLUSTER"] = ns.cluster
+    if ns.cooperative_io:
+        os.environ["PARAGO_COOPERATIVE_IO"] = "1"  # the default of the script's pg.run
     script = Path(ns.script)
     if not script.exists():
         print(f"parago run: no such file: {script}", file=sys.stderr)
@@ -153,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--race", action="store_true", help="report goroutines that mutate captured state; exit 66")
     r.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event JSON")
     r.add_argument("--cpuprofile", metavar="FILE", help="write a CPU profile merged from every P (pstats) + FILE.svg")
+    r.add_argument(
+        "--cooperative-io",
+        action="store_true",
+        help="the standard library's blocking calls (socket, ssl, time.sleep, subprocess...) park plain goroutines",
+    )
     r.add_argument("--cluster", metavar="ray[://ADDR]", help="run across the nodes of a Ray cluster (docs/cluster.md)")
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)

@@ -91,7 +91,7 @@ from . import netpoll, state, timers
 from .blocking import BlockingPool
 from .g import GreenletG
 
-_ss = socket.socket.__mro__[1]  # _socket.socket: the C methods
+_ss: Any = socket.socket.__mro__[1]  # _socket.socket: the C methods
 _DONTWAIT = socket.MSG_DONTWAIT
 _getcurrent = greenlet.getcurrent
 _wait_fd = netpoll.wait_fd
@@ -106,7 +106,7 @@ _orig_gethostbyname = socket.gethostbyname
 _orig_gethostbyname_ex = socket.gethostbyname_ex
 _orig_gethostbyaddr = socket.gethostbyaddr
 _orig_getnameinfo = socket.getnameinfo
-_orig_real_close = socket.socket._real_close
+_orig_real_close: Any = socket.socket.__dict__["_real_close"]
 _orig_sendfile = socket.socket.sendfile
 _ssl_read = ssl.SSLSocket.read
 _ssl_write = ssl.SSLSocket.write
@@ -575,7 +575,8 @@ def _selector_select(self: Any, timeout: float | None = None) -> Any:
     deadline = None if timeout is None else _now() + timeout
     while True:
         if isinstance(self, selectors.EpollSelector):
-            w = _wait_fd(self._selector.fileno(), False, deadline)  # its own epoll fd
+            ep: Any = self.__dict__["_selector"]
+            w = _wait_fd(ep.fileno(), False, deadline)  # its own epoll fd
         else:
             events: dict[int, int] = {}
             for key in self.get_map().values():
@@ -612,7 +613,7 @@ def _popen_wait_coop(self: Any, timeout: float | None = None) -> Any:
         delay = 0.0005
         while self.poll() is None:
             if deadline is not None and _now() >= deadline:
-                raise subprocess.TimeoutExpired(self.args, timeout) from None
+                raise subprocess.TimeoutExpired(self.args, float(timeout or 0)) from None
             _time_sleep(delay)
             delay = min(delay * 2, 0.05)
         return self.returncode
@@ -621,7 +622,7 @@ def _popen_wait_coop(self: Any, timeout: float | None = None) -> Any:
     finally:
         os.close(pidfd)
     if r == _TIMEOUT:
-        raise subprocess.TimeoutExpired(self.args, timeout)
+        raise subprocess.TimeoutExpired(self.args, float(timeout or 0))
     return _popen_wait(self, None)  # reaps at once: the child has exited
 
 
