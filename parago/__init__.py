@@ -12,6 +12,7 @@ from . import atomic as atomic
 from . import context as context
 from . import debug as debug
 from . import errgroup as errgroup
+from . import singleflight as singleflight
 from . import synctest as synctest
 from . import trace as trace
 from ._buffer import Buffer as Buffer
@@ -41,6 +42,7 @@ from ._goroutine import await_ as await_
 from ._goroutine import blocking as blocking
 from ._goroutine import go as go
 from ._goroutine import go_local as go_local
+from ._goroutine import goexit as goexit
 from ._goroutine import goid as goid
 from ._goroutine import gomaxprocs as gomaxprocs
 from ._goroutine import gosched as gosched
@@ -54,6 +56,9 @@ from ._sync import Pool as Pool
 from ._sync import RWMutex as RWMutex
 from ._sync import Semaphore as Semaphore
 from ._sync import WaitGroup as WaitGroup
+from ._sync import once_func as once_func
+from ._sync import once_value as once_value
+from ._sync import once_values as once_values
 from ._synctest import now as now
 from ._time import Ticker as Ticker
 from ._time import Timer as Timer
@@ -105,15 +110,20 @@ __all__ = [
     "future",
     "go",
     "go_local",
+    "goexit",
     "gomaxprocs",
     "goid",
     "gosched",
     "now",
     "numgoroutine",
+    "once_func",
+    "once_value",
+    "once_values",
     "run",
     "select",
     "select_async",
     "sleep",
+    "singleflight",
     "sleep_async",
     "synctest",
     "tick",

@@ -22,6 +22,7 @@ CHANNELS = {"Chan", "select", "select_async", "Recv", "Send"}
 TIME = {"after", "tick", "Timer", "Ticker"}
 SYNC = {"WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "atomic", "Pool", "Buffer"}
 SYNC |= {"Map"}  # pg.Map: Go's sync.Map in the arena
+SYNC |= {"once_func", "once_value", "once_values", "singleflight", "goexit"}  # Go 1.21 OnceFunc..., x/sync, Goexit
 PATTERNS = {"context", "ErrGroup", "errgroup", "future", "Future"}
 ERRORS = {
     "ParagoError", "Panic", "Deadlock", "ClosedChannelError", "EndOfChannel",
@@ -118,19 +119,28 @@ def test_context_canceled_is_a_parago_error_but_not_a_timeout():
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("name", ["Int64", "Uint64", "Bool", "Counter"])
+@pytest.mark.parametrize("name", ["Int64", "Uint64", "Int32", "Uint32", "Bool", "Counter", "Value"])
 def test_atomic_module_has(name):
     assert isinstance(getattr(pg.atomic, name), type)
 
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize(
-    "name", ["background", "with_cancel", "with_timeout", "with_deadline", "with_value", "Canceled", "DeadlineExceeded"]
+    "name",
+    [
+        "background", "with_cancel", "with_timeout", "with_deadline", "with_value", "Canceled", "DeadlineExceeded",
+        "with_cancel_cause", "cause", "with_deadline_cause", "with_timeout_cause", "without_cancel", "after_func",
+    ],
 )
 def test_context_module_has(name):
     assert hasattr(pg.context, name)
     if name[0].islower():
         assert callable(getattr(pg.context, name))
+
+
+@pytest.mark.timeout(10)
+def test_singleflight_module_has_group():
+    assert isinstance(pg.singleflight.Group, type)
 
 
 @pytest.mark.timeout(10)
