@@ -294,13 +294,20 @@ CASES: dict[str, list[Case]] = {
         )
     ],
     "crawler.py": [
-        Case(
-            ("--pages", "20"),
+        Case(  # plain goroutines, urllib.request under cooperative_io (the example turns it on)
+            ("--pages", "20", "--words", "500"),
             (
                 r"^crawled 20 pages: /p0 /p1 /p2 .* /p18 /p19$",
                 r"^  server on pid \d+; fetches: pid \d+: \d+",
+                r"^  parsed 10,100 words in [0-9.]+ s on [12] P\(s\), at most 1000 fetches/s$",
             ),
-        )
+        ),
+        Case(
+            ("--pages", "30", "--rate", "200"),
+            (r"^crawled 30 pages: /p0 .* /p29$", r"^  parsed 90,150 words in [0-9.]+ s on 2 P\(s\), at most 200 fetches/s$"),
+            cli=("--cooperative-io",),
+            procs=(2,),
+        ),
     ],
 }
 
