@@ -12,6 +12,7 @@ from . import atomic as atomic
 from . import context as context
 from . import debug as debug
 from . import errgroup as errgroup
+from . import net as net
 from . import singleflight as singleflight
 from . import synctest as synctest
 from . import trace as trace
@@ -110,6 +111,7 @@ __all__ = [
     "future",
     "go",
     "go_local",
+    "net",
     "goexit",
     "gomaxprocs",
     "goid",

@@ -171,6 +171,28 @@ class WorkerLost(ParagoError):
         return _report(s, self.dump)
 
 
+class ClosedConnError(ParagoError, OSError):
+    """pg.net: an operation on a closed (or moved) Conn or Listener -- Go's
+    net.ErrClosed, "use of closed network connection"."""
+
+    def __init__(self, msg: str = "use of closed network connection") -> None:
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "use of closed network connection"
+
+
+class NetDeadlineExceeded(ParagoError, TimeoutError):
+    """pg.net.DeadlineExceeded: a network wait outlived its deadline (Go's
+    os.ErrDeadlineExceeded, "i/o timeout")."""
+
+    def __init__(self, msg: str = "i/o timeout") -> None:
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "i/o timeout"
+
+
 class Shutdown(BaseException):
     """Raised in a goroutine's blocking operation when the program ends."""
 

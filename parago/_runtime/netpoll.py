@@ -48,6 +48,7 @@ import asyncio
 import select
 import threading
 import time
+import weakref
 from typing import Any
 
 import greenlet
@@ -83,6 +84,12 @@ class Netpoller:
         self.fds: dict[int, _Fd] = {}
         # G offset -> (fd, write) of a goroutine parked here (its dump line)
         self.waiting: dict[int, tuple[int, bool]] = {}
+        # run when the run ends in this process (Runtime.close): pg.net's
+        # open sockets and moves of this P (DESIGN rule 4: no fd outlives pg.run)
+        self.at_close: list[Any] = []
+        # fd -> the open pg.net Conn/Listener over it (weak: a dropped one
+        # is closed by its socket's own finalizer)
+        self.at_close_files: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     # step 2
     def add(self, fd: int, write: bool, fut: asyncio.Future) -> None:
@@ -144,6 +151,24 @@ class Netpoller:
         for fut in futs:
             if not fut.done():
                 fut.set_result(READY)
+
+    def close(self) -> None:
+        """The run is over (P0's teardown): close what pg.net holds here."""
+        for f in list(self.at_close_files.values()):
+            f._closed = "use of closed network connection"
+            f._sock.close()
+        self.at_close_files.clear()
+        for fn in reversed(self.at_close):
+            try:
+                fn()
+            except Exception:
+                pass
+        self.at_close.clear()
+        for fd, ent in list(self.fds.items()):
+            for waiters, write in ((ent.readers, False), (ent.writers, True)):
+                if waiters:
+                    self._unregister(fd, write)
+        self.fds.clear()
 
     def close_fd(self, fd: int) -> None:
         ent = self.fds.pop(fd, None)
@@ -311,6 +336,17 @@ def describe(rt: Any, g_off: int) -> str | None:
     return f"{text}, peer {peer}" if peer else text
 
 
+def kick(fd: int, write: bool) -> None:
+    """Wake this P's waiters on fd in one direction as if it were ready:
+    they re-check (a deadline moved while they were parked)."""
+    rt = state.rt
+    if rt is None or rt.closed or threading.get_ident() != rt.hub_tid:
+        return
+    np = rt.__dict__.get("netpoller")
+    if np is not None:
+        np._ready(fd, write)
+
+
 def nwaiters(rt: Any) -> int:
     """Goroutines of this P parked in the netpoller now."""
     np = rt.__dict__.get("netpoller")
@@ -321,4 +357,4 @@ def nwaiters(rt: Any) -> int:
 # pg.net records it while the conn is open
 peers: dict[int, str] = {}
 
-__all__ = ["READY", "TIMEOUT", "CLOSED", "wait_fd", "wait_fd_async", "close_fd", "describe", "nwaiters", "peers"]
+__all__ = ["READY", "TIMEOUT", "CLOSED", "wait_fd", "wait_fd_async", "close_fd", "kick", "describe", "nwaiters", "peers"]

@@ -479,6 +479,9 @@ class Runtime:
         self.task_gs.clear()
         self.spawner.close()
         self.refs.close()
+        netpoller = self.__dict__.get("netpoller")
+        if netpoller is not None:
+            netpoller.close()  # pg.net's sockets and moves of this run (netpoll.py)
         # the hub's loop
         try:
             for task in asyncio.all_tasks(self.loop):

@@ -29,13 +29,14 @@ ERRORS = {
     "ChanTypeError", "DecodeError", "SyncError", "OutOfSharedMemory",
     "NotInRuntime", "WorkerLost", "Shutdown", "GoroutineLeak",
 }
+NETWORK = {"net"}  # pg.net: listen, dial, Conn, Listener, serve (DESIGN §1 "Network")
 DIAGNOSTICS = {"debug", "trace"}  # pg.debug.dump(), pg.trace.region/log
 TESTING = {"synctest", "now"}  # pg.synctest.run/wait, pg.now() (virtual inside synctest)
 # Exported but not named in DESIGN §1: the sender-side counterpart of
 # DecodeError (an argument or value that cannot be copied to another P).
 BEYOND_DESIGN = {"EncodeError"}
 
-PUBLIC = RUNNING | CHANNELS | TIME | SYNC | PATTERNS | ERRORS | DIAGNOSTICS | TESTING | BEYOND_DESIGN
+PUBLIC = RUNNING | CHANNELS | TIME | SYNC | PATTERNS | ERRORS | DIAGNOSTICS | TESTING | BEYOND_DESIGN | NETWORK
 
 
 @pytest.mark.timeout(10)

@@ -1,0 +1,1058 @@
+"""pg.net: Go's ``net`` for goroutines -- blocking-style network code whose
+waits park the goroutine on its P's netpoller (_runtime/netpoll.py), never
+the P.
+
+Owns Listener, Conn, the file a Conn's ``makefile`` returns, addresses,
+``listen``/``dial`` and ``serve``.  A Conn or Listener belongs to one P
+(its socket is that process's descriptor) until it is passed to ``pg.go``
+or sent on a channel: then it *moves* (_runtime/netmove.py) -- the receiver
+gets a new object over the same kernel socket, the sender's object is
+closed.
+
+Every operation has the same shape (trio's ``_channel.send``): check the
+object and its deadline, try the system call without blocking, and only
+on EAGAIN park in ``wait_fd`` and try again.  Waking is always "try
+again": readiness, a deadline moved while parked (``kick``) and a close by
+another goroutine (CLOSED) all come back to the check at the top.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import ipaddress
+import os
+import socket
+import sys
+import time
+import traceback
+from typing import Any, Callable, Iterator
+
+from ._errors import ClosedConnError, NetDeadlineExceeded, not_in_runtime, stale_handle
+from ._runtime import netmove, netpoll, state
+from ._runtime.netpoll import CLOSED, TIMEOUT
+
+DeadlineExceeded = NetDeadlineExceeded
+
+_CLOSED = "use of closed network connection"
+_MOVED = "use of closed network connection (it moved to another goroutine: use the object that goroutine received)"
+# accept errors that say "no resources now", not "this listener is broken"
+# (Go's net/http backs off on them: temporary errors)
+_TEMPORARY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+# ----------------------------------------------------------------------
+# addresses
+
+
+def _bad(address: Any, why: str) -> ValueError:
+    return ValueError(f"pg.net: bad address {address!r}: {why}")
+
+
+def _parse(address: Any) -> tuple[str, str, int]:
+    """("unix", path, 0) or ("tcp", host, port); host "" means every
+    interface (listen) or this machine (dial)."""
+    if not isinstance(address, str):
+        raise TypeError(f"pg.net: address must be a str like '127.0.0.1:8080', got {type(address).__name__}")
+    if address.startswith("unix:"):
+        path = address[5:]
+        if not path:
+            raise _bad(address, "no path after 'unix:'")
+        return "unix", path, 0
+    if address.startswith("["):
+        end = address.find("]")
+        if end < 0 or address[end + 1 : end + 2] != ":":
+            raise _bad(address, "want '[host]:port'")
+        host, port_s = address[1:end], address[end + 2 :]
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise _bad(address, f"{host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_s = address.rpartition(":")
+        if not sep:
+            raise _bad(address, "missing port (want 'host:port', ':port' or 'unix:/path')")
+        if ":" in host:
+            raise _bad(address, "too many colons (write an IPv6 host in brackets: '[::1]:8080')")
+    if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise _bad(address, f"port {port_s!r} is not a number in 0..65535")
+    return "tcp", host, int(port_s)
+
+
+def _literal(host: str, port: int, passive: bool) -> list[tuple[int, Any]] | None:
+    """The socket addresses of a literal host (no name resolution), or None."""
+    if host == "":
+        if passive:
+            return [(socket.AF_INET6, ("::", port, 0, 0)), (socket.AF_INET, ("0.0.0.0", port))] if socket.has_ipv6 else [(socket.AF_INET, ("0.0.0.0", port))]
+        return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port, 0, 0))]
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if ip.version == 6:
+        return [(socket.AF_INET6, (host, port, 0, 0))]
+    return [(socket.AF_INET, (host, port))]
+
+
+def _getaddrinfo(host: str, port: int, passive: bool) -> list[tuple[int, Any]]:
+    flags = socket.AI_PASSIVE if passive else 0
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, flags)
+    return [(fam, sa) for fam, _, _, _, sa in infos if fam in (socket.AF_INET, socket.AF_INET6)]
+
+
+def _resolve(host: str, port: int, passive: bool) -> list[tuple[int, Any]]:
+    """Name resolution off the hub: a goroutine hands it to pg.blocking's
+    threads (Go's cgo resolver hand-off); a thread simply calls it."""
+    lit = _literal(host, port, passive)
+    if lit is not None:
+        return lit
+    rt, gs = netpoll._rt_and_g("pg.net.dial()")
+    try:
+        if gs is None:
+            return _getaddrinfo(host, port, passive)
+        from ._goroutine import blocking
+
+        return blocking(_getaddrinfo, host, port, passive)
+    except socket.gaierror as e:
+        raise OSError(e.errno, f"lookup {host}: {e.strerror}") from None
+
+
+async def _resolve_async(host: str, port: int, passive: bool) -> list[tuple[int, Any]]:
+    lit = _literal(host, port, passive)
+    if lit is not None:
+        return lit
+    import asyncio
+
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise OSError(e.errno, f"lookup {host}: {e.strerror}") from None
+    return [(fam, sa) for fam, _, _, _, sa in infos if fam in (socket.AF_INET, socket.AF_INET6)]
+
+
+def _fmt(family: int, addr: Any) -> str:
+    """Go's "host:port" ("[::1]:8080"; "unix:/path" for unix sockets)."""
+    if family == socket.AF_UNIX:
+        if isinstance(addr, bytes):
+            addr = addr.decode(errors="replace")
+        return f"unix:{addr}" if addr else "unix:"
+    if not addr:
+        return ""
+    if family == socket.AF_INET6:
+        return f"[{addr[0]}]:{addr[1]}"
+    return f"{addr[0]}:{addr[1]}"
+
+
+def _need_rt(what: str) -> Any:
+    rt = state.rt
+    if rt is None or rt.closed:
+        raise not_in_runtime(what)
+    return rt
+
+
+def _check_deadline(t: Any, what: str) -> float | None:
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise TypeError(f"{what}: t must be an absolute time.time() value or None, got {type(t).__name__}")
+    return float(t)
+
+
+# ----------------------------------------------------------------------
+# the object both kinds share: a socket of this P
+
+
+class _Sock:
+    """A non-blocking socket owned by one P of one run."""
+
+    __slots__ = ("_sock", "_fd", "_rt", "_closed", "_move", "__weakref__")
+
+    _kind = "Conn"
+    _sock: socket.socket
+    _fd: int
+    _rt: Any
+    _closed: str | None
+    _move: tuple | None
+
+    def _own(self, sock: socket.socket, rt: Any) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._rt = rt
+        self._closed = None
+        self._move = None
+        netpoll.poller(rt).at_close_files[self._fd] = self
+
+    def _live(self) -> socket.socket:
+        """The socket, checked: this run's, not closed or moved."""
+        rt = self._rt
+        if rt is not state.rt or rt.closed:
+            raise stale_handle(f"pg.net {self._kind}")
+        if self._closed is not None:
+            raise ClosedConnError(self._closed)
+        return self._sock
+
+    def _woke(self, r: int) -> None:
+        """After a wait: closed meanwhile (by another goroutine, or moved)?"""
+        if self._closed is not None:
+            raise ClosedConnError(self._closed)
+        if r == CLOSED:
+            raise ClosedConnError(_CLOSED)
+
+    def _release(self, why: str) -> None:
+        """Mark closed and wake this P's goroutines parked on it (they raise
+        ClosedConnError); the socket itself is the caller's to close or keep."""
+        self._closed = why
+        rt = self._rt
+        if rt is state.rt and not rt.closed:
+            netpoll.close_fd(self._fd)
+            netpoll.peers.pop(self._fd, None)
+            files = netpoll.poller(rt).at_close_files
+            if files.get(self._fd) is self:
+                del files[self._fd]
+
+    def close(self) -> None:
+        """Close it.  Goroutines parked on it raise ClosedConnError; closing
+        again does nothing."""
+        if self._closed is not None:
+            return
+        self._release(_CLOSED)
+        self._sock.close()
+
+    def _moved_token(self) -> tuple:
+        """Give the socket to whoever decodes the returned token (netmove)."""
+        if self._move is not None:
+            return self._move  # one encode tried twice (pickle, then cloudpickle)
+        self._live()
+        where = netmove.mover(self._rt).give(self._sock)
+        self._move = (self._rt.nonce, *where, self._state())
+        self._release(_MOVED)
+        return self._move
+
+    def _state(self) -> dict:
+        return {}
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __copy__(self) -> Any:
+        raise TypeError(f"a pg.net {self._kind} cannot be copied (pass it to pg.go or send it: it moves)")
+
+    __deepcopy__ = __copy__  # type: ignore[assignment]
+
+
+# ----------------------------------------------------------------------
+# Conn
+
+
+class Conn(_Sock):
+    """A stream connection (TCP or unix) of this P.
+
+    ``read``/``write`` park the calling goroutine, not its P.  Passing a
+    Conn to ``pg.go`` or sending it on a channel moves it to the receiving
+    goroutine (no byte lost); this object is then closed.
+    """
+
+    __slots__ = ("_rdl", "_wdl", "_wshut", "_rbuf", "_laddr", "_raddr")
+
+    def __init__(self, sock: socket.socket, rt: Any, st: dict | None = None) -> None:
+        self._own(sock, rt)
+        st = st or {}
+        self._rdl: float | None = st.get("rdl")
+        self._wdl: float | None = st.get("wdl")
+        self._wshut: bool = st.get("wshut", False)
+        self._rbuf = bytearray(st.get("rbuf", b""))  # bytes a makefile() read ahead
+        fam = sock.family
+        if fam in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Go's default
+            except OSError:
+                pass
+        try:
+            self._laddr = _fmt(fam, sock.getsockname())
+        except OSError:
+            self._laddr = ""
+        try:
+            self._raddr = _fmt(fam, sock.getpeername())
+        except OSError:
+            self._raddr = ""
+        if self._raddr:
+            netpoll.peers[self._fd] = self._raddr
+
+    def _state(self) -> dict:
+        return {"rdl": self._rdl, "wdl": self._wdl, "wshut": self._wshut, "rbuf": bytes(self._rbuf)}
+
+    def __reduce__(self) -> tuple:
+        return (_adopt_conn, self._moved_token())
+
+    def __repr__(self) -> str:
+        st = f" {self._closed.split(' (')[0]}" if self._closed else ""
+        return f"<pg.net.Conn {self._laddr} -> {self._raddr}{st}>"
+
+    @property
+    def local_addr(self) -> str:
+        """This end's address, "host:port"."""
+        return self._laddr
+
+    @property
+    def remote_addr(self) -> str:
+        """The peer's address, "host:port"."""
+        return self._raddr
+
+    # ---- read ----
+    def _try_read(self, n: int) -> bytes | None:
+        sock = self._live()
+        dl = self._rdl
+        if dl is not None and time.time() >= dl:
+            raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
+        rb = self._rbuf
+        if rb:
+            out = bytes(rb[:n])
+            del rb[:n]
+            return out
+        try:
+            return sock.recv(n)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def _try_sock_read(self) -> bytes | None:
+        """A read that skips the buffer (a makefile's read-ahead appends to it)."""
+        sock = self._live()
+        dl = self._rdl
+        if dl is not None and time.time() >= dl:
+            raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
+        try:
+            return sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def _wait_read(self) -> None:
+        dl = self._rdl
+        r = netpoll.wait_fd(self._fd, False, dl)
+        self._woke(r)
+        if r == TIMEOUT and self._rdl == dl:
+            raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
+
+    def read(self, n: int = 65536) -> bytes:
+        """Up to n bytes; parks until at least one byte or EOF (``b""``).
+
+        Raises: DeadlineExceeded (the read deadline passed), ClosedConnError
+        (closed, also by another goroutine while parked), ConnectionResetError
+        (the peer reset), ValueError for n < 1.
+        """
+        n = _size(n)
+        while True:
+            b = self._try_read(n)
+            if b is not None:
+                return b
+            self._wait_read()
+
+    async def read_async(self, n: int = 65536) -> bytes:
+        """``read`` for an async goroutine."""
+        n = _size(n)
+        while True:
+            b = self._try_read(n)
+            if b is not None:
+                return b
+            dl = self._rdl
+            r = await netpoll.wait_fd_async(self._fd, False, dl)
+            self._woke(r)
+            if r == TIMEOUT and self._rdl == dl:
+                raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
+
+    # ---- write ----
+    def _try_write(self, mv: memoryview) -> int | None:
+        sock = self._live()
+        if self._wshut:
+            raise BrokenPipeError(errno.EPIPE, f"write {self._raddr}: the write side was closed by close_write()")
+        dl = self._wdl
+        if dl is not None and time.time() >= dl:
+            raise DeadlineExceeded(f"write {self._raddr}: i/o timeout")
+        try:
+            return sock.send(mv)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def write(self, data: Any) -> int:
+        """Write all of data (bytes-like); parks while the socket buffer is
+        full.  Returns len(data).
+
+        Raises: DeadlineExceeded, ClosedConnError, BrokenPipeError (after
+        ``close_write``, or the peer went away), ConnectionResetError.
+        """
+        mv = _view(data)
+        total = len(mv)
+        off = 0
+        while off < total or total == 0:
+            k = self._try_write(mv[off:])
+            if k is not None:
+                off += k
+                if total == 0:
+                    break
+                continue
+            dl = self._wdl
+            r = netpoll.wait_fd(self._fd, True, dl)
+            self._woke(r)
+            if r == TIMEOUT and self._wdl == dl:
+                raise DeadlineExceeded(f"write {self._raddr}: i/o timeout")
+        return total
+
+    async def write_async(self, data: Any) -> int:
+        """``write`` for an async goroutine."""
+        mv = _view(data)
+        total = len(mv)
+        off = 0
+        while off < total or total == 0:
+            k = self._try_write(mv[off:])
+            if k is not None:
+                off += k
+                if total == 0:
+                    break
+                continue
+            dl = self._wdl
+            r = await netpoll.wait_fd_async(self._fd, True, dl)
+            self._woke(r)
+            if r == TIMEOUT and self._wdl == dl:
+                raise DeadlineExceeded(f"write {self._raddr}: i/o timeout")
+        return total
+
+    # ---- close, half-close, deadlines ----
+    def close_write(self) -> None:
+        """Shut down the writing side (Go's CloseWrite): the peer reads EOF;
+        reading here goes on.  A later write raises BrokenPipeError."""
+        sock = self._live()
+        if not self._wshut:
+            self._wshut = True
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            netpoll.kick(self._fd, True)
+
+    def set_deadline(self, t: float | None) -> None:
+        """Read and write deadline (absolute ``time.time()`` seconds; None
+        clears).  A wait still parked when it passes raises DeadlineExceeded;
+        later calls fail at once until it is moved; the conn stays usable."""
+        t = _check_deadline(t, "set_deadline")
+        self._live()
+        self._rdl = self._wdl = t
+        netpoll.kick(self._fd, False)
+        netpoll.kick(self._fd, True)
+
+    def set_read_deadline(self, t: float | None) -> None:
+        """The read deadline alone (see set_deadline)."""
+        t = _check_deadline(t, "set_read_deadline")
+        self._live()
+        self._rdl = t
+        netpoll.kick(self._fd, False)
+
+    def set_write_deadline(self, t: float | None) -> None:
+        """The write deadline alone (see set_deadline)."""
+        t = _check_deadline(t, "set_write_deadline")
+        self._live()
+        self._wdl = t
+        netpoll.kick(self._fd, True)
+
+    def fileno(self) -> int:
+        """The descriptor (valid while the conn is open on this P)."""
+        self._live()
+        return self._fd
+
+    def makefile(self, mode: str = "rb", buffering: int | None = None, **text: Any) -> Any:
+        """A file over the conn whose waits park the goroutine (``readline``
+        for line protocols).  Modes "rb", "wb", "rwb" (or "r", "w", "rw"
+        for text, with ``encoding``/``errors``/``newline``).  Closing the
+        file leaves the conn open; bytes it read ahead stay with the conn
+        (``read`` returns them, and they move with it)."""
+        if not set(mode) <= {"r", "w", "b"} or not mode or len(set(mode)) != len(mode):
+            raise ValueError(f"makefile: invalid mode {mode!r} (only 'r', 'w' and 'b')")
+        self._live()
+        f = ConnFile(self, "r" in mode, "w" in mode)
+        if "b" in mode:
+            if text:
+                raise ValueError("makefile: encoding/errors/newline are for text mode")
+            return f
+        return io.TextIOWrapper(f, **text)  # type: ignore[arg-type]
+
+
+def _size(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"read: n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"read: n must be >= 1, got {n}")
+    return n
+
+
+def _view(data: Any) -> memoryview:
+    if isinstance(data, str):
+        raise TypeError("write: data must be bytes-like, not str (encode it first)")
+    try:
+        return memoryview(data).cast("B")
+    except TypeError:
+        raise TypeError(f"write: data must be bytes-like, got {type(data).__name__}") from None
+
+
+class ConnFile(io.BufferedIOBase):
+    """What ``Conn.makefile`` returns: buffered reads (``readline``) whose
+    read-ahead lives in the conn, and writes that write through."""
+
+    def __init__(self, conn: Conn, readable: bool, writable: bool) -> None:
+        self._conn = conn
+        self._r = readable
+        self._w = writable
+
+    def readable(self) -> bool:
+        return self._r
+
+    def writable(self) -> bool:
+        return self._w
+
+    def _fill(self) -> bool:
+        """Read from the socket past what is buffered; False at EOF."""
+        c = self._conn
+        while True:
+            chunk = c._try_sock_read()
+            if chunk is not None:
+                break
+            c._wait_read()
+        if not chunk:
+            return False
+        c._rbuf += chunk
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_r()
+        c = self._conn
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            n = len(c._rbuf)
+        else:
+            while len(c._rbuf) < size and self._fill():
+                pass
+            n = min(size, len(c._rbuf))
+        out = bytes(c._rbuf[:n])
+        del c._rbuf[:n]
+        return out
+
+    def read1(self, size: int = -1) -> bytes:
+        self._check_r()
+        c = self._conn
+        if not c._rbuf:
+            return c.read(size if size and size > 0 else 65536)
+        n = len(c._rbuf) if size is None or size < 0 else size
+        out = bytes(c._rbuf[:n])
+        del c._rbuf[:n]
+        return out
+
+    def readinto(self, b: Any) -> int:  # type: ignore[override]
+        data = self.read(len(memoryview(b)))
+        memoryview(b).cast("B")[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._check_r()
+        c = self._conn
+        start = 0
+        while True:
+            i = c._rbuf.find(b"\n", start)
+            if i >= 0:
+                n = i + 1
+                break
+            if size is not None and 0 <= size <= len(c._rbuf):
+                n = size
+                break
+            start = len(c._rbuf)
+            if not self._fill():
+                n = len(c._rbuf)
+                break
+        if size is not None and 0 <= size < n:
+            n = size
+        out = bytes(c._rbuf[:n])
+        del c._rbuf[:n]
+        return out
+
+    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def write(self, b: Any) -> int:  # type: ignore[override]
+        if not self._w:
+            raise io.UnsupportedOperation("not writable")
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        return self._conn.write(b)
+
+    def flush(self) -> None:
+        pass
+
+    def _check_r(self) -> None:
+        if not self._r:
+            raise io.UnsupportedOperation("not readable")
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+
+def _adopt_conn(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, st: dict) -> Conn:
+    rt = state.rt
+    if rt is None or rt.closed:
+        raise not_in_runtime("receiving a pg.net Conn")
+    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid)
+    return Conn(sock, rt, st)
+
+
+# ----------------------------------------------------------------------
+# Listener
+
+
+class Listener(_Sock):
+    """A listening socket of this P.  ``accept`` parks the goroutine; ``for
+    conn in ln`` accepts until the listener is closed (by any goroutine of
+    its P).  It moves like a Conn."""
+
+    _kind = "Listener"
+    __slots__ = ("_dl", "_addr", "_unlink")
+
+    def __init__(self, sock: socket.socket, rt: Any, st: dict | None = None) -> None:
+        self._own(sock, rt)
+        st = st or {}
+        self._dl: float | None = st.get("dl")
+        self._unlink: str | None = st.get("unlink")
+        self._addr = _fmt(sock.family, sock.getsockname())
+
+    def _state(self) -> dict:
+        return {"dl": self._dl, "unlink": self._unlink}
+
+    def __reduce__(self) -> tuple:
+        return (_adopt_listener, self._moved_token())
+
+    def __repr__(self) -> str:
+        return f"<pg.net.Listener {self._addr}{' closed' if self._closed else ''}>"
+
+    @property
+    def addr(self) -> str:
+        """The bound address, "host:port" (the real port of a ":0" listen)."""
+        return self._addr
+
+    def _try_accept(self) -> Conn | None:
+        sock = self._live()
+        dl = self._dl
+        if dl is not None and time.time() >= dl:
+            raise DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+        while True:
+            try:
+                s, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            except ConnectionAbortedError:
+                continue  # the peer gave up before we took it: the next one
+            except OSError as e:
+                raise OSError(e.errno, f"accept {self._addr}: {e.strerror}") from None
+            return Conn(s, self._rt)
+
+    def accept(self) -> Conn:
+        """The next connection; parks the goroutine until one arrives.
+
+        Raises: ClosedConnError (closed, also while parked), DeadlineExceeded
+        (``set_deadline``), OSError(EMFILE) when the fd table is full.
+        """
+        while True:
+            c = self._try_accept()
+            if c is not None:
+                return c
+            dl = self._dl
+            r = netpoll.wait_fd(self._fd, False, dl)
+            self._woke(r)
+            if r == TIMEOUT and self._dl == dl:
+                raise DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+
+    async def accept_async(self) -> Conn:
+        """``accept`` for an async goroutine."""
+        while True:
+            c = self._try_accept()
+            if c is not None:
+                return c
+            dl = self._dl
+            r = await netpoll.wait_fd_async(self._fd, False, dl)
+            self._woke(r)
+            if r == TIMEOUT and self._dl == dl:
+                raise DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+
+    def __iter__(self) -> Iterator[Conn]:
+        while True:
+            try:
+                c = self.accept()
+            except ClosedConnError:
+                return
+            yield c
+
+    def set_deadline(self, t: float | None) -> None:
+        """Deadline for accept (Go's TCPListener.SetDeadline); None clears."""
+        t = _check_deadline(t, "set_deadline")
+        self._live()
+        self._dl = t
+        netpoll.kick(self._fd, False)
+
+    def fileno(self) -> int:
+        self._live()
+        return self._fd
+
+    def close(self) -> None:
+        """Stop listening; goroutines parked in accept raise ClosedConnError
+        (a ``for conn in ln`` loop ends).  A unix socket's file is removed."""
+        if self._closed is not None:
+            return
+        super().close()
+        if self._unlink:
+            try:
+                os.unlink(self._unlink)
+            except OSError:
+                pass
+
+
+def _adopt_listener(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, st: dict) -> Listener:
+    rt = state.rt
+    if rt is None or rt.closed:
+        raise not_in_runtime("receiving a pg.net Listener")
+    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid)
+    return Listener(sock, rt, st)
+
+
+# ----------------------------------------------------------------------
+# listen and dial
+
+
+def listen(address: str, *, reuse_port: bool = False, backlog: int = 1024) -> Listener:
+    """Listen on ``address``: "host:port" ("127.0.0.1:0" picks a free port,
+    "[::1]:8080", ":8080" every interface) or "unix:/path".
+
+    ``reuse_port`` sets SO_REUSEPORT (several listeners on one port: the
+    kernel spreads connections).  Raises ValueError for an address that
+    does not parse, OSError(EADDRINUSE) for a port in use.
+    """
+    rt = _need_rt("pg.net.listen")
+    kind, host, port = _parse(address)
+    if isinstance(backlog, bool) or not isinstance(backlog, int) or backlog < 0:
+        raise ValueError(f"listen: backlog must be an int >= 0, got {backlog!r}")
+    if kind == "unix":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.bind(host)
+            s.listen(backlog)
+        except OSError as e:
+            s.close()
+            raise OSError(e.errno, f"listen unix {host}: {e.strerror}") from None
+        return Listener(s, rt, {"unlink": host})
+    addrs = _resolve(host, port, True)
+    err: OSError | None = None
+    for fam, sa in addrs:
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        except OSError as e:  # no IPv6 here: the next family
+            err = e
+            continue
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if fam == socket.AF_INET6 and host == "":
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # ":8080" is dual-stack, as Go's
+            s.bind(sa)
+            s.listen(backlog)
+        except OSError as e:
+            s.close()
+            err = OSError(e.errno, f"listen tcp {address}: {e.strerror}")
+            if e.errno == errno.EADDRINUSE:
+                raise err from None
+            continue
+        return Listener(s, rt)
+    assert err is not None
+    raise err
+
+
+def _connect_start(fam: int, sa: Any) -> tuple[socket.socket, int]:
+    s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+    try:
+        return s, s.connect_ex(sa)
+    except BaseException:
+        s.close()
+        raise
+
+
+def _dial_error(network: str, address: str, err: int) -> OSError:
+    return OSError(err, f"dial {network} {address}: connect: {os.strerror(err)}")
+
+
+def _dial_prepare(address: str, timeout: Any) -> tuple[str, str, int, float | None]:
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"dial: timeout must be seconds or None, got {type(timeout).__name__}")
+    kind, host, port = _parse(address)
+    deadline = None if timeout is None else time.time() + timeout
+    if timeout is not None and timeout <= 0:
+        raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
+    return kind, host, port, deadline
+
+
+def _dial_finish(s: socket.socket, rt: Any) -> Conn:
+    return Conn(s, rt)
+
+
+def dial(address: str, *, timeout: float | None = None) -> Conn:
+    """Connect to ``address`` ("host:port", "[::1]:8080", "unix:/path");
+    name resolution runs off the hub.  Parks the goroutine while connecting.
+
+    Raises: DeadlineExceeded (no answer within ``timeout`` seconds),
+    ConnectionRefusedError, OSError (unreachable, name not found),
+    ValueError for an address that does not parse.
+    """
+    rt = _need_rt("pg.net.dial")
+    kind, host, port, deadline = _dial_prepare(address, timeout)
+    targets = [(socket.AF_UNIX, host)] if kind == "unix" else _resolve(host, port, False)
+    last: BaseException | None = None
+    for fam, sa in targets:
+        s, err = _connect_start(fam, sa)
+        try:
+            while err in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+                if err == errno.EAGAIN and fam == socket.AF_UNIX:
+                    # a unix listener's backlog is full: wait, then try again
+                    r = netpoll.wait_fd(s.fileno(), True, deadline)
+                    if r == TIMEOUT:
+                        raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
+                    err = s.connect_ex(sa)
+                    continue
+                r = netpoll.wait_fd(s.fileno(), True, deadline)
+                if r == TIMEOUT:
+                    raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise _dial_error(kind, address, err)
+            return _dial_finish(s, rt)
+        except OSError as e:
+            s.close()
+            if isinstance(e, DeadlineExceeded):
+                raise
+            last = e
+        except BaseException:
+            s.close()
+            raise
+    assert last is not None
+    raise last
+
+
+async def dial_async(address: str, *, timeout: float | None = None) -> Conn:
+    """``dial`` for an async goroutine."""
+    rt = _need_rt("pg.net.dial_async")
+    kind, host, port, deadline = _dial_prepare(address, timeout)
+    targets = [(socket.AF_UNIX, host)] if kind == "unix" else await _resolve_async(host, port, False)
+    last: BaseException | None = None
+    for fam, sa in targets:
+        s, err = _connect_start(fam, sa)
+        try:
+            while err in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+                r = await netpoll.wait_fd_async(s.fileno(), True, deadline)
+                if r == TIMEOUT:
+                    raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
+                if err == errno.EAGAIN and fam == socket.AF_UNIX:
+                    err = s.connect_ex(sa)
+                else:
+                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise _dial_error(kind, address, err)
+            return _dial_finish(s, rt)
+        except OSError as e:
+            s.close()
+            if isinstance(e, DeadlineExceeded):
+                raise
+            last = e
+        except BaseException:
+            s.close()
+            raise
+    assert last is not None
+    raise last
+
+
+# ----------------------------------------------------------------------
+# serve: a listener on every P
+
+BACKOFF_MIN = 0.005  # Go's net/http: 5 ms, doubling, at most 1 s
+BACKOFF_MAX = 1.0
+
+
+class _Server:
+    """One P's part of a serve: its listener and its handlers' conns
+    (this process only: the handlers run on this P)."""
+
+    def __init__(self, ln: Listener) -> None:
+        self.ln = ln
+        self.conns: set[Conn] = set()
+        self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.ln.close()
+        for c in list(self.conns):
+            c.close()
+
+
+def _handle(srv: _Server, handler: Callable[[Conn], Any], conn: Conn) -> None:
+    try:
+        handler(conn)
+    except Exception as e:  # as net/http recovers a handler's panic: log it, close the conn, go on
+        if not (srv.stopping and isinstance(e, (ClosedConnError, OSError))):
+            from ._goroutine import goid
+
+            tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            sys.stderr.write(f"pg.net.serve: handler {_name(handler)} failed serving {conn.remote_addr} (goroutine {goid()}):\n{tb}")
+            sys.stderr.flush()
+    finally:
+        srv.conns.discard(conn)
+        conn.close()
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _stopper(srv: _Server, stop: Any) -> None:
+    stop.recv_ok()  # closed when serve is told to stop
+    srv.stop()
+
+
+def _acceptor(address: str, handler: Callable[[Conn], Any], claimed: Any, reports: Any, stop: Any, wg: Any) -> None:
+    """One P's accept loop (claims the P first: one acceptor per P)."""
+    from ._goroutine import go_local
+    from ._time import sleep
+
+    p = state.rt.p
+    bit = 1 << p
+    while True:
+        old = claimed.load()
+        if old & bit:
+            reports.send((p, "dup"))
+            return
+        if claimed.compare_and_swap(old, old | bit):
+            break
+    try:
+        ln = listen(address, reuse_port=True)
+    except Exception as e:
+        reports.send((p, e))
+        return
+    srv = _Server(ln)
+    wg.add(1)
+    try:
+        reports.send((p, None))
+        go_local(_stopper, srv, stop)
+        backoff = 0.0
+        while True:
+            try:
+                conn = ln.accept()
+            except ClosedConnError:
+                return
+            except OSError as e:
+                if e.errno in _TEMPORARY:
+                    # the fd table is full: wait for handlers to close some
+                    # (Go's net/http: "Accept error: ...; retrying in 5ms")
+                    backoff = min(BACKOFF_MAX, backoff * 2 if backoff else BACKOFF_MIN)
+                    sys.stderr.write(f"pg.net.serve: accept error: {e}; retrying in {backoff * 1000:.0f}ms\n")
+                    sleep(backoff)
+                    continue
+                raise
+            backoff = 0.0
+            if srv.stopping:
+                conn.close()
+                return
+            srv.conns.add(conn)
+            go_local(_handle, srv, handler, conn)
+    finally:
+        srv.stop()
+        wg.done()
+
+
+def serve(address: str, handler: Callable[[Conn], Any], *, ctx: Any = None) -> None:
+    """Serve ``address`` on every P: each P listens (SO_REUSEPORT: the
+    kernel spreads the connections), accepts, and runs ``handler(conn)`` in
+    a goroutine on that P; the conn is closed when the handler returns.
+
+    Blocks the calling goroutine until ``ctx`` is done (None: for ever);
+    then every listener closes and the handlers' conns are closed.  An
+    exception in a handler is printed with its traceback and that conn
+    closed; the server keeps serving (Go's net/http).  A full fd table
+    (EMFILE) backs off and retries.  Raises what ``listen`` raises (bad
+    address, port in use) before serving.
+    """
+    from . import atomic
+    from ._chan import Chan, Recv, select
+    from ._goroutine import go, go_local, gomaxprocs
+    from ._sync import WaitGroup
+    from ._time import after
+
+    _need_rt("pg.net.serve")
+    netpoll._rt_and_g("pg.net.serve()")  # an async goroutine must not block here
+    if not callable(handler):
+        raise TypeError(f"serve: handler must be callable, got {type(handler).__name__}")
+    kind, host, port = _parse(address)
+    if kind == "unix":
+        raise ValueError(f"serve: {address!r}: unix sockets cannot be shared by SO_REUSEPORT; use listen and an accept loop")
+    if port == 0:
+        raise ValueError(f"serve: {address!r}: give a port (every P listens on the same one)")
+    n = gomaxprocs()
+    claimed = atomic.Int64(0)
+    reports: Chan = Chan(4 * n + 4)
+    stop: Chan = Chan()
+    wg = WaitGroup()
+    # this P's acceptor first (so a bad address or a port in use is raised
+    # here), then one per other P: placement spreads them; an acceptor that
+    # lands on a P that has one already says "dup" and another is started
+    go_local(_acceptor, address, handler, claimed, reports, stop, wg)
+    got: set[int] = set()
+    outstanding = 1
+    first = True
+    give_up = time.monotonic() + 2.0
+    try:
+        while len(got) < n:
+            if not first:
+                while outstanding < n - len(got):
+                    go(_acceptor, address, handler, claimed, reports, stop, wg)
+                    outstanding += 1
+            timer = after(0.25)
+            i, v, _ = select(Recv(reports), Recv(timer))
+            if i == 1:
+                if time.monotonic() > give_up:
+                    break  # Ps too busy to start an acceptor: they serve without one
+                continue
+            outstanding -= 1
+            p, err = v
+            if err is None:
+                got.add(p)
+            elif err != "dup":
+                raise err
+            first = False
+            if time.monotonic() > give_up and got:
+                break
+        if ctx is None:
+            Chan().recv()  # for ever (the handlers' network waits keep this from being a deadlock)
+        else:
+            ctx.done().recv_ok()
+    finally:
+        stop.close()
+        wg.wait()
+
+
+__all__ = [
+    "ClosedConnError",
+    "Conn",
+    "ConnFile",
+    "DeadlineExceeded",
+    "Listener",
+    "dial",
+    "dial_async",
+    "listen",
+    "serve",
+]

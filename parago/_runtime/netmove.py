@@ -1,0 +1,192 @@
+"""Moving an open socket from one P to another (a pg.net Conn or Listener
+passed to pg.go or sent on a channel).
+
+The receiving P is not known when the value is encoded (an unstarted
+goroutine may be stolen, any goroutine may receive from a channel), so the
+socket is *pulled* by whoever decodes it, with ``pidfd_getfd`` -- a kernel
+copy of the descriptor that needs nothing from the sending P's hub:
+
+    sender P (encode: __reduce__)             receiver P (decode)
+    ---------------------------------         ------------------------------
+    1. moving[id] = sock (kept open),
+       the Conn/Listener object closed
+       ("moved"); token = (pid, fd, inode,
+       id, user-space state)       --- payload in the arena --->
+                                              2. pidfd_open(pid),
+                                                 pidfd_getfd(fd); the inode
+                                                 must match (a reused pid or
+                                                 fd number is never adopted)
+                                              3. a new Conn/Listener owns it
+    4. its "taken" socket reads id:  <--- datagram "id" (abstract unix
+       close moving[id]                   socket of the sender, per run)
+
+No byte is lost: the kernel socket itself moves (its receive queue with
+it), and what the Conn had buffered in user space travels in the token.
+
+Failure and lifetime (DESIGN rule 4, "never a leaked fd"):
+  - the sender P died before step 2: ``pidfd_getfd`` fails (its files died
+    with it) -> WorkerLost naming that P in the receiver;
+  - the receiver died after step 2: its copy died with it; the sender's
+    copy is closed at teardown;
+  - the payload is never decoded (a buffered value of a channel nobody
+    drains, a goroutine that never started): the sender's ``moving`` table
+    is closed when its P leaves the run;
+  - a move within one process takes the socket straight from the table.
+
+Owner of ``Mover`` state: the P's hub thread (encode and decode run in
+goroutines or the hub of that P).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import itertools
+import os
+import socket
+import struct
+from typing import Any
+
+from .._errors import ParagoError, WorkerLost, stale_handle
+from .._shim import views
+
+_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture (unified syscall table)
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_ID = struct.Struct("<Q")
+
+
+def pidfd_getfd(pid: int, fd: int) -> int:
+    """A copy of process pid's descriptor fd in this process (Linux >= 5.6)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        r = _syscall(ctypes.c_long(_SYS_PIDFD_GETFD), ctypes.c_long(pidfd), ctypes.c_long(fd), ctypes.c_long(0))
+        if r < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return int(r)
+    finally:
+        os.close(pidfd)
+
+
+def _address(nonce: int, p: int) -> bytes:
+    return b"\0parago-net-%x-%d" % (nonce & 0xFFFFFFFFFFFFFFFF, p)
+
+
+class Mover:
+    """One P's side of socket moves: the sockets it gave away that were not
+    yet taken, and the datagram socket that hears "taken"."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+        self.moving: dict[int, socket.socket] = {}
+        self.ids = itertools.count(1)
+        self.inbox: socket.socket | None = None  # "taken" datagrams for this P (bound on first move)
+        self.outbox: socket.socket | None = None  # sends "taken" to other Ps
+        self.unsent: list[tuple[bytes, bytes]] = []
+
+    # ---- sender: step 1 and step 4 ----
+    def give(self, sock: socket.socket) -> tuple[int, int, int, int, int]:
+        """Keep sock for its receiver; returns (p, pid, fd, inode, id)."""
+        if self.inbox is None:
+            ib = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+            ib.bind(_address(self.rt.nonce, self.rt.p))
+            self.rt.loop.add_reader(ib.fileno(), self._taken)
+            self.inbox = ib
+        mid = next(self.ids)
+        self.moving[mid] = sock
+        fd = sock.fileno()
+        return self.rt.p, os.getpid(), fd, os.fstat(fd).st_ino, mid
+
+    def _taken(self) -> None:
+        ib = self.inbox
+        while ib is not None:
+            try:
+                data = ib.recv(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if len(data) == _ID.size:
+                s = self.moving.pop(_ID.unpack(data)[0], None)
+                if s is not None:
+                    s.close()
+
+    # ---- receiver: steps 2 and 3 ----
+    def take(self, nonce: int, p: int, pid: int, fd: int, ino: int, mid: int) -> socket.socket:
+        rt = self.rt
+        if nonce != rt.nonce:
+            raise stale_handle("pg.net connection")
+        if pid == os.getpid():
+            s = self.moving.pop(mid, None)
+            if s is None:
+                raise ParagoError("pg.net: this connection was already received (a payload decoded twice)")
+            return s
+        if p < rt.nprocs and views.p_get(rt.arena, p, "gone"):
+            raise WorkerLost(p, "it died with a connection on its way to another P", "none")
+        try:
+            nfd = pidfd_getfd(pid, fd)
+        except ProcessLookupError:
+            raise WorkerLost(p, "it died with a connection on its way to another P", "none") from None
+        except OSError as e:
+            if e.errno in (errno.ESRCH, errno.EBADF):
+                raise WorkerLost(p, "it died with a connection on its way to another P", "none") from None
+            raise ParagoError(
+                f"pg.net: cannot move a connection from P{p} to P{rt.p}: pidfd_getfd: {e.strerror} "
+                f"(moving sockets needs Linux >= 5.6 and ptrace rights over the other Ps; "
+                f"use pg.go_local to keep it on its P)"
+            ) from e
+        if os.fstat(nfd).st_ino != ino:
+            os.close(nfd)
+            raise WorkerLost(p, "it died with a connection on its way to another P", "none")
+        self._tell(_address(nonce, p), _ID.pack(mid))
+        return socket.socket(fileno=nfd)
+
+    def _tell(self, addr: bytes, data: bytes) -> None:
+        if self.outbox is None:
+            self.outbox = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        try:
+            self.outbox.sendto(data, addr)
+        except BlockingIOError:
+            # its queue is full (a burst of moves): try again from the loop
+            self.unsent.append((addr, data))
+            if len(self.unsent) == 1:
+                self.rt.loop.call_later(0.005, self._retry)
+        except OSError:
+            pass  # the sender left the run: its copy died with it
+
+    def _retry(self) -> None:
+        pending, self.unsent = self.unsent, []
+        for addr, data in pending:
+            self._tell(addr, data)
+
+    def close(self) -> None:
+        """This P leaves the run: sockets never taken are closed."""
+        for s in self.moving.values():
+            s.close()
+        self.moving.clear()
+        if self.inbox is not None:
+            try:
+                self.rt.loop.remove_reader(self.inbox.fileno())
+            except Exception:
+                pass
+            self.inbox.close()
+            self.inbox = None
+        if self.outbox is not None:
+            self.outbox.close()
+            self.outbox = None
+
+
+def mover(rt: Any) -> Mover:
+    """This P's Mover (one per run)."""
+    m = rt.__dict__.get("netmover")
+    if m is None:
+        m = rt.netmover = Mover(rt)
+        from .netpoll import poller
+
+        poller(rt).at_close.append(m.close)
+    return m
+
+
+__all__ = ["Mover", "mover", "pidfd_getfd"]
