@@ -17,6 +17,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import parago as pg
 from parago._runtime import state
@@ -278,6 +280,58 @@ def test_unencodable_value_raises_encode_error_and_leaves_the_map_unchanged(run)
                 call()
         assert _items(m) == [("k", "old")]
         assert len(m) == 1
+        return True
+
+    assert run(main)
+
+
+_scalar_keys = st.one_of(
+    st.text(max_size=4),
+    st.binary(max_size=4),
+    st.integers(-3, 3),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**100]),
+    st.booleans(),
+    st.none(),
+)
+_keys_st = st.recursive(_scalar_keys, lambda inner: st.tuples(inner, inner) | st.tuples(inner), max_leaves=4)
+_bad_keys_st = st.one_of(
+    st.floats(allow_nan=False),
+    st.lists(st.integers(), max_size=2),
+    st.sets(st.integers(), max_size=2),
+    st.tuples(st.integers(), st.floats(allow_nan=False)),
+    st.tuples(st.text(max_size=2), st.lists(st.integers(), max_size=1)),
+)
+
+
+def test_keys_fuzzed_against_a_dict(run):
+    """Hypothesis: any mix of valid keys behaves as a dict's keys (equality,
+    the first-stored form kept); a bad key is a TypeError and changes
+    nothing."""
+
+    def main():
+        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(st.lists(st.tuples(st.sampled_from(["store", "load", "delete", "bad"]), _keys_st, _bad_keys_st),
+                        max_size=12))
+        def check(steps):
+            m, model = pg.Map(), {}
+            for i, (op, k, bad) in enumerate(steps):
+                if op == "store":
+                    m.store(k, i)
+                    model[k] = i
+                elif op == "load":
+                    assert m.load(k) == ((model[k], True) if k in model else (None, False))
+                elif op == "delete":
+                    m.delete(k)
+                    model.pop(k, None)
+                else:
+                    with pytest.raises(TypeError, match=r"^pg\.Map: (unhashable type|key of type)"):
+                        m.store(bad, i)
+            got = _items(m)
+            assert dict(got) == model
+            assert sorted(repr(k) for k, _ in got) == sorted(repr(k) for k in model)
+            assert len(m) == len(model)
+
+        check()
         return True
 
     assert run(main)
