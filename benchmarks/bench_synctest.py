@@ -4,17 +4,19 @@
                  units), two tickers (3 and 5 units), a with_timeout
                  context loop (7 units) and a pg.after loop (4 units) --
                  for 60 units, logging every event with its time in units.
-                 Run once with pg.run (unit = 1 s: a minute; --quick 0.05 s)
-                 and --repeat times with pg.synctest.run (the same unit:
-                 virtual).  Rows: the wall time of each, and the speedup
-                 of virtual time (x).  The two event logs must be
-                 identical (a difference is an error).
+                 Run once with pg.run (unit = 1 s: a minute; --quick 0.05 s;
+                 --unit S) and --repeat times with pg.synctest.run (the
+                 same unit: virtual), at procs=1 and --procs.  Rows: the
+                 wall time of each, and the speedup of virtual time (x).
+                 The event logs must be identical (a difference is an
+                 error).
 
-Run: python3 benchmarks/bench_synctest.py [--quick] [--repeat N] [--procs N]
+Run: python3 benchmarks/bench_synctest.py [--quick] [--unit S] [--repeat N] [--procs N]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -89,29 +91,34 @@ def _timed(runner, unit: float, procs: int) -> tuple[float, list]:
 
 
 def bench_synctest(b: h.Bench) -> None:
-    unit = 0.05 if b.quick else 1.0
-    procs = b.procs
+    unit = b.args.unit or (0.05 if b.quick else 1.0)
     name = "synctest"
-    real = b.guard(name, "pg.run", _timed, pg.run, unit, procs)
-    if real is None:
-        return
-    real_s, want = real
-    b.add(name, "pg.run", "wall", real_s, "s", note=f"{UNITS} units of {unit} s, {len(want)} events")
-    runs = []
-    for _ in range(b.repeat):
-        got = b.guard(name, "pg.synctest.run", _timed, synctest.run, unit, procs)
-        if got is None:
-            return
-        if not b.check(got[1] == want, name, "pg.synctest.run", "the same event log as the real-time run"):
-            return
-        runs.append(got[0])
-    virt = h.median(runs)
-    b.add(name, "pg.synctest.run", "wall", virt, "s", samples=runs, note="virtual time, same program and unit")
-    b.add(name, "pg.synctest.run", "speedup", real_s / virt, "x", note="real-time wall / virtual-time wall")
+    for procs in sorted({1, b.procs}):
+        real = b.guard(name, f"pg.run procs={procs}", _timed, pg.run, unit, procs)
+        if real is None:
+            continue
+        real_s, want = real
+        b.add(name, f"pg.run procs={procs}", "wall", real_s, "s", note=f"{UNITS} units of {unit} s, {len(want)} events")
+        runs = []
+        for _ in range(b.repeat):
+            got = b.guard(name, f"pg.synctest.run procs={procs}", _timed, synctest.run, unit, procs)
+            if got is None or not b.check(
+                got[1] == want, name, f"pg.synctest.run procs={procs}", "the same event log as the real-time run"
+            ):
+                break
+            runs.append(got[0])
+        else:
+            virt = h.median(runs)
+            impl = f"pg.synctest.run procs={procs}"
+            b.add(name, impl, "wall", virt, "s", samples=runs, note="virtual time: the same program and unit")
+            b.add(name, impl, "speedup", real_s / virt, "x", note="real-time wall / virtual-time wall")
 
 
 def main(argv: list[str] | None = None) -> int:
-    b = h.Bench("synctest", __doc__.splitlines()[0], NAMES, argv)
+    def extra(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--unit", type=float, default=None, help="seconds per unit (default 1.0; --quick 0.05)")
+
+    b = h.Bench("synctest", __doc__.splitlines()[0], NAMES, argv, extra=extra)
     if b.want("synctest"):
         bench_synctest(b)
     return b.finish()

@@ -70,8 +70,8 @@ PG_API double pg_vclock_wall(void) { return pg_walltime(); }
  * last look at the goroutines (a firing that completes after these loads
  * readies its goroutines before that look, which then sees them).
  * Returns it, 0 (a timer is due or being fired: look again), or
- * UINT64_MAX (no timer will ever fire: only delays beyond the clock's
- * range, or none).
+ * UINT64_MAX (no timer will ever fire: none armed, or only delays beyond
+ * the clock's range).
  */
 PG_API uint64_t pg_vclock_next(void *base) {
     pg_arena_t *a = ARENA(base);
@@ -86,6 +86,11 @@ PG_API uint64_t pg_vclock_next(void *base) {
      * first (sysmon.c), so a firing in progress shows here */
     if (pg_load_sc(&a->vfiring) != 0 || next <= now)
         return 0;
+    /* entries of stopped or re-armed timers stay in a heap until popped:
+     * with no timer armed, none of them will fire (the clock does not move
+     * to them, Go's "the next time that will unblock a goroutine") */
+    if (pg_load_sc(&a->ntimers) <= 0)
+        return UINT64_MAX;
     return next;
 }
 

@@ -40,11 +40,12 @@ class DeadlockCheck:
     AGAIN = 0.02  # something was still moving
     CONFIRM = 0.005  # the second look
     # synctest: every step of the virtual clock takes two looks V_CONFIRM
-    # apart; while something moves, V_EAGER looks at once, then one every
-    # V_AGAIN; Deadlock is still confirmed at CONFIRM
+    # apart; while something moves, polls of V_POLL, V_EAGER of them at
+    # once, then one every V_AGAIN; Deadlock is still confirmed at CONFIRM
     V_FIRST = 0.0
     V_CONFIRM = 0.00005
-    V_EAGER = 50
+    V_POLL = 0.002
+    V_EAGER = 4
     V_AGAIN = 0.001
 
     def __init__(self, rt: RuntimeLike, found: Callable[[], None]) -> None:
@@ -121,36 +122,47 @@ class DeadlockCheck:
         return when, self.snapshot(timers=False, spinning=True)
 
     def _again_virtual(self) -> None:
-        # something moves: look again at once a few times (a step is ~100 us
-        # of work), then every ms (libuv's resolution) -- P0 is idle, but
-        # on a small machine its polling would take a core from the Ps
+        # something still moves after a poll: look again at once a few
+        # times, then every ms (libuv's resolution)
         self.busy += 1
         delay = 0.0 if self.busy < self.V_EAGER else self.V_AGAIN
         self.handle = self.rt.loop.call_later(delay, self._check, None)
 
+    def _p0_has_work(self) -> bool:
+        """Something only P0's loop can do: a G of P0 to run (its own
+        queues, the global one), or a loop callback (an external waiter)."""
+        rt = self.rt
+        a = rt.arena
+        if rt.local_ready or rt.yielded or rt.n_external or views.hdr(a, "gq_size"):
+            return True
+        if views.p_get(a, 0, "readyq") or views.p_get(a, 0, "privhead") or views.p_get(a, 0, "runnext"):
+            return True
+        return views.p_get(a, 0, "runqhead") != views.p_get(a, 0, "runqtail") or bool(views.p_get(a, 0, "inbox_n"))
+
     def _check_virtual(self, prev: Any) -> None:
         rt = self.rt
-        when, snap = self._look_virtual()
-        if snap is None:
-            self.stuck_epoch = None
-            self._again_virtual()
-            return
-        # the second look, V_CONFIRM later: a blocking sleep of the idle
-        # hub (its loop's timers cannot wait less than 1 ms)
-        time.sleep(self.V_CONFIRM)
-        when, snap2 = self._look_virtual()
-        if snap2 is None or snap2 != snap:
-            self.stuck_epoch = None
-            self._again_virtual()
-            return
+        # P0's hub is idle here: poll the other Ps in short blocking sleeps
+        # (its loop's timers cannot wait less than 1 ms) until they are all
+        # blocked, for at most V_POLL, and give the loop back at once when
+        # P0 itself has something to run
+        until = time.perf_counter() + self.V_POLL
+        while True:
+            when, snap = self._look_virtual()
+            if snap is not None:
+                time.sleep(self.V_CONFIRM)  # the second look
+                when, snap2 = self._look_virtual()
+                if snap2 == snap and when != vclock.BUSY:  # BUSY: a timer is due or firing
+                    break
+            if self._p0_has_work() or time.perf_counter() > until:
+                self.stuck_epoch = None
+                self._again_virtual()
+                return
+            time.sleep(self.V_CONFIRM)
         # every goroutine is durably blocked (two looks agree)
         self.busy = 0
         if vclock.wait_release(rt.arena):  # 1. synctest.wait() returns first (Go's maybeWakeLocked)
             self.stuck_epoch = None
             self.handle = rt.loop.call_soon(self._check, None)
-            return
-        if when == vclock.BUSY:  # a timer is being fired: its goroutines are about to run
-            self._again_virtual()
             return
         if when != vclock.NEVER:  # 2. the clock moves to the next timer
             self.stuck_epoch = None

@@ -262,6 +262,45 @@ def test_wait_returns_before_time_moves(procs):
 
 
 @pytest.mark.timeout(60)
+def test_wait_async_from_an_async_goroutine(procs):
+    async def amain():
+        with pytest.raises(pg.ParagoError, match=r"wait_async"):
+            synctest.wait()  # a blocking call from async code names the async form
+        flag = pg.atomic.Int64()
+
+        def child():
+            pg.sleep(5)
+            flag.store(1)
+
+        pg.go(child)
+        await synctest.wait_async()
+        before = flag.load()
+        await pg.sleep_async(5)
+        await synctest.wait_async()
+        return before, flag.load(), pg.now() - EPOCH
+
+    assert synctest.run(amain, procs=procs) == (0, 1, 5.0)
+
+
+@pytest.mark.timeout(60)
+def test_processes_started_by_spawn_share_the_clock(monkeypatch):
+    monkeypatch.setenv("PARAGO_START_METHOD", "spawn")
+
+    def main():
+        out = pg.Chan(8)
+        for i in range(4):
+            pg.go(_sleep_and_report, i, out)
+        return sorted(out.recv() for _ in range(4))
+
+    assert synctest.run(main, procs=2) == [(i, 600.0 * i) for i in range(4)]
+
+
+def _sleep_and_report(i, out):
+    pg.sleep(600 * i)
+    out.send((i, pg.now() - EPOCH))
+
+
+@pytest.mark.timeout(60)
 def test_timer_read_before_and_after_deadline(procs):
     # Go: TestTimerReadBeforeDeadline, TestTimerReadAfterDeadline
     def main():
