@@ -72,7 +72,7 @@ def dumps(obj: Any, what: str = "value", refs_out: list[int] | None = None) -> b
             try:
                 data = cloudpickle.dumps(obj, 5)
             except Exception as e:
-                raise EncodeError(f"cannot copy {what} to another P: {type(e).__name__}: {e}") from e
+                raise EncodeError(f"cannot copy {what} to another P: {type(e).__name__}: {e}{_socket_hint(e)}") from e
     if refs:
         if refs_out is not None:
             refs_out.extend(refs)
@@ -95,7 +95,15 @@ def dumps_fn(fn: Any, args: tuple, kw: dict, refs_out: list[int] | None = None) 
             f"pg.go: cannot copy {culprit} to a goroutine ({e.__cause__}); "
             f"goroutines get copies of their function and arguments -- pass a channel "
             f"or another shared object instead, or use pg.go_local for what cannot be copied"
+            f"{_socket_hint(e.__cause__)}"
         ) from e.__cause__
+
+
+def _socket_hint(e: BaseException | None) -> str:
+    """A plain socket cannot cross Ps; pg.net's Conn and Listener can."""
+    if "socket" not in str(e):
+        return ""
+    return "; for a socket use pg.net (pg.net.listen/dial: a Conn or Listener moves to the receiving goroutine's P) or pg.go_local"
 
 
 def _find_culprit(fn: Any, args: tuple, kw: dict) -> str:

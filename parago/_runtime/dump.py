@@ -30,7 +30,7 @@ from typing import Any
 import greenlet
 
 from .._shim import GKind, lib, views
-from . import report
+from . import netpoll, report
 from .g import WAIT_REASONS, GreenletG, TaskG
 
 # A cluster run's part of a dump (parago/_cluster: every other node's
@@ -104,7 +104,12 @@ def _where(rt: Any) -> str:
 def section(rt: Any, gs: Any, state: str, frames: list[tuple[FrameType, int]], system: bool) -> str:
     """One goroutine of this P in Go's shape (report.goroutine)."""
     parent = views.g_get(rt.arena, gs.off, "parent")
-    return report.goroutine(gs.goid, state, frames, rt.site_text(gs.off), parent, _where(rt), system)
+    text = report.goroutine(gs.goid, state, frames, rt.site_text(gs.off), parent, _where(rt), system)
+    io = netpoll.describe(rt, gs.off)
+    if io:  # a network wait: which fd and peer (under the header, as a frame line is indented)
+        head, _, rest = text.partition("\n")
+        text = f"{head}\n\t[{io}]" + (f"\n{rest}" if rest else "")
+    return text
 
 
 def dump_text(rt: Any) -> str:
