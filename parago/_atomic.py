@@ -325,6 +325,8 @@ class _NilValueError(TypeError, ValueError):
 
 
 _VAL_HDR = struct.Struct("<II")  # type name length, handle references in the payload
+# then the references' offsets (u64 each), the type name, the encoded value:
+# the block owns one reference per handle inside (shm/atomics.c)
 
 
 def _type_name(v: Any) -> bytes:
@@ -355,10 +357,10 @@ class Value(Handle):
 
     def __new__(cls) -> "Value":
         rt = park.runtime("pg.atomic.Value()")
-        off = check(ops.sync_new(rt.base, SyncKind.ATOMIC, 0), "pg.atomic.Value", 128)
+        off = check(ops.sync_new(rt.base, SyncKind.VALUE, 0), "pg.atomic.Value", 128)
         return cls._new(rt, off)  # type: ignore[no-any-return]
 
-    # ---- the stored block: [tlen, nrefs][type name][encoded value] ----
+    # ---- the stored block: [tlen, nrefs][refs][type name][encoded value] ----
 
     def _load_raw(self, rt: Any) -> tuple[bytes, int]:
         """(block, sequence number): the stored block (b"" before the
@@ -383,15 +385,16 @@ class Value(Handle):
         references pass to the decoded handles."""
         tlen, nrefs = _VAL_HDR.unpack_from(blk)
         refs: list[int] = []
-        v = codec.loads_collecting(memoryview(blk)[_VAL_HDR.size + tlen :], refs)
+        v = codec.loads_collecting(memoryview(blk)[_VAL_HDR.size + 8 * nrefs + tlen :], refs)
         if kept and refs:
             ops.incref_many(rt, refs)
         return v
 
     @staticmethod
     def _stored_type(blk: bytes) -> bytes:
-        tlen = _VAL_HDR.unpack_from(blk)[0]
-        return blk[_VAL_HDR.size : _VAL_HDR.size + tlen]
+        tlen, nrefs = _VAL_HDR.unpack_from(blk)
+        at = _VAL_HDR.size + 8 * nrefs
+        return blk[at : at + tlen]
 
     def _swap(self, rt: Any, v: Any, expect: int, what: str) -> tuple[int, bytes] | None:
         """Store v's block; None when expect >= 0 and a store came in
@@ -401,7 +404,7 @@ class Value(Handle):
         refs: list[int] = []
         payload = codec.dumps(v, "atomic.Value value", refs)
         tn = _type_name(v)
-        blk = _VAL_HDR.pack(len(tn), len(refs)) + tn + payload
+        blk = b"".join((_VAL_HDR.pack(len(tn), len(refs)), struct.pack(f"<{len(refs)}Q", *refs), tn, payload))
         if refs:
             ops.incref_many(rt, refs)  # the stored block's references
         out = (ctypes.c_uint64 * 2)()
@@ -422,8 +425,10 @@ class Value(Handle):
 
     def _drop(self, rt: Any, old: bytes) -> None:
         """A replaced block nobody receives: give back its references."""
-        if old and _VAL_HDR.unpack_from(old)[1]:
-            self._decode(rt, old, kept=False)  # the handles drop them as they die
+        if old:
+            nrefs = _VAL_HDR.unpack_from(old)[1]
+            for off in struct.unpack_from(f"<{nrefs}Q", old, _VAL_HDR.size):
+                rt.decref_later(off)
 
     # ---- the API ----
 

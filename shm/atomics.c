@@ -13,8 +13,11 @@
  * store), res_off/res_len the stored block (obj lock), laid out by the
  * Python side as
  *
- *     [u32 tlen][u32 nrefs][type name: tlen bytes][encoded value]
+ *     [u32 tlen][u32 nrefs][u64 refs: nrefs][type name: tlen bytes][encoded value]
  *
+ * refs: the handles inside the value, each holding one reference that the
+ * block owns (dropped by whoever ends up with a replaced block, and by
+ * pg_value_free when the Value itself goes).
  * A store compares the type name with the stored one under the lock, so
  * two first stores of different types on two Ps cannot both succeed (Go's
  * "store of inconsistently typed value").  The block a store replaces is
@@ -24,6 +27,8 @@
 #define _GNU_SOURCE
 #include <string.h>
 #include "pg_internal.h"
+
+uint32_t pg_obj_decref(void *base, uint64_t o);
 
 static inline pg_sync_t *SY(void *base, uint64_t o) { return AT(base, o, pg_sync_t); }
 
@@ -54,14 +59,36 @@ PG_API int64_t pg_atomic_add32(void *base, uint64_t o, int64_t d, int is_signed)
 
 #define VAL_HDR 8u /* tlen, nrefs */
 
+/* where a block's type name starts (0: a malformed block) */
+static uint64_t name_at(const uint8_t *b, uint64_t len, uint32_t *tlen) {
+    uint32_t nrefs;
+    memcpy(tlen, b, 4);
+    memcpy(&nrefs, b + 4, 4);
+    uint64_t at = VAL_HDR + 8ull * nrefs;
+    return len >= at + *tlen ? at : 0;
+}
+
 static int same_type(void *base, uint64_t blk, uint64_t blen, const uint8_t *data, uint64_t len) {
     const uint8_t *old = AT(base, blk, uint8_t);
     uint32_t otl, ntl;
-    memcpy(&otl, old, 4);
-    memcpy(&ntl, data, 4);
-    if (otl != ntl || blen < VAL_HDR + otl || len < VAL_HDR + ntl)
-        return 0;
-    return memcmp(old + VAL_HDR, data + VAL_HDR, ntl) == 0;
+    uint64_t oat = name_at(old, blen, &otl), nat = name_at(data, len, &ntl);
+    return oat && nat && otl == ntl && memcmp(old + oat, data + nat, ntl) == 0;
+}
+
+/* the free path (pg_obj_decref, SK_VALUE): drop the references of the
+ * stored block's handles (the caller frees the block) */
+void pg_value_free(void *base, uint64_t o) {
+    pg_sync_t *s = SY(base, o);
+    if (!s->res_off || s->res_len < VAL_HDR)
+        return;
+    const uint8_t *b = AT(base, s->res_off, uint8_t);
+    uint32_t nrefs;
+    memcpy(&nrefs, b + 4, 4);
+    for (uint32_t i = 0; i < nrefs && VAL_HDR + 8ull * (i + 1) <= s->res_len; i++) {
+        uint64_t r;
+        memcpy(&r, b + VAL_HDR + 8ull * i, 8);
+        pg_obj_decref(base, r);
+    }
 }
 
 /*
@@ -98,7 +125,8 @@ PG_API int64_t pg_value_load(void *base, uint64_t o, void *obuf, uint64_t ocap, 
 PG_API int64_t pg_value_swap(void *base, uint64_t o, const void *data, uint64_t len, int64_t expect,
                              uint64_t *out) {
     pg_sync_t *s = SY(base, o);
-    if (len < VAL_HDR)
+    uint32_t tl;
+    if (len < VAL_HDR || !name_at(data, len, &tl))
         return PG_INVAL;
     int64_t b = pg_alloc_copy(base, data, len); /* never allocate under the obj lock */
     if (b < 0)

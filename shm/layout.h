@@ -209,7 +209,7 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint32_t, dumpack, , "atomic: the P answered dumpreq (release after dump_*)") \
     X(pg_p, uint64_t, dump_off, , "owner P: block with its dump text") \
     X(pg_p, uint64_t, dump_len, , "owner P") \
-    X(pg_p, uint32_t, gone, , "atomic: 1 once the death watch saw this P's process end (never cleared)") \
+    X(pg_p, uint32_t, gone, , "atomic: PG_GONE_DIED once the death watch saw this P's process end, PG_GONE_LEFT once it left the run itself (never cleared)") \
     X(pg_p, int32_t, exit_status, , "written by the death watch before gone: wait status, -1 unknown") \
     X(pg_p, uint64_t, lastsched, , "owner P stores, others load (atomic): CLOCK_MONOTONIC ns of its last findRunnable") \
     X(pg_p, uint32_t, inbox_lock, , "lock word of the inbox (owner-tagged)") \
@@ -553,14 +553,24 @@ _Static_assert(sizeof(pg_mapent_t) % 8 == 0 && sizeof(pg_mapval_t) % 8 == 0 &&
     PG_STRUCT_RW(X) PG_STRUCT_SEMA(X) PG_STRUCT_ONCE(X) PG_STRUCT_ATOM(X) PG_STRUCT_BUF(X) \
     PG_STRUCT_TIMER(X) PG_STRUCT_TFUNC(X) PG_STRUCT_TENTRY(X) PG_STRUCT_CTX(X)
 
+/* atomic.Value (atomics.c): a sync record of its own kind, so that its free
+ * drops the references its stored block holds (pg_value_free) */
+#define PG_VALUE_CONSTS(X) X(SK_VALUE, 32) /* pg_sync.skind; 32: clear of PG_SYNC_KIND_LIST */
+enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
+
 #define PG_ALL_CONSTS(X) \
-    PG_MAP_CONSTS(X) \
+    PG_MAP_CONSTS(X) PG_VALUE_CONSTS(X) \
     PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
     PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) PG_SELECT_LIST(X) PG_MUTEX_LIST(X) \
     PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TFLAG_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
     X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION)
+
+/* ---- a P out of the run (pg_p.gone; shm/watch.c): no lock word tagged
+ * by it is ever waited on, no waker targets it ---- */
+#define PG_GONE_DIED 1u /* the death watch saw its process end (P0's pidfd; P0: the death pipe) */
+#define PG_GONE_LEFT 2u /* it left the run itself (pg_p_leave): sysmon joined, hub done */
 
 _Static_assert(sizeof(pg_block_t) == 16, "block header keeps 16-byte alignment");
 _Static_assert(sizeof(pg_slot_t) == 64, "a slot is one cache line");

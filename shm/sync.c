@@ -33,6 +33,7 @@ static inline pg_g_t *G(void *base, uint64_t g) { return AT(base, g, pg_g_t); }
 
 void pg_chan_free(void *base, uint64_t ch);
 void pg_map_free(void *base, uint64_t m);
+void pg_value_free(void *base, uint64_t o);
 
 /* ---------------- objects and their reference counts ---------------- */
 
@@ -108,6 +109,8 @@ PG_API uint32_t pg_obj_decref(void *base, uint64_t o) {
         pg_map_free(base, o); /* map.c: its entries, values and shards */
     } else {
         pg_sync_t *s = (pg_sync_t *)h;
+        if (s->skind == SK_VALUE)
+            pg_value_free(base, o); /* atomics.c: the references its value holds */
         if (s->res_off)
             pg_free(base, s->res_off);
     }
