@@ -16,6 +16,7 @@ Peers, each measured in the same invocation:
   - a dict pickled into a ``multiprocessing.shared_memory`` block under a
     ``multiprocessing.Lock``: each operation takes the lock, unpickles the
     dict, (writes and re-pickles it,) releases -- O(K) per operation
+  - Go's ``sync.Map`` (benchmarks/go/map.go) when ``go`` is on PATH
   - ``UltraDict`` (PyPI, shared memory; ``shared_lock=True`` for writers in
     several processes) when it is installed (``pip install ultradict
     atomics``); its loads are served from a per-process copy, and its
@@ -343,6 +344,7 @@ def bench_uncontended(b: h.Bench) -> None:
         if runs:
             for op in OPS:
                 b.add_samples(name, impl, op, runs[op], "µs")
+    b.add_go(name, "map", _go_args(b))
     b.flush()
 
 
@@ -367,9 +369,15 @@ def bench_two(b: h.Bench, shared: bool) -> None:
         if peer:
             for op in OPS:
                 b.add_samples(name, impl, op, peer[op], "ops/s", note="2 processes")
+    b.add_go(name, "map", _go_args(b))
     b.flush()
     for op, (two, one) in rows.items():
         b.compare(f"{name} scaling ({op})", two, one)
+
+
+def _go_args(b: h.Bench) -> list[str]:
+    """Go's sync.Map, the same shapes (more operations: each is ~100x cheaper)."""
+    return ["-procs", str(max(2, b.procs)), "-n", str(b.size(1_000_000, 30_000)), "-k", str(K)]
 
 
 def main(argv: list[str] | None = None) -> int:
