@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from ._errors import SyncError
-from ._runtime import codec, ops, park
+from ._runtime import codec, ops, park, profile
 from ._runtime.g import GreenletG
 from ._runtime.handles import Handle
 from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
@@ -745,3 +745,7 @@ def once_values(fn: Callable[[], tuple]) -> Callable[[], tuple]:
     ``(value, err)``; every call returns (a copy of) that pair."""
     _callable(fn, "once_values")
     return _OnceCall(fn, True)
+
+
+# --mutexprofile: profile.py wraps these unlocks in a P while its run profiles (nothing otherwise)
+profile.register_lockers(Mutex, RWMutex)

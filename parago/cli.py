@@ -3,7 +3,7 @@
 parago run script.py [args]   run a script (like ``go run``); flags:
     --cooperative-io (PARAGO_COOPERATIVE_IO=1: blocking stdlib I/O parks goroutines)
     --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
-    --cpuprofile FILE
+    --cpuprofile FILE  --blockprofile FILE  --mutexprofile FILE  --memprofile FILE
     exit status (as ``go run``): 0; 2 for a panic, a deadlock or a lost P
     (the crash report alone on stderr); a goroutine's SystemExit code; 66
     for --race findings; 130 for Ctrl-C; 1 for an exception escaping main
@@ -39,8 +39,15 @@ def _run(ns: argparse.Namespace) -> int:
         os.environ["PARAGO_RACE"] = "1"
     if ns.trace:
         os.environ["PARAGO_TRACE"] = str(Path(ns.trace).resolve())
-    if ns.cpuprofile:
-        os.environ["PARAGO_CPUPROFILE"] = str(Path(ns.cpuprofile).resolve())
+    from ._runtime import pprof, profile
+
+    for kind in profile.KINDS:  # --cpuprofile, --blockprofile, --mutexprofile, --memprofile
+        path = getattr(ns, kind)
+        if path:
+            try:  # a path that cannot be written is said now, not found out at the end
+                os.environ[profile.ENV[kind]] = pprof.check_writable(path, profile.FLAGS[kind])
+            except ValueError as e:
+                print(f"parago run: {e}; running without that profile", file=sys.stderr)
     if ns.cluster:
         os.environ["PARAGO_CLUSTER"] = ns.cluster
     if ns.cooperative_io:
@@ -155,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--scheddetail", action="store_true", help="with --schedtrace: a line per P")
     r.add_argument("--race", action="store_true", help="report goroutines that mutate captured state; exit 66")
     r.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event JSON")
-    r.add_argument("--cpuprofile", metavar="FILE", help="write a CPU profile merged from every P (pstats) + FILE.svg")
+    r.add_argument(
+        "--cpuprofile", metavar="FILE", help="write a CPU profile merged from every P (pstats) + FILE.svg + FILE.pb.gz (pprof)"
+    )
+    r.add_argument("--blockprofile", metavar="FILE", help="write where goroutines waited, as pprof (gzipped profile.proto)")
+    r.add_argument("--mutexprofile", metavar="FILE", help="write who held contended Mutex/RWMutex, as pprof")
+    r.add_argument("--memprofile", metavar="FILE", help="write tracemalloc's allocation sites of every P, as pprof")
     r.add_argument(
         "--cooperative-io",
         action="store_true",
