@@ -4,7 +4,8 @@ parago run script.py [args]   run a script (like ``go run``); flags:
     --cooperative-io (PARAGO_COOPERATIVE_IO=1: blocking stdlib I/O parks goroutines)
     --procs N  --schedtrace MS  --scheddetail  --race  --trace FILE
     --cpuprofile FILE  --blockprofile FILE  --mutexprofile FILE  --memprofile FILE
-    exit status (as ``go run``): 0; 2 for a panic, a deadlock or a lost P
+    exit status (as ``go run``): 0; 2 for a panic, a deadlock, a lost P or
+    leaked goroutines (PARAGO_DEBUG=leakcheck=1)
     (the crash report alone on stderr); a goroutine's SystemExit code; 66
     for --race findings; 130 for Ctrl-C; 1 for an exception escaping main
 parago trace FILE --html OUT  draw a trace
@@ -72,7 +73,7 @@ def _exec(script: Path) -> int:
     the crash report alone on stderr and 2 for a panic, a deadlock or a lost
     P; a goroutine's SystemExit code; 130 for Ctrl-C; 1 and the traceback
     (the user's frames only) for any other exception."""
-    from ._errors import Deadlock, Panic, WorkerLost
+    from ._errors import Deadlock, GoroutineLeak, Panic, WorkerLost
     from ._runtime import report
 
     try:
@@ -82,7 +83,7 @@ def _exec(script: Path) -> int:
             return e.code or 0
         print(e.code, file=sys.stderr)
         return 1
-    except (Panic, Deadlock, WorkerLost) as e:
+    except (Panic, Deadlock, WorkerLost, GoroutineLeak) as e:
         _stderr(f"{e}\n")
         return 2
     except KeyboardInterrupt:

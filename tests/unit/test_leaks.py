@@ -321,3 +321,29 @@ def test_pytest_plugin_fixture_marker_and_option(tmp_path: Path) -> None:
     assert "FAILED test_prog.py::test_marker - parago._errors.GoroutineLeak" in r.stdout, r.stdout
     r = pytest_run("--pg-leakcheck")
     assert re.search(r"3 failed, 1 passed", r.stdout), r.stdout + r.stderr
+
+
+@pytest.mark.timeout(60)
+def test_parago_run_with_leakcheck_prints_the_report_and_exits_2(tmp_path: Path) -> None:
+    p = tmp_path / "prog.py"
+    p.write_text(textwrap.dedent("""
+        import parago as pg
+
+        def block(ch):
+            ch.recv()
+
+        def main():
+            pg.go(block, pg.Chan())
+            print("main done")
+
+        if __name__ == "__main__":
+            pg.run(main)
+    """))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PARAGO_DEBUG="leakcheck=1")
+    r = subprocess.run([sys.executable, "-m", "parago", "run", str(p)], capture_output=True, text=True,
+                       timeout=60, env=env, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == "main done\n"
+    assert re.match(r"^found unexpected goroutines: 1 still alive after main returned\n\n"
+                    r"goroutine \d+ \[chan receive\]:\n__main__\.block\(\.\.\.\)\n\t\S*prog\.py:5\n", r.stderr), r.stderr
+    assert re.search(r"^created by __main__\.main in goroutine 1\n\t\S*prog\.py:8$", r.stderr, re.M), r.stderr
