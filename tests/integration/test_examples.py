@@ -309,6 +309,39 @@ CASES: dict[str, list[Case]] = {
             procs=(2,),
         ),
     ],
+    "echo_server.py": [
+        Case(  # Go's accept loop: conns move to the P of each handler goroutine
+            ("--clients", "40", "--messages", "10"),
+            (
+                r"^echoed 400 messages of 64 bytes over 40 connections; procs=PROCS$",
+                r"^  handlers on PROCS P\(s\): \d+(, \d+)? connections$",
+            ),
+        )
+    ],
+    "chat_server.py": [
+        Case(
+            ("--clients", "12", "--messages", "4"),
+            (
+                r"^chat: 12 clients x 4 messages: every client heard all 48 messages, once each$",
+                r"^  sessions on PROCS P\(s\): \d+(, \d+)?; 576 deliveries in [0-9.]+ s; procs=PROCS$",
+            ),
+        )
+    ],
+    "http_server.py": [
+        Case(
+            ("--clients", "10", "--requests", "9"),
+            (
+                r"^served 130 HTTP/1.1 requests over 10 keep-alive connections; procs=PROCS$",
+                r"^  connections on PROCS P\(s\): \d+(, \d+)?; /count reached 30; [0-9,]+ requests/s$",
+            ),
+        ),
+        Case(
+            ("--clients", "4", "--requests", "3", "--work-ms", "1"),
+            (r"^served 20 HTTP/1.1 requests over 4 keep-alive connections; procs=2$",),
+            cli=(),
+            procs=(2,),
+        ),
+    ],
 }
 
 
@@ -329,6 +362,9 @@ SEED: dict[str, str | None] = {
     "sharded_counter.py": "§6.2",
     "future.py": "§7.1",
     "crawler.py": "practice project",
+    "http_server.py": "practice project",
+    "echo_server.py": "§1.2",
+    "chat_server.py": "§1.2",
     "order_book.py": "practice project",
     "task_scheduler.py": "practice project",
     "prime_sieve.py": None,  # Go's classic sieve
