@@ -612,6 +612,55 @@ def test_concurrent_range(run, procs):
     assert run(main)
 
 
+def _churn_worker(m: pg.Map, lo: int, hi: int, stop: pg.atomic.Int64, wg: pg.WaitGroup) -> None:
+    r = random.Random(lo)
+    while not stop.load():
+        for _ in range(200):
+            k = r.randrange(lo, hi)
+            if r.random() < 0.5:
+                m.delete(("c", k))
+            else:
+                m.store(("c", k), k)
+        pg.gosched()
+    wg.done()
+
+
+def test_concurrent_range_with_deletes_and_reinserts(run, procs):
+    """Range while other Ps delete and re-insert keys (and shards grow and
+    shrink under it): a key is never seen twice, keys nobody touches are
+    always seen, and every value seen is one stored under its key."""
+    stable, churn = 512, 2048
+
+    def main():
+        m = pg.Map()
+        for k in range(stable):
+            m.store(("s", k), k)
+        stop, wg = pg.atomic.Int64(), pg.WaitGroup()
+        nw = 2 * procs
+        for w in range(nw):
+            wg.add(1)
+            go_on(w + 1, _churn_worker, m, w * churn // nw, (w + 1) * churn // nw, stop, wg)
+        try:
+            for _ in range(12):
+                seen: set = set()
+
+                def visit(k, v, seen=seen):
+                    assert k not in seen, f"range visited key {k} twice"
+                    assert v == k[1], (k, v)
+                    seen.add(k)
+                    return True
+
+                m.range(visit)
+                assert {("s", k) for k in range(stable)} <= seen
+                pg.gosched()
+        finally:
+            stop.store(1)
+            wg.wait()
+        return True
+
+    assert run(main)
+
+
 def test_range_nested_call(run):
     """TestMapRangeNestedCall (issue 46399): range from inside range, and
     deleting the visited key from the callback."""
