@@ -24,12 +24,13 @@ import ipaddress
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from typing import Any, Callable, Iterator
 
 from ._errors import ClosedConnError, NetDeadlineExceeded, not_in_runtime, stale_handle
-from ._runtime import netmove, netpoll, state
+from ._runtime import codec, netmove, netpoll, state
 from ._runtime.netpoll import CLOSED, TIMEOUT
 
 DeadlineExceeded = NetDeadlineExceeded
@@ -216,6 +217,17 @@ class _Sock:
         again does nothing."""
         if self._closed is not None:
             return
+        rt = self._rt
+        if rt is state.rt and not rt.closed and threading.get_ident() != rt.hub_tid:
+            # a thread (a pg.blocking function): the loop's registration and
+            # the parked goroutines belong to the hub, so the hub closes it
+            self._closed = _CLOSED
+            rt.loop.call_soon_threadsafe(self._close_on_hub)
+            return
+        self._release(_CLOSED)
+        self._sock.close()
+
+    def _close_on_hub(self) -> None:
         self._release(_CLOSED)
         self._sock.close()
 
@@ -223,6 +235,10 @@ class _Sock:
         """Give the socket to whoever decodes the returned token (netmove)."""
         if self._move is not None:
             return self._move  # one encode tried twice (pickle, then cloudpickle)
+        if codec.ENC_REFS.get() is None:
+            # not pg.go or a channel send (a user's pickle.dumps, --race's
+            # snapshot of a goroutine's arguments): that must not move it
+            raise TypeError(f"a pg.net {self._kind} cannot be pickled; pass it to pg.go or send it on a channel to move it")
         self._live()
         where = netmove.mover(self._rt).give(self._sock)
         self._move = (self._rt.nonce, *where, self._state())

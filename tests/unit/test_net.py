@@ -734,3 +734,34 @@ def test_no_false_deadlock_while_goroutines_wait_on_the_network(run):
         return data
 
     assert run(main) == b"finally"
+
+
+def test_pickling_a_conn_outside_a_send_does_not_move_it_and_a_thread_may_close_it(run):
+    import pickle
+
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        c = pg.net.dial(ln.addr)
+        s = ln.accept()
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(c)
+        c.write(b"still mine")
+        assert s.read() == b"still mine"
+        out = pg.Chan(1)
+
+        def reader():
+            try:
+                s.read()
+            except pg.net.ClosedConnError:
+                out.send("closed")
+
+        pg.go_local(reader)
+        pg.sleep(0.05)
+        th = threading.Thread(target=s.close)
+        th.start()
+        th.join()
+        assert _recv_timeout(out, 5) == "closed"
+        c.close()
+        ln.close()
+
+    run(main)
