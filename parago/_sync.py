@@ -12,6 +12,7 @@ calling goroutine, and leaves the object usable.
 from __future__ import annotations
 
 import inspect
+import struct
 import time
 from typing import Any, Callable
 
@@ -352,10 +353,16 @@ class Once(_SyncObject):
 
     def _finish(self, rt: Any, res: Any) -> None:
         try:
-            data = codec.dumps(res, "Once result") if res is not None else b""
+            data = _stored_block(rt, res) if res is not None else b""
         except Exception:
             data = b""
-        check(ops.once_done(rt.base, self._off, data, len(data)), "once.do", len(data))
+        self._publish(rt, data)
+
+    def _publish(self, rt: Any, data: bytes) -> None:
+        r = ops.once_done(rt.base, self._off, data, len(data))
+        if r != OK:
+            _drop_block_refs(rt, data)  # not stored: its references go back
+        check(r, "once.do", len(data))
 
     def _result(self, rt: Any, gs: Any, r: int) -> Any:
         if r == 0:
@@ -364,10 +371,36 @@ class Once(_SyncObject):
         # the stored result keeps its references: each decode takes (and so
         # must give back) the reference of every handle inside it
         refs: list[int] = []
-        v = codec.loads_collecting(data, refs)
+        v = codec.loads_collecting(memoryview(data)[_block_payload_at(data) :], refs)
         if refs:
             ops.incref_many(rt, refs)
         return v
+
+
+# A stored result (Once's; atomic.Value's has the same layout, shm/atomics.c):
+#     [u32 0][u32 nrefs][u64 refs: nrefs][encoded value]
+# refs: the handles inside, one reference each owned by the block and
+# dropped with the object that stores it (pg_value_free).
+_BLOCK_HDR = struct.Struct("<II")
+
+
+def _stored_block(rt: Any, v: Any) -> bytes:
+    refs: list[int] = []
+    payload = codec.dumps(v, "Once result", refs)
+    if refs:
+        ops.incref_many(rt, refs)
+    return b"".join((_BLOCK_HDR.pack(0, len(refs)), struct.pack(f"<{len(refs)}Q", *refs), payload))
+
+
+def _block_payload_at(data: bytes) -> int:
+    return _BLOCK_HDR.size + 8 * _BLOCK_HDR.unpack_from(data)[1]
+
+
+def _drop_block_refs(rt: Any, data: bytes) -> None:
+    if data:
+        n = _BLOCK_HDR.unpack_from(data)[1]
+        for off in struct.unpack_from(f"<{n}Q", data, _BLOCK_HDR.size):
+            rt.decref_later(off)
 
 
 _RUN = object()  # Once: this caller runs fn
@@ -709,11 +742,11 @@ class _OnceCall:
 
     def _publish(self, rt: Any, out: tuple[bool, Any]) -> None:
         try:
-            data = codec.dumps(out, "once_func outcome")
+            data = _stored_block(rt, out)
         except Exception as e:
             what = "result" if out[0] else f"exception {type(out[1]).__name__}"
-            data = codec.dumps((False, SyncError(f"sync: once_func's {what} cannot be copied to this P: {e}")))
-        check(ops.once_done(rt.base, self._once._off, data, len(data)), "once_func", len(data))
+            data = _stored_block(rt, (False, SyncError(f"sync: once_func's {what} cannot be copied to this P: {e}")))
+        self._once._publish(rt, data)
 
     def __repr__(self) -> str:
         return f"<pg.once_{'value' if self._value else 'func'} of {self._fn!r}>"

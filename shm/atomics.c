@@ -75,8 +75,9 @@ static int same_type(void *base, uint64_t blk, uint64_t blen, const uint8_t *dat
     return oat && nat && otl == ntl && memcmp(old + oat, data + nat, ntl) == 0;
 }
 
-/* the free path (pg_obj_decref, SK_VALUE): drop the references of the
- * stored block's handles (the caller frees the block) */
+/* the free path (pg_obj_decref, SK_VALUE and SK_ONCE, whose result block
+ * has the same header with tlen 0): drop the references of the stored
+ * block's handles (the caller frees the block) */
 void pg_value_free(void *base, uint64_t o) {
     pg_sync_t *s = SY(base, o);
     if (!s->res_off || s->res_len < VAL_HDR)

@@ -109,8 +109,8 @@ PG_API uint32_t pg_obj_decref(void *base, uint64_t o) {
         pg_map_free(base, o); /* map.c: its entries, values and shards */
     } else {
         pg_sync_t *s = (pg_sync_t *)h;
-        if (s->skind == SK_VALUE)
-            pg_value_free(base, o); /* atomics.c: the references its value holds */
+        if (s->skind == SK_VALUE || s->skind == SK_ONCE)
+            pg_value_free(base, o); /* atomics.c: the references its stored value holds */
         if (s->res_off)
             pg_free(base, s->res_off);
     }
