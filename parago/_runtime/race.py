@@ -125,8 +125,10 @@ def reset() -> None:
     """A run with the checker starts in this process (its Runtime is being
     made, before any goroutine): reports start afresh, the hub thread is
     traced (writes through calls, below)."""
+    global _prev_trace
     _seen.clear()
     _copied.clear()
+    _prev_trace = sys.gettrace()  # a coverage tool's or a debugger's: given back by uninstall
     sys.settrace(_on_call)
 
 
@@ -166,6 +168,7 @@ _code_writes: dict[types.CodeType, dict[int, tuple[str, str]]] = {}
 # goroutine offset -> (its function's code, the (code, free variable) pairs
 # whose cells came with its copies)
 _copied: dict[int, tuple[Any, frozenset]] = {}
+_prev_trace: Any = None
 
 
 def _writes(code: types.CodeType) -> dict[int, tuple[str, str]]:
@@ -284,6 +287,8 @@ def started(gs: Any, fn: Callable, args: tuple, kw: dict) -> None:
 
 
 def uninstall() -> None:
-    """P0, when pg.run ends: code after it runs untraced."""
-    sys.settrace(None)
+    """P0, when pg.run ends: code after it runs as it did before."""
+    global _prev_trace
+    sys.settrace(_prev_trace)
+    _prev_trace = None
     _copied.clear()

@@ -172,3 +172,24 @@ def test_race_reports_a_helper_write_from_an_async_goroutine(tmp_path: Path) -> 
     r = parago_run(tmp_path, ASYNC_HELPER, "--race")
     assert r.returncode == 66, r.stderr
     assert re.search(r"^goroutine \d+ wrote to global 'SEEN' in __main__\.remember$", r.stderr, re.M), r.stderr
+
+
+def _quiet_main():
+    return 42
+
+
+@pytest.mark.timeout(60)
+def test_pg_run_with_race_gives_the_previous_trace_function_back(monkeypatch) -> None:
+    import parago as pg
+
+    def tracer(frame, event, arg):  # a coverage tool's or a debugger's
+        return None
+
+    monkeypatch.setenv("PARAGO_RACE", "1")
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        assert pg.run(_quiet_main, procs=1) == 42
+        assert sys.gettrace() is tracer
+    finally:
+        sys.settrace(old)
