@@ -93,14 +93,16 @@ class GoroutineLeak(ParagoError):
         ...
     """
 
-    def __init__(self, goroutines: list | None = None, dump: str = "") -> None:
+    def __init__(self, goroutines: list | None = None, dump: str = "", alive: int = 0) -> None:
         self.goroutines = list(goroutines or ())
         self.dump = dump
-        super().__init__(self.goroutines, dump)
+        # goroutines alive program-wide (some may not be listed: not yet
+        # started, or on a P that did not answer)
+        self.alive = max(alive, len(self.goroutines))
+        super().__init__(self.goroutines, dump, alive)
 
     def __str__(self) -> str:
-        n = len(self.goroutines)
-        head = f"found unexpected goroutines: {n} still alive after main returned"
+        head = f"found unexpected goroutines: {self.alive} still alive after main returned"
         return _report(head, self.dump)
 
 

@@ -147,9 +147,13 @@ def at_exit(rt: Any, grace: float = GRACE) -> GoroutineLeak | None:
         return None
     text = rt.sup.collect_dump()
     gs = parse(text)
-    if not gs:
-        return None
-    return GoroutineLeak(gs, text)
+    alive = views.hdr(arena, "ngoroutines")
+    if alive <= 0 and not gs:
+        return None  # they finished while the dump was taken
+    if alive > len(gs):
+        n = alive - len(gs)
+        text += f"\n\n({n} more not shown: not yet started, or on a P that did not answer)"
+    return GoroutineLeak(gs, text, alive)
 
 
 def warn(e: GoroutineLeak) -> None:
