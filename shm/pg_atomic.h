@@ -113,7 +113,10 @@ static inline int pg_futex_wake(uint32_t *addr, int n) {
  *     (3) slow (pg_lock_slow, watch.c):        (5) old & WAITERS: futex wake
  *         set WAITERS by CAS, futex wait <= 2 ms,
  *         then: owner's p[].gone (acquire, pairs with the death watch's
- *         release store) -> PG_LOST, object untouched;
+ *         or pg_p_leave's release store: it died, or left the run), or an
+ *         owner index that is no P of the run (the word is no lock any
+ *         more), or this thread's abort flag (a sysmon asked to stop)
+ *         -> PG_LOST, object untouched;
  *         a free word -> CAS 0 -> tag|WAITERS (others may still sleep)
  *
  * A lost wake-up is impossible: a sleeper's futex wait compares the word
@@ -129,7 +132,7 @@ static inline int pg_futex_wake(uint32_t *addr, int n) {
 extern uint32_t pg_lock_self; /* atomic (relaxed): this process's tag (watch.c: pg_set_self) */
 int pg_lock_slow(uint32_t *l); /* steps (2)-(3): PG_OK or PG_LOST */
 
-/* PG_OK, or PG_LOST: the owner P died holding it (the run is aborted) */
+/* PG_OK, or PG_LOST: the owner P died or left holding it (the run is aborted or over) */
 static inline int pg_lock(uint32_t *l) {
     uint32_t z = 0;
     if (pg_cas_acqrel(l, &z, pg_load_rlx(&pg_lock_self))) /* (1) */

@@ -17,6 +17,7 @@ extern int pg_wakefd[PG_MAXP];
 
 /* watch.c */
 void pg_lock_register(void *base, uint64_t size); /* pg_arena_attach: locks in [base, base+size) */
+void pg_lock_abort_on(const uint32_t *flag); /* this thread's lock waits: PG_LOST once *flag != 0 */
 
 /* sched.c */
 void pg_ready(void *base, uint64_t g);

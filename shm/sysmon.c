@@ -22,6 +22,11 @@
  *       sysreq |= SHUTDOWN, SIGUSR2; P0 only, the
  *       same for a recorded failure (FAILURE)
  *
+ * Teardown (arena.shutdown: main returned) fires no timer any more -- Go's
+ * program is over -- so none is in flight while Ps leave; a stop request
+ * (pg_sysmon_join) also ends any lock wait of this thread (PG_LOST: the
+ * firing is dropped), and the join returns to Python in bounded steps.
+ *
  * The signal is how C reaches Python: the handler runs in the hub thread
  * between two bytecodes of whatever goroutine holds the P.  The heap lock
  * is this process's; other Ps' locks are taken only for the few hundred ns
@@ -34,6 +39,9 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include "pg_internal.h"
 
 #define WATCH_RUNNING_NS 1000000ull /* watch a running P every 1 ms */
@@ -46,7 +54,8 @@ static struct {
     void *base;
     int p;
     int running;     /* hub thread only */
-    uint32_t stop;   /* atomic: set by pg_sysmon_stop */
+    uint32_t stop;   /* atomic: set by pg_sysmon_stop / pg_sysmon_join */
+    uint64_t stall_ns; /* test hook: sysmonstall (hub thread at start, then read only) */
     pthread_t thread;
     pthread_t hub;   /* the thread the signals go to */
 } sm;
@@ -130,6 +139,9 @@ static void *sysmon_main(void *arg) {
     int p = sm.p;
     pg_p_t *pp = &ARENA(base)->p[p];
     watch_t w = {0};
+    /* a lock wait of this thread gives up once it is asked to stop: the
+     * join in pg_sysmon_join never waits on another P's lock */
+    pg_lock_abort_on(&sm.stop);
     w.tick = pg_load_rlx(&pp->schedtick);
     w.since = pg_nanotime_real();
     uint64_t next_watch = 0;
@@ -141,6 +153,10 @@ static void *sysmon_main(void *arg) {
         uint32_t gen = pg_load_acq(&pp->tgen);
         uint64_t now = pg_nanotime();
         uint64_t tw = pg_load_acq(&pp->twhen); /* pairs with heap_push's release */
+        /* teardown (main returned: Go's program is over): no timer fires
+         * into the run any more, so none is in flight once the Ps leave */
+        if (pg_load_acq(&ARENA(base)->shutdown))
+            tw = 0;
         if (tw && tw <= now) {
             /* synctest's clock waits until this firing is over
              * (pg_vclock_next reads twhen, then vfiring) */
@@ -161,7 +177,26 @@ static void *sysmon_main(void *arg) {
             wait = tw - now;
         pg_futex_wait(&pp->tgen, gen, wait);
     }
+    /* test hook (PARAGO_DEBUG=sysmonstall=MS, P0): a sysmon that does not
+     * end when asked -- the forced teardown stall of the SIGTERM test.  It
+     * touches nothing of the arena meanwhile */
+    if (sm.stall_ns) {
+        static const char msg[] = "parago: sysmonstall: P0's sysmon stalls in teardown\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+    }
+    for (uint64_t end = pg_nanotime_real() + sm.stall_ns; pg_nanotime_real() < end;) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     return NULL;
+}
+
+/* the test hook's MS from PARAGO_DEBUG=...,sysmonstall=MS,... (0: none) */
+static uint64_t stall_from_env(int p) {
+    const char *d = getenv("PARAGO_DEBUG");
+    const char *k = d && p == 0 ? strstr(d, "sysmonstall=") : NULL;
+    return k ? strtoull(k + strlen("sysmonstall="), NULL, 10) * 1000000ull : 0;
 }
 
 /* a child forked while a sysmon runs has no such thread (fork copies only
@@ -183,6 +218,7 @@ PG_API int pg_sysmon_start(void *base, int p) {
     sm.p = p;
     sm.hub = pthread_self();
     pg_store_rel(&sm.stop, 0);
+    sm.stall_ns = stall_from_env(p);
     /* the new thread inherits the mask: no signal is ever handled there */
     sigset_t all, old;
     sigfillset(&all);
@@ -206,6 +242,31 @@ PG_API void pg_sysmon_stop(void) {
     pg_futex_wake(&pp->tgen, 1);
     pthread_join(sm.thread, NULL);
     sm.running = 0;
+}
+
+/*
+ * Teardown's bounded stop: ask the sysmon to stop (its lock waits give up
+ * at once, no timer fires) and wait for it at most timeout_ns.  PG_OK:
+ * joined (or none runs); PG_WOULDBLOCK: not yet -- the caller (Python, the
+ * GIL released) lets its signal handlers run and calls again, so SIGTERM
+ * or SIGINT still end a teardown whatever holds the thread.
+ */
+PG_API int pg_sysmon_join(uint64_t timeout_ns) {
+    if (!sm.running)
+        return PG_OK;
+    pg_p_t *pp = &ARENA(sm.base)->p[sm.p];
+    pg_store_rel(&sm.stop, 1); /* pairs with the loop's and pg_lock_slow's acquire */
+    pg_add_sc(&pp->tgen, 1);
+    pg_futex_wake(&pp->tgen, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* pthread_timedjoin_np's clock */
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000ull;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000ull + ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    if (pthread_timedjoin_np(sm.thread, NULL, &ts) != 0)
+        return PG_WOULDBLOCK;
+    sm.running = 0;
+    return PG_OK;
 }
 
 /* the SIGUSR2 handler: the reason bits sysmon set since the last call */

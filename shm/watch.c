@@ -18,7 +18,11 @@
  *
  * A locker waiting on a word tagged by P i loads p[i].gone (acquire, pairs
  * with (2)) after every bounded futex wait and returns PG_LOST: the lock is
- * never taken and the object never touched (never "repaired").
+ * never taken and the object never touched (never "repaired").  A P that
+ * leaves the run normally marks itself gone too (pg_p_leave, after its
+ * sysmon is joined and its references are given back), and a sysmon asked
+ * to stop gives up its lock waits (pg_lock_abort_on): no teardown waits on
+ * an owner that will not come back.
  *
  * Which arena a lock word lives in: the lock's address falls in one of the
  * mappings registered at pg_arena_attach (newest first: a mapping reused at
@@ -85,12 +89,29 @@ PG_API uint32_t pg_lock_tag(int p) {
     return PG_LOCK_TAG(p >= 0 && p < PG_MAXP ? (uint32_t)p : PG_LOCK_NOP);
 }
 
+/*
+ * The owner named by w can never unlock: it died (the watch marked it
+ * gone), it left the run (pg_p_leave: a P leaves holding no lock, so a
+ * word still tagged by it was left held by a bug and nothing will clear
+ * it), or it is no P of this run at all (an index >= nprocs that is not
+ * PG_LOCK_NOP: the word is no lock any more -- an object freed under its
+ * user -- and waiting on it would be for ever).
+ */
 static int owner_gone(void *base, uint32_t w) {
     int64_t o = PG_LOCK_OWNER(w);
-    if (!base || o < 0 || o >= PG_MAXP)
+    if (!base || o < 0 || o == PG_LOCK_NOP)
         return 0;
-    return pg_load_acq(&ARENA(base)->p[o].gone) != 0; /* pairs with (2) of the watch */
+    if (o >= PG_MAXP || (uint64_t)o >= pg_load_rlx(&ARENA(base)->nprocs))
+        return 1;
+    return pg_load_acq(&ARENA(base)->p[o].gone) != 0; /* pairs with (2) of the watch, pg_p_leave */
 }
+
+/* this thread's lock waits give up (PG_LOST) once *flag is non-zero: the
+ * sysmon's stop flag, so a sysmon asked to stop never waits out a lock
+ * (its firing is dropped, as for a lost owner).  NULL: never. */
+static _Thread_local const uint32_t *lock_abort;
+
+void pg_lock_abort_on(const uint32_t *flag) { lock_abort = flag; }
 
 /* steps (2) and (3) of pg_lock (pg_atomic.h) */
 static uint64_t pg_nslow; /* atomic (relaxed): pg_lock_slow entries in this process */
@@ -112,6 +133,9 @@ int pg_lock_slow(uint32_t *l) {
                 return PG_OK;
             continue;
         }
+        const uint32_t *ab = lock_abort;
+        if (ab && pg_load_acq(ab))
+            return PG_LOST; /* the run is over for this thread: object untouched */
         if (owner_gone(base, w)) {
             /* its tag still there: it died holding it (only it could clear
              * it); another tag: it unlocked before dying, look again */
@@ -168,7 +192,7 @@ static void wake_fd(int fd) {
 static void p_died(void *base, int i, int32_t status) {
     pg_arena_t *a = ARENA(base);
     a->p[i].exit_status = status;        /* (1), published by (2) */
-    pg_store_rel(&a->p[i].gone, 1);      /* (2) pairs with owner_gone's acquire */
+    pg_store_rel(&a->p[i].gone, PG_GONE_DIED); /* (2) pairs with owner_gone's acquire */
     pg_add_sc(&a->nlost, 1);             /* (3) */
     uint32_t z = 0;                      /* (4) as pg_panic_record */
     if (!pg_load_acq(&a->shutdown) && pg_cas_acqrel(&a->panicking, &z, 1)) {
@@ -285,7 +309,7 @@ static void *deathpipe_main(void *arg) {
     }
     /* P0 is gone: nobody will tear this P down */
     ARENA(D.base)->p[0].exit_status = -1;
-    pg_store_rel(&ARENA(D.base)->p[0].gone, 1); /* (1) pairs with owner_gone */
+    pg_store_rel(&ARENA(D.base)->p[0].gone, PG_GONE_DIED); /* (1) pairs with owner_gone */
     struct timespec ts = {0, (long)DEATH_GRACE_NS}; /* (2) */
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
@@ -301,6 +325,22 @@ PG_API int64_t pg_deathpipe_watch(void *base, int fd) {
         return PG_SYSERR;
     pthread_detach(th);
     return PG_OK;
+}
+
+/* ---------------- a P leaves the run ---------------- */
+
+/*
+ * P p leaves the run by itself (teardown: its sysmon joined, its hub done,
+ * its references given back; nothing of it takes a lock any more): marked
+ * gone now, not only once the death watch sees its process end, so no
+ * locker ever waits on a word it left tagged.  An earlier mark (the watch's)
+ * stays.
+ */
+PG_API void pg_p_leave(void *base, int p) {
+    if (p < 0 || p >= PG_MAXP)
+        return;
+    uint32_t z = 0;
+    pg_cas_acqrel(&ARENA(base)->p[p].gone, &z, PG_GONE_LEFT); /* pairs with owner_gone's acquire */
 }
 
 /* ---------------- for tests and tools ---------------- */

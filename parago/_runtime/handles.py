@@ -101,10 +101,18 @@ class HandleMixin:
     def __del__(self) -> None:
         rt = getattr(self, "_rt", None)
         if rt is not None and not rt.closed:
+            # the table lets go of this handle with its reference: an entry
+            # left behind would be decref'd again when the P leaves
+            # (Refs.release), stealing the reference of whatever object
+            # reuses the block (a timer freed while its fire was due: the
+            # sysmon sent on channel 0 and spun for ever).  Dying by refcount,
+            # our weakref still answers self here; collected in a cycle, None.
             d = rt.handles
             r = d.get(self._off)
-            if r is not None and r() is None:
-                del d[self._off]
+            if r is not None:
+                h = r()
+                if h is None or h is self:
+                    del d[self._off]
             rt.decref_later(self._off)
 
 

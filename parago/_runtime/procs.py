@@ -121,6 +121,7 @@ def p_main(
         sysmon.stop()  # its timers' references too
         rt.release_arena()
         rt.write_diagnostics()
+        lib.pg_p_leave(rt.base, p)  # holds no lock from here on: gone for every locker
     except BaseException:
         import traceback
 
@@ -284,8 +285,15 @@ def run(
     finally:
         if trace_stop is not None:
             trace_stop.set()
+        stop_exc = None
         if sysmon is not None:
-            sysmon.stop()
+            try:
+                sysmon.stop()  # bounded steps: a SIGTERM / SIGINT handler raises out of it
+            except BaseException as e:
+                stop_exc = e  # the rest of the teardown runs first; then it leaves pg.run
+        # a sysmon thread not joined may still read the arena: nothing is
+        # freed and the arena stays mapped
+        abandoned = sysmon is not None and sysmon.abandoned
         _restore_signals(old_handlers)
         if settings["race"]:
             race.uninstall()  # the checker traced this thread (race.reset): code after pg.run runs untraced
@@ -298,7 +306,9 @@ def run(
 
             coop.uninstall()
         vclock.unbind()  # after sysmon stopped, before the arena is unmapped
-        _release(rt, arena, procs_started, fds, normal_end)
+        _release(rt, arena, procs_started, fds, normal_end and not abandoned, keep_mapped=abandoned)
+        if stop_exc is not None:
+            raise stop_exc
 
 
 def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
@@ -358,7 +368,12 @@ def _teardown(rt: Runtime) -> None:
         time.sleep(hold / 1000)
 
 
-def _release(rt: Any, arena: Arena, procs: list, fds: list[int], normal_end: bool = False) -> None:
+_PINNED: list[memoryview] = []  # arenas a thread not joined may still read (never unmapped)
+
+
+def _release(
+    rt: Any, arena: Arena, procs: list, fds: list[int], normal_end: bool = False, keep_mapped: bool = False
+) -> None:
     # read before the kills and closes below; a failed run (panic, deadlock,
     # a lost P) leaves goroutines anywhere: only a normal end is measured
     clean = normal_end and all(proc.exitcode == 0 for proc in procs)
@@ -381,6 +396,8 @@ def _release(rt: Any, arena: Arena, procs: list, fds: list[int], normal_end: boo
             rt.close()
     finally:
         state.rt = None  # whatever happened, a later pg.run is not "nested"
+        if keep_mapped:
+            _PINNED.append(memoryview(arena.mm))  # an export: arena.close() leaves the mapping
         arena.close()
     for fd in fds:
         try:

@@ -23,9 +23,12 @@ class Refs:
         self.rt = rt
         self.table: dict[int, weakref.ref] = {}  # offset -> weakref to this P's handle
         self.pending: list[int] = []
+        self.released = False  # release() gave back every reference: a handle dying later drops nothing
 
     def decref_later(self, off: int) -> None:
         """Drop an arena reference, batched."""
+        if self.released:
+            return
         pend = self.pending
         pend.append(off)
         if len(pend) >= BATCH:
@@ -50,6 +53,7 @@ class Refs:
             offs.extend(extra)
         self.table.clear()
         self.pending.clear()
+        self.released = True
         if offs and not self.rt._closed:
             arr = array.array("Q", offs)
             addr, n = arr.buffer_info()

@@ -24,6 +24,8 @@ is joined (an unhandled SIGUSR2 would kill the process).
 from __future__ import annotations
 
 import signal
+import sys
+import time
 from typing import Any
 
 from .._errors import ParagoError
@@ -31,6 +33,8 @@ from .._shim import OK, blocking, lib
 from . import state
 
 SIG = signal.SIGUSR2
+JOIN_STEP_NS = 50_000_000  # a teardown's join returns to Python this often (signal handlers run)
+STOP_LIMIT = 10.0  # s: a sysmon that has not stopped by then is left running (its arena stays mapped)
 
 
 def _handler(signum: int, frame: Any) -> None:
@@ -53,14 +57,33 @@ class Sysmon:
             signal.signal(SIG, self.old if self.old is not None else signal.SIG_DFL)
             raise ParagoError(f"sysmon: cannot start the sysmon thread of P{rt.p} (status {r})")
         self.running = True
+        self.abandoned = False  # stop() was interrupted before the thread ended
 
     def stop(self) -> None:
         """This P leaves the run: join the thread, then give back its timer
-        heap (every entry's reference; stopping what is still armed)."""
+        heap (every entry's reference; stopping what is still armed).
+
+        The join waits in bounded steps (JOIN_STEP_NS, the GIL released),
+        coming back here between them, so a signal handler runs: SIGTERM or
+        SIGINT end a teardown whatever holds the thread (its exception
+        propagates from here).  A thread not joined then is ``abandoned``:
+        the arena must stay mapped (it may still read it) and its heap is
+        left as it is."""
         if not self.running:
             return
         self.running = False
-        blocking.pg_sysmon_stop()
+        self.abandoned = True
+        deadline = time.monotonic() + STOP_LIMIT
+        while blocking.pg_sysmon_join(JOIN_STEP_NS) != OK:
+            # not yet (pending signal handlers run here): its lock waits give
+            # up once asked and no timer fires in teardown, so only a thread
+            # held outside the runtime gets here; never wait for ever on it
+            if time.monotonic() > deadline:
+                sys.stderr.write(
+                    f"parago: P{self.rt.p}'s sysmon did not stop within {STOP_LIMIT:.0f} s; left running\n"
+                )
+                return
+        self.abandoned = False
         lib.pg_timers_release(self.rt.base, self.rt.p)
         try:
             signal.signal(SIG, self.old if self.old is not None else signal.SIG_DFL)

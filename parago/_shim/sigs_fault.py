@@ -26,8 +26,11 @@ SIGS: dict[str, tuple[list, object]] = {
     "pg_watch_start": ([c_void_p, c_void_p, c_void_p, c_int], c_int64),
     "pg_watch_stop": ([], None),
     "pg_deathpipe_watch": ([c_void_p, c_int], c_int64),
+    # teardown: a P leaves the run (marked gone); the sysmon's bounded join
+    "pg_p_leave": ([c_void_p, c_int], None),
+    "pg_sysmon_join": ([c_uint64], c_int),
     # sync.c entry points that lock and used to return nothing
     "pg_rw_writer_gone": ([c_void_p, c_uint64], c_int64),
     "pg_sema_kick": ([c_void_p, c_uint64], c_int64),
 }
-BLOCKING: set[str] = {"pg_lock_at", "pg_watch_stop"}
+BLOCKING: set[str] = {"pg_lock_at", "pg_watch_stop", "pg_sysmon_join"}
