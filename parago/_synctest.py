@@ -25,6 +25,11 @@ from ._runtime.g import ThreadG
 from ._runtime.sched import cur, need_rt
 
 
+class SynctestArgumentError(ParagoError, ValueError):
+    """An argument ``pg.synctest.run`` cannot honour (``cluster=``): a
+    ParagoError and a ValueError, so either ``except`` catches it."""
+
+
 def now() -> float:
     """The current time in seconds since the epoch, as ``time.time()``.
 
@@ -51,13 +56,14 @@ def run(main: Callable[..., Any], *args: Any, procs: int | None = None, cluster:
     Raises: whatever ``pg.run`` raises; ``pg.Deadlock`` when every
     goroutine is blocked and no timer is pending;
     ``ParagoError("synctest.run called from within a synctest bubble")``
-    inside a synctest run; ``ValueError`` for ``cluster=`` (virtual time
-    needs every P on one machine; ``$PARAGO_CLUSTER`` is ignored here).
+    inside a synctest run; a ``ParagoError`` that is also a ``ValueError``
+    for ``cluster=`` (virtual time needs every P on one machine;
+    ``$PARAGO_CLUSTER`` is ignored here).
     """
     if vclock.virtual():
         raise ParagoError("synctest.run called from within a synctest bubble")
     if cluster is not None:
-        raise ValueError(
+        raise SynctestArgumentError(
             f"pg.synctest.run: cluster={cluster!r} is not supported: the virtual clock needs every P "
             "on one machine (use pg.run for a cluster)"
         )

@@ -588,8 +588,9 @@ def test_synctest_inside_pg_run_and_with_cluster_are_errors(run):
         return True
 
     assert run(main)
-    with pytest.raises(ValueError, match=r"^pg.synctest.run: cluster='ray' is not supported"):
+    with pytest.raises(ValueError, match=r"^pg.synctest.run: cluster='ray' is not supported") as ei:
         synctest.run(lambda: None, cluster="ray")
+    assert isinstance(ei.value, pg.ParagoError)
 
 
 @pytest.mark.timeout(60)
