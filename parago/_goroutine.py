@@ -104,7 +104,7 @@ def _main_body(main: Callable[..., Any], *args: Any) -> Any:
     except _Goexit:
         pass
     rt = need_rt("pg.goexit()")
-    rt.main_goexit = True  # the deadlock report names it (supervisor)
+    rt.main_goexit = True  # type: ignore[attr-defined]  # the deadlock report names it (supervisor)
     from ._chan import select
 
     select()  # Go's select {}: until the deadlock check (or a failure) interrupts it

@@ -67,6 +67,7 @@ class Group:
             ent = m.get(key)
             if ent is None:
                 leader = _OnceCall(functools.partial(fn, *args) if args else fn, True)
+                leader._claim()  # ours before a duplicate can find it in the map
                 dups = Int64()
                 m[key] = (leader._once, dups)
             else:
@@ -75,7 +76,7 @@ class Group:
         finally:
             box.send(m)
         if leader is None:
-            return _OnceCall(None, True, once)(), True  # type: ignore[arg-type]
+            return _OnceCall(None, True, once)(), True
         try:
             v = leader()
         finally:

@@ -701,13 +701,14 @@ class _OnceCall:
     ran fn re-raises the very exception object fn raised).
     """
 
-    __slots__ = ("_once", "_fn", "_value", "_out")
+    __slots__ = ("_once", "_fn", "_value", "_out", "_claimed")
 
-    def __init__(self, fn: Callable[[], Any], value: bool, once: Once | None = None) -> None:
+    def __init__(self, fn: Callable[[], Any] | None, value: bool, once: Once | None = None) -> None:
         self._once = once if once is not None else Once()
-        self._fn = fn
+        self._fn = fn  # None once called (and in the copies made after)
         self._value = value  # once_value / once_values: return the result
         self._out: tuple[bool, Any] | None = None
+        self._claimed = False  # this caller took the run already (_claim)
 
     def __reduce__(self) -> tuple:
         return (_OnceCall, (self._fn, self._value, self._once))
@@ -721,14 +722,28 @@ class _OnceCall:
             raise v
         return v if self._value else None
 
-    def _outcome(self) -> tuple[bool, Any]:
+    def _claim(self) -> None:
+        """Take the run of this (fresh) Once now, before anyone else can see
+        it -- singleflight's leader, so that a duplicate never runs it."""
         once = self._once
         rt = once._live_rt()
         gs = park.current(rt, "once_func()")
-        res = park.run(gs, once._steps(rt, gs))
+        self._claimed = park.run(gs, once._steps(rt, gs)) is _RUN
+
+    def _outcome(self) -> tuple[bool, Any]:
+        once = self._once
+        rt = once._live_rt()
+        if self._claimed:
+            self._claimed = False
+            res: Any = _RUN
+        else:
+            gs = park.current(rt, "once_func()")
+            res = park.run(gs, once._steps(rt, gs))
         if res is not _RUN:
             return res  # type: ignore[no-any-return]
         fn, self._fn = self._fn, None  # Go: do not keep fn alive after the call
+        if fn is None:  # a copy made after the call began: the Once cannot be new
+            raise SyncError("sync: once_func copied after its call began has nothing to run")
         try:
             out: tuple[bool, Any] = (True, fn())
         except Exception as e:

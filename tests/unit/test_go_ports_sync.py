@@ -494,3 +494,28 @@ def test_and_or_beyond_the_width_is_an_overflow_error(run, kind):
         return True
 
     assert run(main) is True
+
+
+def _fast(calls):
+    calls.add(1)
+    return "v"
+
+
+def _race_do(g, calls, out, key):
+    out.send(g.do(key, _fast, calls)[0])
+
+
+@pytest.mark.timeout(120)
+def test_singleflight_duplicates_racing_the_leader_on_every_p_never_hang_or_run_twice_at_once(run):
+    def main():
+        g = pg.singleflight.Group()
+        calls = pg.atomic.Int64()
+        out = pg.Chan(16)
+        for r in range(30):
+            for _ in range(6):
+                pg.go(_race_do, g, calls, out, r)
+            assert [out.recv() for _ in range(6)] == ["v"] * 6
+        assert 30 <= calls.load() <= 180
+        return True
+
+    assert run(main) is True
