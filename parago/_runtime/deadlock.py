@@ -19,9 +19,19 @@ check, in Go's order,
   3. else (no timer will ever fire) declares Deadlock, confirmed as above.
 
 Each step is followed by a fresh pair of looks, so the clock never moves
-while anything is runnable, running or being fired.  The looks come every
-fraction of a millisecond then (a timer-heavy test runs ~1000x faster than
-in real time), only while P0 is idle and only in a synctest run.
+while anything is runnable, running or being fired.  The looks are 50 us
+apart, in short blocking sleeps of P0's idle hub (libuv's timers cannot
+wait less than 1 ms): a step costs ~0.3-0.5 ms on an idle machine, a
+timer-heavy test runs thousands of times faster than in real time.  The
+hub gets its loop back as soon as P0 itself has something to run, and
+after 2 ms of polling; only in a synctest run.
+
+      P0's loop, idle                      a P's sysmon        that P's hub
+      ------------------------------       ----------------    ----------------
+      look, 50 us, look: all blocked?
+        yes -> wait() / advance --------->  fire due timers -->  run the Gs they
+        no  -> poll on (<= 2 ms),                                ready; they park
+               or back to the loop                               again
 """
 
 from __future__ import annotations
