@@ -12,20 +12,24 @@ several writers parked at once; each direction has one registration):
     goroutine (plain)                      hub loop (same P)
     -----------------                      -----------------
     1. deadline passed? -> TIMEOUT
-    2. fut = loop future; add to fd's
-       readers (first one: add_reader)
-    3. park on fut ("IO wait", an
-       external waiter: never Deadlock)
+    2. w = a _Waiter of the G; add to
+       fd's readers (first one:
+       add_reader); a deadline timer
+    3. park ("IO wait", an external
+       waiter: never Deadlock)
                                            4. epoll: fd readable -> every
-                                              reader's fut = READY, taken out
+                                              reader's w = READY, taken out
                                               with the registration; or the
-                                              deadline timer: fut = TIMEOUT;
-                                              or close_fd: every fut = CLOSED
-                                           5. fut done -> the G is readied
-                                              (rt.park_on_future's wake_local)
-    6. resumed: take fut out of the
+                                              deadline timer: w = TIMEOUT;
+                                              or close_fd: every w = CLOSED
+                                           5. setting w readies the G on
+                                              this P (rt.wake_local)
+    6. resumed: take w out of the
        table (last one: remove_reader),
-       cancel the timer, return fut's value
+       cancel the timer, return w's value
+
+An async goroutine waits the same way with a loop future in place of the
+_Waiter (``wait_fd_async``).
 
 Step 6 runs on every exit path (a Shutdown at teardown included), so no
 registration outlives its wait: a registration left behind would wake the
@@ -35,8 +39,8 @@ Invariants (owner: the P's hub thread only -- every function here runs on
 it, or is the thread fallback that touches no table):
   - a fd has a reader registration iff its ``readers`` is not empty, and
     likewise for writers;
-  - a future in the table is not done: readiness and close_fd take the
-    futures they complete out of it, so a wait that comes after them
+  - a waiter in the table is not done: readiness and close_fd take the
+    waiters they complete out of it, so a wait that comes after them
     registers afresh (and a reused fd number starts clean).
 A thread that is no goroutine polls the fd itself (real ``poll()`` with
 the deadline): it holds no P.
@@ -69,8 +73,9 @@ class _Fd:
     __slots__ = ("readers", "writers")
 
     def __init__(self) -> None:
-        self.readers: dict[asyncio.Future, None] = {}
-        self.writers: dict[asyncio.Future, None] = {}
+        # loop futures (async waits) or _Waiters (plain goroutines)
+        self.readers: dict[Any, None] = {}
+        self.writers: dict[Any, None] = {}
 
 
 class Netpoller:
@@ -92,7 +97,7 @@ class Netpoller:
         self.at_close_files: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     # step 2
-    def add(self, fd: int, write: bool, fut: asyncio.Future) -> None:
+    def add(self, fd: int, write: bool, fut: Any) -> None:
         ent = self.fds.get(fd)
         if ent is None:
             ent = self.fds[fd] = _Fd()
@@ -112,7 +117,7 @@ class Netpoller:
 
     # step 6: a future still in the table is this wait's own; one that step
     # 4 or close_fd took out already has no registration to answer for
-    def remove(self, fd: int, write: bool, fut: asyncio.Future) -> None:
+    def remove(self, fd: int, write: bool, fut: Any) -> None:
         ent = self.fds.get(fd)
         if ent is None:
             return
@@ -192,7 +197,7 @@ def poller(rt: Any) -> Netpoller:
     return np
 
 
-def _expire(fut: asyncio.Future) -> None:
+def _expire(fut: Any) -> None:
     if not fut.done():
         fut.set_result(TIMEOUT)
 
@@ -253,18 +258,48 @@ def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
         if delay <= 0:
             return TIMEOUT
     np = poller(rt)
-    fut = rt.loop.create_future()
-    np.add(fd, write, fut)
-    timer = rt.loop.call_later(delay, _expire, fut) if delay is not None else None
+    w = _Waiter(gs)
+    np.add(fd, write, w)
+    timer = rt.loop.call_later(delay, _expire, w) if delay is not None else None
     np.waiting[gs.off] = (fd, write)
+    # park as rt.park_on_future does (an external waiter, "IO wait"), but
+    # readiness readies the G itself: no future, no done-callback hop
+    rt.n_external += 1
+    gs.local_wait = w
     try:
-        rt.park_on_future(gs, fut, _IO_WAIT, threadsafe=False)
+        rt.park_local(gs, _IO_WAIT)
     finally:
+        rt.n_external -= 1
         np.waiting.pop(gs.off, None)
-        np.remove(fd, write, fut)
+        np.remove(fd, write, w)
         if timer is not None:
             timer.cancel()
-    return fut.result()
+    return w.res
+
+
+class _Waiter:
+    """A plain goroutine's place in the table: step 4 sets ``res`` and
+    readies the G on this P (Runtime.wake_local); an interrupt (teardown)
+    cancels it -- the interface of the loop futures that async waits use."""
+
+    __slots__ = ("gs", "res")
+
+    def __init__(self, gs: Any) -> None:
+        self.gs = gs
+        self.res = -1
+
+    def done(self) -> bool:
+        return self.res >= 0
+
+    def set_result(self, r: int) -> None:
+        self.res = r
+        gs = self.gs
+        if gs.local_wait is self:
+            gs.rt.wake_local(gs)
+
+    def cancel(self) -> None:
+        if self.res < 0:
+            self.res = CLOSED
 
 
 async def wait_fd_async(fd: int, write: bool, deadline: float | None) -> int:
