@@ -31,6 +31,8 @@ void pg_wake_idle(void *base, int self);  /* sysmon: p's queued work aged: wake 
 void pg_timer_free(void *base, uint64_t t);
 void pg_ctx_free(void *base, uint64_t c);
 uint64_t pg_timers_run(void *base, int p);
+/* synctest.c: a due batch's timers with equal deadlines in random order, in virtual time */
+void pg_vclock_shuffle(pg_tentry_t *batch, uint32_t n);
 void pg_timers_tidy(void *base, int p);
 
 /* waitq helpers (under the owning object's lock) */

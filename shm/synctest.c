@@ -109,6 +109,35 @@ PG_API void pg_vclock_set(void *base, uint64_t when) {
 }
 
 /*
+ * Go's bubble fires timers due at the same instant in no fixed order (its
+ * TestTimerNondeterminism, TestSleepNondeterminism), so a test cannot come
+ * to rely on one.  Called by a P's sysmon (pg_timers_run) on a batch of due
+ * entries popped in deadline order: in virtual time, each run of equal
+ * deadlines is shuffled (Fisher-Yates); real time keeps the heap's order.
+ */
+static uint64_t shuffle_state; /* this process's sysmon thread only */
+
+void pg_vclock_shuffle(pg_tentry_t *batch, uint32_t n) {
+    if (n < 2 || !pg_load_acq(&pg_vclock))
+        return;
+    if (!shuffle_state)
+        shuffle_state = pg_nanotime_real() | 1;
+    for (uint32_t lo = 0, hi; lo < n; lo = hi) {
+        for (hi = lo + 1; hi < n && batch[hi].when == batch[lo].when; hi++)
+            ;
+        for (uint32_t i = hi - 1; i > lo; i--) {
+            shuffle_state ^= shuffle_state << 13; /* xorshift64 */
+            shuffle_state ^= shuffle_state >> 7;
+            shuffle_state ^= shuffle_state << 17;
+            uint32_t j = lo + (uint32_t)(shuffle_state % (i - lo + 1));
+            pg_tentry_t t = batch[i];
+            batch[i] = batch[j];
+            batch[j] = t;
+        }
+    }
+}
+
+/*
  * synctest.wait(): publish the channel the caller is about to park on
  * (the word takes its own reference).  1, or 0 when another goroutine is
  * waiting already (Go: "wait already in progress").

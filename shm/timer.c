@@ -546,6 +546,7 @@ uint64_t pg_timers_run(void *base, int p) {
         uint64_t next = pp->tn ? AT(base, pp->theap, pg_tentry_t)[0].when : 0;
         pg_store_rel(&pp->twhen, next);
         pg_unlock(&pp->tlock);
+        pg_vclock_shuffle(batch, n); /* synctest: ties in no fixed order, as Go's bubble */
         for (uint32_t i = 0; i < n; i++) {
             timer_fire(base, p, &batch[i]);
             pg_obj_decref(base, batch[i].timer); /* the entry's reference */

@@ -444,6 +444,47 @@ def test_ticker_ticks_at_exact_periods(procs):
     assert synctest.run(main, procs=procs) == [0.5, 1.0, 1.5, 2.0]
 
 
+@pytest.mark.timeout(60)
+def test_goroutines_sleeping_to_the_same_instant_wake_in_no_fixed_order(procs):
+    # Go: TestSleepNondeterminism
+    def sleeper(first, v):
+        pg.sleep(1e-9)
+        first.compare_and_swap(0, v)
+
+    def main():
+        seen = set()
+        for i in range(300):
+            first = pg.atomic.Int64()
+            pg.go(sleeper, first, 1)
+            pg.go(sleeper, first, 2)
+            pg.sleep(1e-9)
+            synctest.wait()
+            assert first.load() in (1, 2)
+            seen.add(first.load())
+            if len(seen) == 2:
+                return seen
+        return seen
+
+    assert synctest.run(main, procs=procs) == {1, 2}
+
+
+@pytest.mark.timeout(60)
+def test_timers_due_at_the_same_instant_fire_in_no_fixed_order(procs):
+    # Go: TestTimerNondeterminism
+    def main():
+        seen = set()
+        for _ in range(300):
+            tm1, tm2 = pg.Timer(1e-9), pg.Timer(1e-9)
+            i, _, _ = pg.select(pg.Recv(tm1.c), pg.Recv(tm2.c))
+            seen.add(i)
+            if len(seen) == 2:
+                return seen
+            synctest.wait()
+        return seen
+
+    assert synctest.run(main, procs=procs) == {0, 1}
+
+
 # ---------------------------------------------------------------------------
 # what holds the clock: running goroutines and real waits
 
