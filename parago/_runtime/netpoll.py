@@ -58,7 +58,7 @@ from typing import Any
 import greenlet
 
 from .._errors import ParagoError, Shutdown
-from .._shim import lib
+from .._shim import lib, views
 from . import state
 from .g import WR, GreenletG
 
@@ -89,12 +89,22 @@ class Netpoller:
         self.fds: dict[int, _Fd] = {}
         # G offset -> (fd, write) of a goroutine parked here (its dump line)
         self.waiting: dict[int, tuple[int, bool]] = {}
+        self.i_n = views.p_index(rt.p, "nnetpoll")  # len(waiting), published for schedtrace
         # run when the run ends in this process (Runtime.close): pg.net's
         # open sockets and moves of this P (DESIGN rule 4: no fd outlives pg.run)
         self.at_close: list[Any] = []
         # fd -> the open pg.net Conn/Listener over it (weak: a dropped one
         # is closed by its socket's own finalizer)
         self.at_close_files: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def parked(self, g_off: int, fd: int, write: bool) -> None:
+        self.waiting[g_off] = (fd, write)
+        self.rt.arena.q[self.i_n] = len(self.waiting)
+
+    def unparked(self, g_off: int) -> None:
+        self.waiting.pop(g_off, None)
+        if not self.rt.closed:
+            self.rt.arena.q[self.i_n] = len(self.waiting)
 
     # step 2
     def add(self, fd: int, write: bool, fut: Any) -> None:
@@ -261,7 +271,7 @@ def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
     w = _Waiter(gs)
     np.add(fd, write, w)
     timer = rt.loop.call_later(delay, _expire, w) if delay is not None else None
-    np.waiting[gs.off] = (fd, write)
+    np.parked(gs.off, fd, write)
     # park as rt.park_on_future does (an external waiter, "IO wait"), but
     # readiness readies the G itself: no future, no done-callback hop
     rt.n_external += 1
@@ -270,7 +280,7 @@ def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
         rt.park_local(gs, _IO_WAIT)
     finally:
         rt.n_external -= 1
-        np.waiting.pop(gs.off, None)
+        np.unparked(gs.off)
         np.remove(fd, write, w)
         if timer is not None:
             timer.cancel()
@@ -327,7 +337,7 @@ async def wait_fd_async(fd: int, write: bool, deadline: float | None) -> int:
     timer = loop.call_later(delay, _expire, fut) if delay is not None else None
     # the G shows "IO wait" (not counted as parked: an external waiter)
     lib.pg_park_plain(rt.base, gs.off, WR[_IO_WAIT], 0)
-    np.waiting[gs.off] = (fd, write)
+    np.parked(gs.off, fd, write)
     rt.n_external += 1
     try:
         return await fut
@@ -337,7 +347,7 @@ async def wait_fd_async(fd: int, write: bool, deadline: float | None) -> int:
         raise
     finally:
         rt.n_external -= 1
-        np.waiting.pop(gs.off, None)
+        np.unparked(gs.off)
         if not rt.closed:
             lib.pg_unpark_local(rt.base, gs.off, 0)
         np.remove(fd, write, fut)

@@ -83,7 +83,8 @@ def lines(rt: Any, start: float, detail: bool, procs: dict[int, Any]) -> list[st
                 f"timerslen={pg(a, p, 'tn')} pid={pg(a, p, 'pid')} "
                 f"cpu={cpu:.0f}% rss={rss:.1f}MB "
                 f"preempted={pg(a, p, 'npreempt')} placed={pg(a, p, 'nplaced')} stolen={pg(a, p, 'nstolen')} "
-                f"load={pg(a, p, 'nlive') + pg(a, p, 'inbox_n') + ((pg(a, p, 'runqtail') - pg(a, p, 'runqhead')) & 0xFFFFFFFF)}"
+                f"load={pg(a, p, 'nlive') + pg(a, p, 'inbox_n') + ((pg(a, p, 'runqtail') - pg(a, p, 'runqhead')) & 0xFFFFFFFF)} "
+                f"netpoll={pg(a, p, 'nnetpoll')}"  # goroutines parked on the network (netpoll.py)
             )
         out.append(f"  goroutines={ng} parked={npk}")
         out.extend(g_lines(rt))

@@ -19,6 +19,7 @@ import pytest
 
 import parago as pg
 from parago._runtime import netpoll, state
+from parago._shim import views
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,6 +61,7 @@ def test_wait_fd_ready_timeout_and_closed(run):
             pg.go_local(waiter)
             pg.sleep(0.05)
             assert netpoll.nwaiters(state.rt) == 1
+            assert views.p_get(state.rt.arena, state.rt.p, "nnetpoll") == 1  # what schedtrace shows
             netpoll.close_fd(a.fileno())
             assert out.recv() == netpoll.CLOSED
             assert netpoll.wait_fd(b.fileno(), True, None) == netpoll.READY
