@@ -45,6 +45,12 @@ def _forkserver():
 SLACK = 0.3  # a tick may be this late on a loaded 2-core box; a held P makes it ~1 s
 
 
+def waited(t0: float, secs: float) -> bool:
+    """At least secs since t0 (never early), and not much more."""
+    took = time.monotonic() - t0
+    return secs * 0.99 <= took < secs + SLACK
+
+
 # ----------------------------------------------------------------------
 # helpers (module level: goroutines on other Ps import them by name)
 
@@ -196,15 +202,22 @@ def _patched_here() -> tuple[int, bool, bool]:
     return state.rt.p, coop.installed(), time.sleep is not coop._orig_sleep
 
 
+def _report_patched(out: pg.Chan) -> None:
+    end = time.monotonic() + 0.02  # busy: the other P takes the next ones
+    while time.monotonic() < end:
+        pass
+    out.send(_patched_here())
+
+
 def test_patches_reach_every_p_and_are_undone_after_run(run, procs):
     def main():
-        out = pg.Chan(procs)
-        for p in range(procs):
-            pg.go(_land, p, lambda o: o.send(_patched_here()), (out,))
-        return sorted(out.recv() for _ in range(procs))
+        out = pg.Chan(40)
+        for _ in range(40):
+            pg.go(_report_patched, out)
+        return {out.recv() for _ in range(40)}
 
     got = run(main, cooperative_io=True)
-    assert got == [(p, True, True) for p in range(procs)]
+    assert got == {(p, True, True) for p in range(procs)}
     assert not coop.installed()
     assert time.sleep is coop._orig_sleep and select.select is coop._orig_select
     assert socket.socket.recv is socket.socket.__mro__[1].recv
@@ -278,20 +291,20 @@ def _recv_times_out(secs: float) -> tuple:
             ln.accept()
             accept = "accepted?"
         except socket.timeout as e:
-            accept = (str(e), round(time.monotonic() - t0, 1))
+            accept = (str(e), waited(t0, secs))
         with socket.create_connection(ln.getsockname(), timeout=secs) as c:
             t0 = time.monotonic()
             try:
                 c.recv(10)
                 recv = "received?"
             except TimeoutError as e:
-                recv = (str(e), round(time.monotonic() - t0, 1))
+                recv = (str(e), waited(t0, secs))
         return accept, recv
 
 
 def test_socket_timeouts_keep_their_meaning(run):
     r = run_beside_ticker(run, _recv_times_out, 0.4)
-    assert r[0] == (("timed out", 0.4), ("timed out", 0.4))
+    assert r[0] == (("timed out", True), ("timed out", True))
     assert_ticked(r, 0.8)
 
 
@@ -362,7 +375,7 @@ def _selects() -> tuple:
     with a, b:
         t0 = time.monotonic()
         nothing = select.select([a], [], [], 0.3)
-        waited = round(time.monotonic() - t0, 1)
+        waited1 = waited(t0, 0.3)
         pg.go_local(lambda: (pg.sleep(0.3), b.send(b"!")))
         r, _, _ = select.select([a], [], [])
         got = [s is a for s in r]
@@ -371,18 +384,18 @@ def _selects() -> tuple:
             sel.register(a, selectors.EVENT_READ, "a")
             t0 = time.monotonic()
             empty = sel.select(0.3)
-            waited2 = round(time.monotonic() - t0, 1)
+            waited2 = waited(t0, 0.3)
             pg.go_local(lambda: (pg.sleep(0.2), b.send(b"?")))
             ready = [(k.data, ev) for k, ev in sel.select(10)]
         with selectors.PollSelector() as sel:  # subprocess's and socketserver's
             sel.register(a, selectors.EVENT_READ)
             ready2 = len(sel.select(10))
-    return nothing, waited, got, empty, waited2, ready, ready2
+    return nothing, waited1, got, empty, waited2, ready, ready2
 
 
 def test_select_and_selectors_park_the_goroutine(run):
     r = run_beside_ticker(run, _selects)
-    assert r[0] == (([], [], []), 0.3, [True], [], 0.3, [("a", selectors.EVENT_READ)], 1)
+    assert r[0] == (([], [], []), True, [True], [], True, [("a", selectors.EVENT_READ)], 1)
     assert_ticked(r, 1.0)
 
 
@@ -424,7 +437,7 @@ def _in_thread() -> tuple:
             except TimeoutError:
                 pass
             time.sleep(0.1)
-            seen[key] = (coop._g() is None, round(time.monotonic() - t0, 1))
+            seen[key] = (coop._g() is None, waited(t0, 0.3))
 
     t = threading.Thread(target=work, args=("thread",))
     t.start()
@@ -435,7 +448,7 @@ def _in_thread() -> tuple:
 
 def test_threads_keep_real_blocking_calls(run):
     r = run_beside_ticker(run, _in_thread)
-    assert r[0] == ((True, 0.3), (True, 0.3))
+    assert r[0] == ((True, True), (True, True))
 
 
 def _only_io_wait() -> bytes:
@@ -498,10 +511,44 @@ def _tls_read_times_out(port: int, cafile: str) -> tuple:
                 s.recv(100)
                 return ("received?",)
             except TimeoutError as e:
-                return str(e), round(time.monotonic() - t0, 1)
+                return str(e), waited(t0, 0.3)
 
 
 def test_tls_read_timeout_keeps_its_meaning(run, tls_server):
     r = run_beside_ticker(run, _tls_read_times_out, tls_server.port, tls_server.cafile)
-    assert r[0] == ("The read operation timed out", 0.3)
+    assert r[0] == ("The read operation timed out", True)
     assert_ticked(r, 0.3)
+
+
+def _requests_get(url: str) -> tuple:
+    import requests
+
+    with requests.Session() as s:
+        r = s.get(url, timeout=30)
+        return r.status_code, r.text
+
+
+def test_requests_through_cooperative_io(run, slow_server):
+    pytest.importorskip("requests")
+    r = run_beside_ticker(run, _requests_get, f"http://127.0.0.1:{slow_server.port}/req")
+    assert r[0] == (200, "slow /req")
+    assert_ticked(r, 1.0)
+
+
+def _refused() -> tuple:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: nobody accepts there
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5)
+            first = "connected?"
+        except ConnectionRefusedError as e:
+            first = e.errno
+        with socket.socket() as c:
+            second = c.connect_ex(("127.0.0.1", port))
+    return first, second
+
+
+def test_refused_connections_raise_as_without_the_switch(run):
+    r = run_beside_ticker(run, _refused)
+    assert r[0] == (errno.ECONNREFUSED, errno.ECONNREFUSED)
