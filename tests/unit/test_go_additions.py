@@ -533,3 +533,74 @@ def test_a_parked_receiver_woken_by_close_gets_the_zero_value(run):
         return True
 
     assert run(main) is True
+
+
+# ---------------------------------------------------------------------------
+# the same from async goroutines and threads
+
+
+async def _async_add(counter, n):
+    await pg.sleep_async(0.001)
+    counter.add(n)
+
+
+@pytest.mark.timeout(30)
+def test_wg_go_runs_an_async_function_as_an_async_goroutine(run):
+    def main():
+        wg = pg.WaitGroup()
+        total = pg.atomic.Int64()
+        for i in range(5):
+            wg.go(_async_add, total, i)
+        wg.wait()
+        assert total.load() == 10
+        return True
+
+    assert run(main) is True
+
+
+async def _async_goexit(out):
+    try:
+        pg.goexit()
+    except pg.ParagoError as e:
+        await out.send_async(str(e))
+
+
+@pytest.mark.timeout(30)
+def test_goexit_from_an_async_goroutine_is_a_clear_error(run):
+    def main():
+        out = pg.Chan(1)
+        pg.go(_async_goexit, out)
+        assert "plain goroutine" in out.recv()
+        return True
+
+    assert run(main) is True
+
+
+def _thread_acquire(sem, ctx):
+    try:
+        sem.acquire(1, ctx)
+    except C.DeadlineExceeded:
+        return "deadline"
+    sem.release(1)
+    return "acquired"
+
+
+# a pg.blocking thread that makes a parago call gets a G record that stays in
+# the arena (256 bytes; also without a context: not this feature's)
+@pytest.mark.arena_residue_ok
+@pytest.mark.timeout(30)
+def test_sem_acquire_with_ctx_from_a_thread_that_is_no_goroutine(run):
+    def main():
+        sem = pg.Semaphore(1)
+        sem.acquire()
+        ctx, cancel = C.with_timeout(C.background(), 0.05)
+        assert pg.blocking(_thread_acquire, sem, ctx) == "deadline"
+        cancel()
+        sem.release()
+        ctx, cancel = C.with_timeout(C.background(), 30)
+        assert pg.blocking(_thread_acquire, sem, ctx) == "acquired"
+        cancel()
+        assert sem.try_acquire(1)
+        return True
+
+    assert run(main) is True
