@@ -90,9 +90,12 @@ def goexit() -> NoReturn:
     SystemExit).  Do not catch the BaseException it raises.  Raises
     ParagoError from an async goroutine or a thread that is no goroutine.
     """
-    rt, gs = cur("pg.goexit()")
-    if not isinstance(gs, GreenletG):
-        raise ParagoError("pg.goexit() ends a plain goroutine: from an async goroutine, return instead")
+    need_rt("pg.goexit()")
+    if not isinstance(getattr(greenlet.getcurrent(), "gs", None), GreenletG):
+        raise ParagoError(
+            "pg.goexit() ends a plain goroutine: from an async goroutine return instead, "
+            "and a thread that is no goroutine cannot be ended so"
+        )
     raise _Goexit()
 
 
