@@ -533,11 +533,8 @@ class Semaphore(_SyncObject):
         if self._begin(rt, gs, k):
             park.park(gs, self._kick)
 
-    def _acquire_ctx(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
-        """Park on the semaphore while a watcher goroutine of this P waits on
-        ctx.done(); the first to claim the G's park ticket wins: the
-        semaphore's release (the units are ours) or the watcher's cancel
-        of the park (nothing is: the waiter leaves the queue)."""
+    @staticmethod
+    def _ctx_first(ctx: Any) -> None:
         from ._context import Context
 
         if not isinstance(ctx, Context):
@@ -545,31 +542,62 @@ class Semaphore(_SyncObject):
         err = ctx.err()
         if err is not None:
             raise err  # done before the call: fail even if we could acquire (Go)
-        if k > self.size:
-            ctx.done().recv_ok()  # doomed: wait for the context, blocking no one (Go)
-            raise ctx.err()  # type: ignore[misc]
-        if not self._begin(rt, gs, k):
-            return
-        if not isinstance(gs, GreenletG):
-            self._acquire_ctx_thread(rt, gs, k, ctx)
-            return
+
+    def _watch(self, rt: Any, gs: Any, ctx: Any) -> tuple[_CtxWait, Any]:
         from ._chan import Chan
 
         box = _CtxWait(gs)
         stop = Chan(0)
         rt.spawn(_ctx_watch, (rt, ctx.done(), stop, box), {}, local=True, system=True)
+        return box, stop
+
+    def _ctx_last(self, box: _CtxWait, stop: Any, k: int, ctx: Any) -> None:
+        """After the park: the watcher's cancel won (raise, nothing held), or
+        the units are ours -- given back if the context is done by now (Go)."""
+        if box.ctx_won:
+            self._kick()  # the head that left may have blocked the others
+            raise ctx.err()
+        err = ctx.err()
+        if err is not None:
+            self.release(k)
+            raise err
+
+    def _acquire_ctx(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
+        """Park on the semaphore while a watcher goroutine of this P waits on
+        ctx.done(); the first to claim the G's park ticket wins: the
+        semaphore's release (the units are ours) or the watcher's cancel
+        of the park (nothing is: the waiter leaves the queue)."""
+        self._ctx_first(ctx)
+        if k > self.size:
+            ctx.done().recv_ok()  # doomed: wait for the context, blocking no one (Go)
+            raise ctx.err()
+        if not self._begin(rt, gs, k):
+            return
+        if not isinstance(gs, GreenletG):
+            self._acquire_ctx_thread(rt, gs, k, ctx)
+            return
+        box, stop = self._watch(rt, gs, ctx)
         try:
             park.park(gs, self._kick)
         finally:
             box.finished = True
             stop.close()
-        if box.ctx_won:
-            self._kick()  # the head that left may have blocked the others
-            raise ctx.err()  # type: ignore[misc]
-        err = ctx.err()
-        if err is not None:  # acquired, but the context is done: give them back (Go)
-            self.release(k)
-            raise err
+        self._ctx_last(box, stop, k, ctx)
+
+    async def _acquire_ctx_async(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
+        self._ctx_first(ctx)
+        if k > self.size:
+            await ctx.done().recv_ok_async()
+            raise ctx.err()
+        if not self._begin(rt, gs, k):
+            return
+        box, stop = self._watch(rt, gs, ctx)
+        try:
+            await park.park_async(gs, self._kick)
+        finally:
+            box.finished = True
+            stop.close()
+        self._ctx_last(box, stop, k, ctx)
 
     def _acquire_ctx_thread(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
         """A thread that is no goroutine has no hub to resume it: give up the
@@ -588,10 +616,14 @@ class Semaphore(_SyncObject):
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
 
-    async def acquire_async(self, k: int = 1) -> None:
+    async def acquire_async(self, k: int = 1, ctx: Any = None) -> None:
+        """``await sem.acquire_async(k, ctx)``: acquire() for async goroutines."""
         rt = self._live_rt()
         k = self._check(k)
         gs = rt.task_g()
+        if ctx is not None:
+            await self._acquire_ctx_async(rt, gs, k, ctx)
+            return
         if self._begin(rt, gs, k):
             await park.park_async(gs, self._kick)
 

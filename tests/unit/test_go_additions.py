@@ -604,3 +604,35 @@ def test_sem_acquire_with_ctx_from_a_thread_that_is_no_goroutine(run):
         return True
 
     assert run(main) is True
+
+
+async def _async_acquire(sem, ctx, out):
+    try:
+        await sem.acquire_async(1, ctx)
+    except C.DeadlineExceeded:
+        await out.send_async("deadline")
+        return
+    sem.release(1)
+    await out.send_async("acquired")
+
+
+@pytest.mark.timeout(30)
+def test_sem_acquire_async_with_ctx(run):
+    def main():
+        sem = pg.Semaphore(1)
+        sem.acquire()
+        out = pg.Chan(1)
+        ctx, cancel = C.with_timeout(C.background(), 0.05)
+        pg.go(_async_acquire, sem, ctx, out)
+        assert out.recv() == "deadline"
+        cancel()
+        ctx, cancel = C.with_timeout(C.background(), 30)
+        pg.go(_async_acquire, sem, ctx, out)
+        pg.sleep(0.02)
+        sem.release()
+        assert out.recv() == "acquired"
+        cancel()
+        assert sem.try_acquire(1)
+        return True
+
+    assert run(main) is True
