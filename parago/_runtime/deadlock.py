@@ -50,13 +50,16 @@ class DeadlockCheck:
     AGAIN = 0.02  # something was still moving
     CONFIRM = 0.005  # the second look
     # synctest: every step of the virtual clock takes two looks V_CONFIRM
-    # apart; while something moves, polls of V_POLL, V_EAGER of them at
-    # once, then one every V_AGAIN; Deadlock is still confirmed at CONFIRM
+    # apart; while something moves, V_EAGER polls of V_POLL, then a look
+    # every V_AGAIN, after V_PATIENT of them every V_SLOW; Deadlock is still
+    # confirmed at CONFIRM
     V_FIRST = 0.0
     V_CONFIRM = 0.00005
     V_POLL = 0.002
     V_EAGER = 4
     V_AGAIN = 0.001
+    V_PATIENT = 100
+    V_SLOW = 0.005
 
     def __init__(self, rt: RuntimeLike, found: Callable[[], None]) -> None:
         self.rt = rt
@@ -73,6 +76,12 @@ class DeadlockCheck:
 
     def arm(self) -> None:
         """P0 went idle: look soon (once armed, it re-arms itself)."""
+        if self.virtual and self.handle is not None and self.busy >= self.V_EAGER:
+            # synctest: a slow look is pending, but P0 just ran something:
+            # things may have settled, poll now
+            self.handle.cancel()
+            self.handle = None
+            self.busy = 0
         if self.handle is None:
             self.handle = self.rt.loop.call_later(self.V_FIRST if self.virtual else self.FIRST, self._check, None)
 
@@ -132,10 +141,17 @@ class DeadlockCheck:
         return when, self.snapshot(timers=False, spinning=True)
 
     def _again_virtual(self) -> None:
-        # something still moves after a poll: look again at once a few
-        # times, then every ms (libuv's resolution)
+        # something still moves after a poll: poll again at once a few
+        # times, then look every ms (libuv's resolution), and every 5 ms
+        # once it has moved for a while (a goroutine computing, a real wait:
+        # polling would only take a core from it)
         self.busy += 1
-        delay = 0.0 if self.busy < self.V_EAGER else self.V_AGAIN
+        if self.busy < self.V_EAGER:
+            delay = 0.0
+        elif self.busy < self.V_PATIENT:
+            delay = self.V_AGAIN
+        else:
+            delay = self.V_SLOW
         self.handle = self.rt.loop.call_later(delay, self._check, None)
 
     def _p0_has_work(self) -> bool:
@@ -155,7 +171,7 @@ class DeadlockCheck:
         # (its loop's timers cannot wait less than 1 ms) until they are all
         # blocked, for at most V_POLL, and give the loop back at once when
         # P0 itself has something to run
-        until = time.perf_counter() + self.V_POLL
+        until = time.perf_counter() + (self.V_POLL if self.busy < self.V_EAGER else 0.0)
         while True:
             when, snap = self._look_virtual()
             if snap is not None:
