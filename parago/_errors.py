@@ -195,6 +195,11 @@ class NetDeadlineExceeded(ParagoError, TimeoutError):
         return str(self.args[0]) if self.args else "i/o timeout"
 
 
+# the pg.net errors are public as parago.net.X (that is how they print and pickle)
+ClosedConnError.__module__ = NetDeadlineExceeded.__module__ = "parago.net"
+NetDeadlineExceeded.__name__ = NetDeadlineExceeded.__qualname__ = "DeadlineExceeded"
+
+
 class Shutdown(BaseException):
     """Raised in a goroutine's blocking operation when the program ends."""
 

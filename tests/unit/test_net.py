@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import struct
 import threading
@@ -767,3 +768,111 @@ def test_pickling_a_conn_outside_a_send_does_not_move_it_and_a_thread_may_close_
         ln.close()
 
     run(main)
+
+
+def _fill_fd_table() -> list[int]:
+    """dup until EMFILE (the soft limit lowered first, so it is quick)."""
+    held = []
+    try:
+        while True:
+            held.append(os.dup(0 if os.path.exists("/proc/self/fd/0") else 1))
+    except OSError as e:
+        assert e.errno == errno.EMFILE
+    return held
+
+
+@pytest.fixture
+def low_nofile():
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n_open = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n_open + 200), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_accept_with_a_full_fd_table_raises_emfile_then_works(low_nofile):
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        c = pg.net.dial(ln.addr)
+        pg.sleep(0.02)
+        held = _fill_fd_table()
+        try:
+            with pytest.raises(OSError) as ei:
+                ln.accept()
+            assert ei.value.errno == errno.EMFILE
+        finally:
+            for fd in held:
+                os.close(fd)
+        ln.accept().close()
+        c.close()
+        ln.close()
+
+    pg.run(main, procs=1)
+
+
+def _answer(conn: pg.net.Conn) -> None:
+    conn.write(b"served")
+
+
+def test_serve_backs_off_on_emfile_and_recovers(low_nofile, capfd):
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+
+    def main():
+        ctx, cancel = pg.context.with_cancel(pg.context.background())
+        pg.go_local(pg.net.serve, "127.0.0.1:%d" % port, _answer, ctx=ctx)
+        for _ in range(500):
+            try:
+                pg.net.dial("127.0.0.1:%d" % port).close()
+                break
+            except ConnectionRefusedError:
+                pg.sleep(0.01)
+        pg.sleep(0.05)
+        # a plain blocking connect: this goroutine does not park, so the
+        # server's accept runs only once the fd table is full
+        c = socket.create_connection(("127.0.0.1", port))
+        held = _fill_fd_table()
+        try:
+            pg.sleep(0.3)
+        finally:
+            for fd in held:
+                os.close(fd)
+        c.settimeout(10)
+        got = pg.blocking(c.recv, 100)
+        c.close()
+        cancel()
+        return got
+
+    assert pg.run(main, procs=1) == b"served"
+    err = capfd.readouterr().err
+    retries = re.findall(r"^pg\.net\.serve: accept error: .*Too many open files.*; retrying in (\d+)ms$", err, re.M)
+    assert retries, err
+    assert len(retries) < 15, f"{len(retries)} retries in 0.3 s: not backing off"
+    assert [int(r) for r in retries[:3]] == [5, 10, 20]
+
+
+def test_dial_resolves_a_name_off_the_hub(run):
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        port = ln.addr.rsplit(":", 1)[1]
+        try:
+            c = pg.net.dial("localhost:" + port, timeout=10)
+        except ConnectionRefusedError:
+            ln.close()
+            return "localhost is ::1 only here"
+        s = ln.accept()
+        c.write(b"hi")
+        assert s.read() == b"hi"
+        for x in (s, c, ln):
+            x.close()
+        with pytest.raises(OSError, match="lookup"):
+            pg.net.dial("no-such-host.invalid:80", timeout=10)
+        return "ok"
+
+    assert run(main) in ("ok", "localhost is ::1 only here")
