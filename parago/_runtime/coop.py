@@ -175,6 +175,8 @@ def _io(sock: Any, write: bool, fn: Callable[..., Any], args: tuple, flag: int) 
         if len(args) > flag:
             f = args[flag]
             if isinstance(f, int):
+                if f & _DONTWAIT:
+                    return fn(sock, *args)  # the caller asked for EAGAIN rather than a wait
                 dargs = (*args[:flag], f | _DONTWAIT, *args[flag + 1 :])
         elif len(args) == flag:
             dargs = (*args, _DONTWAIT)

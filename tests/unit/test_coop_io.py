@@ -552,3 +552,25 @@ def _refused() -> tuple:
 def test_refused_connections_raise_as_without_the_switch(run):
     r = run_beside_ticker(run, _refused)
     assert r[0] == (errno.ECONNREFUSED, errno.ECONNREFUSED)
+
+
+def _nonblocking_asks() -> tuple:
+    a, b = socket.socketpair()
+    with a, b:
+        try:
+            a.recv(1, socket.MSG_DONTWAIT)  # asked for EAGAIN: no wait
+            first = "received?"
+        except BlockingIOError:
+            first = "EAGAIN"
+        a.setblocking(False)  # the caller's own non-blocking socket: left alone
+        try:
+            a.recv(1)
+            second = "received?"
+        except BlockingIOError:
+            second = "EAGAIN"
+    return first, second
+
+
+def test_non_blocking_calls_stay_non_blocking(run):
+    r = run_beside_ticker(run, _nonblocking_asks)
+    assert r[0] == ("EAGAIN", "EAGAIN")
