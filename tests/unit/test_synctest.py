@@ -453,7 +453,7 @@ def test_goroutines_sleeping_to_the_same_instant_wake_in_no_fixed_order(procs):
 
     def main():
         seen = set()
-        for i in range(300):
+        for _ in range(300):
             first = pg.atomic.Int64()
             pg.go(sleeper, first, 1)
             pg.go(sleeper, first, 2)
@@ -581,28 +581,28 @@ def test_wait_outside_synctest_is_an_error(run):
     assert run(main).startswith("pg.synctest.wait: goroutine is not in a bubble")
 
 
+def _waiter(out):
+    try:
+        synctest.wait()
+    except pg.ParagoError as e:
+        out.send(str(e))
+    else:
+        out.send("returned")
+
+
 @pytest.mark.timeout(60)
 def test_wait_from_two_goroutines_at_once_is_an_error(procs):
-    def first(out):
-        synctest.wait()
-        out.send("first returned")
-
+    # Go panics "wait already in progress": the first waiter cannot return
+    # while the other goroutine runs, so their waits always overlap
     def main():
-        out = pg.Chan(1)
-        pg.go(first, out)
-        pg.gosched()
-        time.sleep(0.3)  # real time, main running: first is in wait() by now, and stays
-        try:
-            synctest.wait()
-        except pg.ParagoError as e:
-            err = str(e)
-        else:
-            err = None
-        return err, out.recv()
+        out = pg.Chan(2)
+        pg.go(_waiter, out)
+        pg.go(_waiter, out)
+        return sorted([out.recv(), out.recv()])
 
-    err, got = synctest.run(main, procs=procs)
-    assert err is not None and "wait already in progress" in err
-    assert got == "first returned"
+    err, ok = synctest.run(main, procs=procs)
+    assert ok == "returned"
+    assert err == "pg.synctest.wait: wait already in progress (another goroutine is in synctest.wait)"
 
 
 @pytest.mark.timeout(60)
