@@ -31,6 +31,7 @@ from ._errors import ParagoError
 from ._runtime import codec, ops, timers, vclock
 from ._runtime.ops import check, views
 from ._runtime.sched import need_rt
+from ._sync import _block_payload_at, _drop_block_refs, _stored_block
 
 _NONE, _CANCELED, _DEADLINE = timers.CTX_NONE, timers.CTX_CANCELED, timers.CTX_DEADLINE
 
@@ -298,11 +299,19 @@ def with_value(parent: Context, key: Any, val: Any) -> Context:
 # cancel(cause) hands it to the C cancel, which gives every context it
 # cancels a reference before storing its err -- so Go's rule "children get
 # the parent's err and cause" holds on every P.  The P that made a cause
-# keeps the exception object itself (_LOCAL_CAUSES), so cause(ctx) there
+# keeps the exception object itself (_local_causes), so cause(ctx) there
 # returns the very object given to cancel (exceptions compare by identity);
 # other Ps decode a copy.
 
-_LOCAL_CAUSES: dict[tuple[int, int], BaseException] = {}  # (cause object, its gen) -> the exception
+
+def _local_causes(rt: Any) -> dict[tuple[int, int], BaseException]:
+    """This run's (cause object, its gen) -> the exception made in this P.
+    Kept on the runtime, not the module: offsets and gens repeat in the
+    next pg.run (and a forked P inherits the module's globals)."""
+    d = getattr(rt, "ctx_causes", None)
+    if d is None:
+        d = rt.ctx_causes = {}
+    return d  # type: ignore[no-any-return]
 
 
 def _check_cause(c: Any, what: str) -> None:
@@ -313,14 +322,18 @@ def _check_cause(c: Any, what: str) -> None:
 def _new_cause(rt: Any, why: BaseException) -> int:
     """A cause object holding why's encoding (the caller holds one reference)."""
     try:
-        data = codec.dumps(why, "context cause")
+        data = _stored_block(rt, why, "context cause")
     except Exception as e:  # keep what can be kept: its type and message
-        data = codec.dumps(ParagoError(f"{type(why).__name__}: {why} (the cause could not be copied: {e})"))
-    k = check(ops.cause_new(rt.base, data, len(data)), "context cause", len(data))
-    if len(_LOCAL_CAUSES) >= 1024:  # forget the exceptions of freed cause objects
-        for key in [key for key in _LOCAL_CAUSES if views.obj_gen(rt.arena, key[0]) != key[1]]:
-            del _LOCAL_CAUSES[key]
-    _LOCAL_CAUSES[(k, views.obj_gen(rt.arena, k))] = why
+        data = _stored_block(rt, ParagoError(f"{type(why).__name__}: {why} (the cause could not be copied: {e})"))
+    r = ops.cause_new(rt.base, data, len(data))
+    if r < 0:
+        _drop_block_refs(rt, data)
+    k = check(r, "context cause", len(data))
+    mine = _local_causes(rt)
+    if len(mine) >= 1024:  # forget the exceptions of freed cause objects
+        for key in [key for key in mine if views.obj_gen(rt.arena, key[0]) != key[1]]:
+            del mine[key]
+    mine[(k, views.obj_gen(rt.arena, k))] = why
     return k  # type: ignore[no-any-return]
 
 
@@ -341,11 +354,12 @@ def cause(ctx: Context) -> BaseException | None:
     if not ops.ctx_cause(rt.base, c._ctx._off, out):
         return err
     k = out[2]
-    mine = _LOCAL_CAUSES.get((k, views.obj_gen(rt.arena, k)))
+    mine = _local_causes(rt).get((k, views.obj_gen(rt.arena, k)))
     if mine is not None:
         return mine
     refs: list[int] = []
-    v = codec.loads_collecting(rt.arena.read(out[0], out[1]), refs)
+    data = rt.arena.read(out[0], out[1])
+    v = codec.loads_collecting(memoryview(data)[_block_payload_at(data) :], refs)
     if refs:
         ops.incref_many(rt, refs)  # the stored encoding keeps its own
     return v  # type: ignore[no-any-return]

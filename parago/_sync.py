@@ -384,9 +384,10 @@ class Once(_SyncObject):
 _BLOCK_HDR = struct.Struct("<II")
 
 
-def _stored_block(rt: Any, v: Any) -> bytes:
+def _stored_block(rt: Any, v: Any, what: str = "Once result") -> bytes:
+    """v's encoding in a stored-value block; takes its handles' references."""
     refs: list[int] = []
-    payload = codec.dumps(v, "Once result", refs)
+    payload = codec.dumps(v, what, refs)
     if refs:
         ops.incref_many(rt, refs)
     return b"".join((_BLOCK_HDR.pack(0, len(refs)), struct.pack(f"<{len(refs)}Q", *refs), payload))

@@ -6,25 +6,34 @@
  * reaches takes a reference on it before its err is stored (seq_cst), so
  * a goroutine on any P that sees err set finds the cause beside it.
  *
- * A cause is a Buffer object (sync.c) whose data is the exception's
- * encoding: refcounted like every shared object, freed with the last
- * context that holds it.
+ * A cause is a sync record of kind SK_VALUE whose block is the exception's
+ * encoding (atomic.Value's layout): refcounted like every shared object,
+ * freed with the last context that holds it, with the references of any
+ * handle inside.
  */
 #define _GNU_SOURCE
 #include <string.h>
 #include "pg_internal.h"
 
-PG_API int64_t pg_buffer_new(void *base, uint64_t nbytes);
+PG_API int64_t pg_sync_new(void *base, uint32_t skind, int64_t a);
 
-/* a cause object holding a copy of data (the creator holds one reference) */
+/* a cause object holding a copy of data, a stored-value block
+ * ([u32 0][u32 nrefs][u64 refs][encoding], atomics.c): its free drops the
+ * references of the handles inside (the creator holds one reference on it) */
 PG_API int64_t pg_cause_new(void *base, const void *data, uint64_t len) {
-    if (!len)
+    if (len < 8)
         return PG_INVAL;
-    int64_t o = pg_buffer_new(base, len);
-    if (o < 0)
+    int64_t b = pg_alloc_copy(base, data, len);
+    if (b < 0)
+        return PG_NOMEM;
+    int64_t o = pg_sync_new(base, SK_VALUE, 0);
+    if (o < 0) {
+        pg_free(base, (uint64_t)b);
         return o;
+    }
     pg_sync_t *s = AT(base, (uint64_t)o, pg_sync_t);
-    memcpy(AT(base, s->res_off, void), data, len);
+    s->res_off = (uint64_t)b; /* immutable from here: nothing stores into a cause */
+    s->res_len = len;
     return o;
 }
 
@@ -40,7 +49,7 @@ PG_API int pg_ctx_cause(void *base, uint64_t c, uint64_t *out) {
         return 0;
     pg_sync_t *s = AT(base, k, pg_sync_t);
     out[0] = s->res_off;
-    out[1] = s->res_len; /* = the length given to pg_cause_new (> 0) */
+    out[1] = s->res_len; /* the block given to pg_cause_new (>= 8) */
     out[2] = k;
     return 1;
 }

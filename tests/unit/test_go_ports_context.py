@@ -521,3 +521,29 @@ def test_a_cause_that_cannot_be_copied_arrives_as_its_type_and_message(run):
         return True
 
     assert run(main) is True
+
+
+class _ErrWithChan(Exception):
+    def __init__(self, ch):
+        super().__init__("with a channel")
+        self.ch = ch
+
+
+def _reply_through_cause(ctx, out):
+    ctx.done().recv_ok()
+    C.cause(ctx).ch.send("via the cause's channel")
+    out.send(True)
+
+
+@pytest.mark.timeout(30)
+def test_a_cause_holding_a_handle_refers_to_the_same_object_and_is_freed_with_its_context(run):
+    def main():
+        ctx, cancel = C.with_cancel_cause(C.background())
+        reply, out = pg.Chan(1), pg.Chan(1)
+        pg.go(_reply_through_cause, ctx, out)
+        cancel(_ErrWithChan(reply))
+        assert out.recv() is True
+        assert reply.recv() == "via the cause's channel"
+        return True
+
+    assert run(main) is True  # and the leak check: the cause's reference is dropped
