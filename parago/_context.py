@@ -9,7 +9,10 @@ fired by the sysmon thread of the P that set it, whatever that P's
 goroutines are doing.  There is no goroutine per context (Go starts one
 only for a parent that is not one of its own contexts, and so do we).
 Contexts and CancelFuncs are picklable: every copy is the same context.
-Values are copied with the context (capture small things).
+Values are copied with the context (capture small things).  A cancel's
+cause (Go 1.20) is an arena object the C cancel hands to every context it
+cancels, before their err is stored (see "causes" below); after_func is
+a system goroutine of the calling P that waits on done().
 
     cancel() (any P)                       the arena
     ---------------------------------      ---------------------------------

@@ -11,7 +11,9 @@
  *   Semaphore  u.sema (size, held)              q1 = waiters, weight in elem_len
  *   Cond       -                                q1 = waiters
  *   Once       u.once (state)                   q1 = waiters; res = the result
- *   atomics    u.atom (value: atomic, never under the lock)
+ *              (a stored-value block: its free drops its handles' references)
+ *   atomics    u.atom (value: atomic, never under the lock); And/Or, the
+ *              32-bit forms and atomic.Value (SK_VALUE) live in atomics.c
  *   Buffer     u.buf (nbytes); res_off/res_len = the data block (immutable)
  *   Counter    res_off = 2 * PG_MAXP cache lines of shards
  *
