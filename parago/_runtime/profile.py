@@ -54,7 +54,7 @@ _RUNNABLE = Gstatus.RUNNABLE
 
 INTERVAL = 0.005
 MEM_INTERVAL = INTERVAL  # get_traced_memory is O(1); a snapshot is taken only at a 10% higher peak
-MEM_DEPTH = 32  # tracemalloc frames kept per allocation
+MEM_DEPTH = 16  # tracemalloc frames kept per allocation
 
 Func = tuple[str, int, str]  # (filename, line, name): pstats' function key
 KINDS = ("cpuprofile", "blockprofile", "mutexprofile", "memprofile")
