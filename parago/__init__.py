@@ -64,6 +64,7 @@ from ._synctest import now as now
 from ._time import Ticker as Ticker
 from ._time import Timer as Timer
 from ._time import after as after
+from ._time import after_func as after_func
 from ._time import sleep as sleep
 from ._time import sleep_async as sleep_async
 from ._time import tick as tick
@@ -102,6 +103,7 @@ __all__ = [
     "WaitGroup",
     "WorkerLost",
     "after",
+    "after_func",
     "atomic",
     "await_",
     "blocking",

@@ -3,9 +3,16 @@
 Every timer is an arena object fired in C by the sysmon thread of the P
 that armed it (parago/_runtime/timers.py, shm/timer.c): on time whatever
 the goroutines of that P are doing, short of a long C call.  Timers
-deliver ``time.time()`` through a channel of capacity 1 with a
-non-blocking send, so a goroutine on any P can wait on ``timer.c`` (in
-``select`` too); ``stop()`` and ``reset()`` answer correctly from any P.
+deliver ``time.time()`` through a channel, so a goroutine on any P can
+wait on ``timer.c`` (in ``select`` too); ``stop()`` and ``reset()`` answer
+correctly from any P.
+
+Go 1.23 timer channels: ``timer.c`` behaves as an unbuffered channel
+(``len == cap == 0``); a fire nobody has received yet is held by the timer
+(one arena slot that stop/reset empty under the channel's lock), so once
+``stop()`` or ``reset()`` returns no value from before it is ever
+received.  ``PARAGO_DEBUG=asynctimerchan=1`` gives Go 1.22's channels
+(capacity 1, a value stays buffered after stop).
 
 Delays: zero and negative ones fire at once (Go); NaN, infinities and
 delays of 2**64 ns (about 584 years) or more raise ValueError, anything
@@ -15,11 +22,11 @@ but an int or float TypeError -- in the caller, before anything is armed.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 from ._chan import Chan
 from ._goroutine import gosched
-from ._runtime import timers
+from ._runtime import codec, timers
 from ._runtime.g import ThreadG
 from ._runtime.sched import cur, need_rt
 
@@ -54,29 +61,84 @@ async def sleep_async(seconds: float) -> None:
     await timers.sleep_task(rt, rt.task_g(), ns)
 
 
+class TimerChan(Chan):
+    """A Timer's or Ticker's ``c`` (Go 1.23): a receive-only channel that
+    looks unbuffered -- ``len`` and ``cap`` are 0 always.
+
+    Underneath is one arena slot that only the timer fills (the fire nobody
+    has received yet, held by the timer) and that ``stop()``/``reset()``
+    empty under the channel's lock, so a receiver -- a ``select`` too --
+    never gets a value from before either call.  Sending on it or closing
+    it is Go's compile error, a TypeError here."""
+
+    __slots__ = ()
+
+    def _load(self, rt: Any) -> None:
+        super()._load(rt)
+        self._cap = 0
+
+    def __len__(self) -> int:
+        """Always 0: the timer holds an unreceived fire, the channel never buffers one."""
+        return 0
+
+    def _encode(self, v: Any) -> tuple[bytes, list[int]]:
+        # every send path (send, send_async, send_many, a select's Send) encodes first
+        raise TypeError("invalid operation: cannot send to receive-only channel (a timer's c)")
+
+    def close(self) -> None:
+        raise TypeError("invalid operation: cannot close receive-only channel (a timer's c)")
+
+    def __repr__(self) -> str:
+        return f"<pg.Chan (a timer's c) cap=0 at {self._off:#x}>"
+
+
+def _chan_timer(rt: Any, kind: int, ns: int, period_ns: int) -> tuple[Chan, timers.TimerHandle]:
+    """A channel and a TK_SEND/TK_TICK timer on it: Go 1.23's, or Go 1.22's
+    plain Chan(1) under PARAGO_DEBUG=asynctimerchan=1."""
+    if timers.async_timer_chan():
+        c = Chan(1)
+        return c, timers.new_timer(rt, kind, c, ns, period_ns, timers.TF_ASYNC)
+    tc = TimerChan(1)
+    return tc, timers.new_timer(rt, kind, tc, ns, period_ns)
+
+
 class Timer:
     """Go's time.Timer: after ``seconds``, the time (``time.time()``) is sent on ``c`` once.
 
-    ``c`` has capacity 1.  Picklable: a copy on another P is the same timer."""
+    ``c`` behaves as an unbuffered channel (Go 1.23): ``len(c) == c.cap == 0``,
+    the value waits in the timer until a receiver takes it, and after
+    ``stop()`` or ``reset()`` returns no value from before that call is
+    ever received.  A timer made by ``pg.after_func`` has ``c = None`` (Go's
+    nil channel: ``pg.Recv(None)`` is a select case that never fires).
+    Picklable: a copy on another P is the same timer; ``stop`` and
+    ``reset`` work from any P."""
 
     __slots__ = ("c", "_t")
+
+    c: Chan | None
 
     def __init__(self, seconds: float) -> None:
         ns = timers.delay_ns(seconds, "pg.Timer")
         rt = need_rt("pg.Timer()")
-        self.c = Chan(1)
-        self._t = timers.new_timer(rt, timers.TK_SEND, self.c, ns, 0)
+        self.c, self._t = _chan_timer(rt, timers.TK_SEND, ns, 0)
 
     def stop(self) -> bool:
-        """Prevent the timer from firing; True if it was still pending.
+        """Prevent the timer from firing.  Does not block.
 
-        Like Go, a value already sent on ``c`` stays there."""
+        Returns True if this call stopped it: it had not fired, or it had
+        fired and its value was not received yet (that value is dropped);
+        False if it had been stopped already or its value was received.
+        For an after_func timer: True if ``fn`` had not been started."""
         return timers.stop(self._t)
 
     def reset(self, seconds: float) -> bool:
-        """Re-arm the timer to fire ``seconds`` from now; True if it had been pending.
+        """Re-arm the timer to fire ``seconds`` from now (<= 0: at once).  Does not block.
 
-        An older arming never fires after this (a firing already under way may still land)."""
+        Returns whether the timer was active in ``stop()``'s sense (pending,
+        or fired with its value unreceived).  No value from the earlier
+        arming is received after this returns.  For an after_func timer:
+        True if it rescheduled a pending ``fn``, False if ``fn`` will run again.
+        Raises TypeError / ValueError for a bad delay, in the caller."""
         return timers.reset(self._t, timers.delay_ns(seconds, "Timer.reset"), 0)
 
 
@@ -88,8 +150,12 @@ def _period(seconds: Any, what: str) -> int:
 
 
 class Ticker:
-    """Go's time.Ticker: sends the time on ``c`` (capacity 1) every ``seconds``;
-    a tick that finds ``c`` full is dropped, and missed ticks are skipped, as in Go.
+    """Go's time.Ticker: sends the time on ``c`` every ``seconds``.
+
+    ``c`` behaves as an unbuffered channel (Go 1.23, as Timer's): a tick
+    that fires while the previous one is unreceived replaces it (the older
+    is dropped), missed ticks are skipped, and no tick from before
+    ``stop()`` or ``reset()`` is received after it returns.
 
     Raises ValueError for a period <= 0 (Go panics: "non-positive interval")."""
 
@@ -98,15 +164,15 @@ class Ticker:
     def __init__(self, seconds: float) -> None:
         ns = _period(seconds, "pg.Ticker")
         rt = need_rt("pg.Ticker()")
-        self.c = Chan(1)
-        self._t = timers.new_timer(rt, timers.TK_TICK, self.c, ns, ns)
+        self.c, self._t = _chan_timer(rt, timers.TK_TICK, ns, ns)
 
     def stop(self) -> None:
-        """Stop sending ticks (a tick being sent at that moment may still land)."""
+        """Stop sending ticks; an unreceived tick is dropped.  Does not block."""
         timers.stop(self._t)
 
     def reset(self, seconds: float) -> None:
-        """Stop and restart with the period ``seconds`` (the next tick one period from now)."""
+        """Stop and restart with the period ``seconds`` (the next tick one
+        period from now); an unreceived tick is dropped.  Does not block."""
         ns = _period(seconds, "Ticker.reset")
         timers.reset(self._t, ns, ns)
 
@@ -114,10 +180,39 @@ class Ticker:
 def after(seconds: float) -> Chan:
     """A channel that receives the time once, after ``seconds`` (Go's time.After).
 
-    The timer lives until it fires, whoever holds the channel."""
-    return Timer(seconds).c
+    A Timer whose handle is not kept: it lives until it fires, whoever holds
+    the channel (a loop of ``select(..., Recv(pg.after(s)))`` runs in
+    constant arena memory)."""
+    c = Timer(seconds).c
+    assert c is not None
+    return c
 
 
 def tick(seconds: float) -> Chan:
-    """A channel of ticks every ``seconds`` (Go's time.Tick); capacity 1."""
+    """A channel of ticks every ``seconds`` (Go's time.Tick): a Ticker whose
+    handle is not kept, so it can never be stopped."""
     return Ticker(seconds).c
+
+
+def after_func(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
+    """Go's time.AfterFunc: after ``seconds``, ``fn(*args)`` runs in a goroutine of its own.
+
+    Non-blocking.  ``fn`` and ``args`` are copied now, as ``pg.go`` copies
+    them (the goroutine may run on any P).  The returned Timer's ``stop()``
+    prevents a pending call (True if it did) and ``reset(s)`` reschedules
+    it, or schedules another call once it has started.  Its ``c`` is None:
+    Go's is nil, nothing is ever sent.  Raises TypeError for a ``fn`` that
+    is not callable, TypeError / ValueError for a bad delay, and
+    ``pg.EncodeError`` for what cannot be copied -- all before anything is
+    armed."""
+    if not callable(fn):
+        raise TypeError(f"pg.after_func: fn must be callable, got {type(fn).__name__}")
+    ns = timers.delay_ns(seconds, "pg.after_func")
+    rt, gs = cur("pg.after_func()")
+    refs: list[int] = []
+    payload = codec.dumps_fn(fn, args, {}, refs)
+    site = rt.site_of(2).value
+    t = object.__new__(Timer)
+    t.c = None
+    t._t = timers.new_func_timer(rt, payload, refs, site, getattr(gs, "goid", 0) or 0, ns)
+    return t

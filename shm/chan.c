@@ -741,3 +741,47 @@ PG_API int64_t pg_select_finish(void *base, uint64_t g, const pg_case_t *cs, uin
     }
     return PG_OK;
 }
+
+/* ---------------- timer channels (timer.c) ---------------- */
+
+/*
+ * Go's sendTime, with the caller (timer.c) holding the channel lock: the
+ * timer's state check and this send are one step, so a stop or reset
+ * (which take the same lock) either comes before it -- no send -- or after
+ * it, and then finds the value buffered and drains it.  An inline value
+ * only (len <= PG_INLINE).  A full buffer: replace != 0 gives up the older
+ * value for this one (a Ticker's unreceived tick, Go 1.23), else this one
+ * is dropped (Go 1.22's non-blocking send).  Returns 1 sent, 0 dropped, or
+ * PG_CLOSED; *wakeg: a receiver to ready once the lock is released.
+ */
+int pg_chan_timer_send_locked(void *base, uint64_t ch, const void *data, uint64_t len, int replace,
+                              uint64_t *wakeg) {
+    pg_chan_t *c = C(base, ch);
+    *wakeg = 0;
+    if (len > PG_INLINE)
+        return 0;
+    if (replace && !c->closed && c->cap && c->qcount == c->cap) {
+        pg_slot_t *s = SLOT(base, c, c->recvx); /* the oldest value goes */
+        if (!s->inl && s->off)
+            pg_free(base, s->off);
+        c->recvx = (c->recvx + 1) % c->cap;
+        pg_store_rlx(&c->qcount, c->qcount - 1);
+    }
+    return chan_trysend(base, c, data, len, 0, wakeg);
+}
+
+/* Go's timerchandrain, with the caller holding the channel lock: drop
+ * every buffered value (a timer channel has no waiting senders).
+ * Returns whether there was any. */
+int pg_chan_drain_locked(void *base, uint64_t ch) {
+    pg_chan_t *c = C(base, ch);
+    int any = c->qcount > 0;
+    while (c->qcount > 0) {
+        pg_slot_t *s = SLOT(base, c, c->recvx);
+        if (!s->inl && s->off)
+            pg_free(base, s->off);
+        c->recvx = (c->recvx + 1) % c->cap;
+        pg_store_rlx(&c->qcount, c->qcount - 1);
+    }
+    return any;
+}

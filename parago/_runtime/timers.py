@@ -17,7 +17,9 @@ in a sleep.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import math
+import os
 import time
 from typing import Any
 
@@ -26,9 +28,11 @@ from .._shim.status import check, error
 from . import vclock  # the timer clock: virtual in synctest
 from .g import WR, GState
 from .handles import Handle
+from .schedtrace import parse_debug
 
 TK_SEND = CONST["TK_SEND"]
 TK_TICK = CONST["TK_TICK"]
+TF_ASYNC = CONST["TF_ASYNC"]
 CTX_NONE, CTX_CANCELED, CTX_DEADLINE = CONST["CTX_NONE"], CONST["CTX_CANCELED"], CONST["CTX_DEADLINE"]
 MAX_NS = 1 << 64  # delays are u64 ns in C (Go's Duration: int64 ns, ~292 years)
 _WR_SLEEP = WR["sleep"]
@@ -70,10 +74,31 @@ def _checked(r: int, what: str) -> int:
     return r
 
 
-def new_timer(rt: Any, kind: int, ch: Handle, ns: int, period_ns: int) -> TimerHandle:
-    """A timer on ``ch`` (TK_SEND or TK_TICK), armed ``ns`` from now on this P."""
-    off = _checked(lib.pg_timer_new(rt.base, rt.p, kind, ch._off, ns, period_ns), "pg.Timer")
+def new_timer(rt: Any, kind: int, ch: Handle, ns: int, period_ns: int, flags: int = 0) -> TimerHandle:
+    """A timer on ``ch`` (TK_SEND or TK_TICK; a channel of one slot that
+    nothing else sends on), armed ``ns`` from now on this P.  ``flags``:
+    TF_ASYNC for Go 1.22's channel (see async_timer_chan)."""
+    off = _checked(lib.pg_timer_new(rt.base, rt.p, kind, flags, ch._off, ns, period_ns), "pg.Timer")
     return TimerHandle._new(rt, off)
+
+
+def new_func_timer(rt: Any, payload: bytes, refs: list[int], site: int, parent: int, ns: int) -> TimerHandle:
+    """A TK_FUNC timer (pg.after_func), armed ``ns`` from now on this P: it
+    starts a goroutine on the encoded (fn, args, kw) ``payload`` (whose
+    handles are ``refs``: the timer takes a reference on each)."""
+    arr = (ctypes.c_uint64 * max(len(refs), 1))(*refs)
+    off = _checked(
+        lib.pg_timer_func_new(rt.base, rt.p, payload, len(payload), arr, len(refs), site, parent, ns),
+        "pg.after_func",
+    )
+    return TimerHandle._new(rt, off)
+
+
+def async_timer_chan() -> bool:
+    """PARAGO_DEBUG=asynctimerchan=1 (Go's GODEBUG name): timers and tickers
+    get Go 1.22's channels -- buffered (cap 1, len 1 after a fire), never
+    drained by stop/reset.  Read at each creation, as Go reads its GODEBUG."""
+    return bool(parse_debug(os.environ.get("PARAGO_DEBUG")).get("asynctimerchan", 0))
 
 
 def stop(t: TimerHandle) -> bool:

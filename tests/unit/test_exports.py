@@ -19,7 +19,7 @@ RUNNING = {
     "sleep", "sleep_async", "blocking", "await_",
 }
 CHANNELS = {"Chan", "select", "select_async", "Recv", "Send"}
-TIME = {"after", "tick", "Timer", "Ticker"}
+TIME = {"after", "after_func", "tick", "Timer", "Ticker"}
 SYNC = {"WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "atomic", "Pool", "Buffer"}
 SYNC |= {"Map"}  # pg.Map: Go's sync.Map in the arena
 SYNC |= {"once_func", "once_value", "once_values", "singleflight", "goexit"}  # Go 1.21 OnceFunc..., x/sync, Goexit
