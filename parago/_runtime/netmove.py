@@ -70,6 +70,38 @@ def pidfd_getfd(pid: int, fd: int) -> int:
         os.close(pidfd)
 
 
+_PR_SET_PTRACER = 0x59616D61
+_PR_SET_PTRACER_ANY = ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
+_ptracer_set = False
+
+
+def _allow_pulls() -> None:
+    """Under Yama's ptrace_scope 1 (Ubuntu's default) only an ancestor may
+    pidfd_getfd from a process, and a P's receivers are its siblings and
+    P0: a P that gives a socket away lets same-user processes take its
+    descriptors (PR_SET_PTRACER).  Scopes 2 and 3 forbid it altogether: the
+    receiver's error says so."""
+    global _ptracer_set
+    if _ptracer_set:
+        return
+    _ptracer_set = True
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            scope = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return
+    if scope == 1:
+        _libc.prctl(ctypes.c_int(_PR_SET_PTRACER), _PR_SET_PTRACER_ANY, ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def _forget_ptracer() -> None:
+    global _ptracer_set
+    _ptracer_set = False  # not inherited by a child: each P process sets its own
+
+
+os.register_at_fork(after_in_child=_forget_ptracer)
+
+
 def _address(nonce: int, p: int) -> bytes:
     return b"\0parago-net-%x-%d" % (nonce & 0xFFFFFFFFFFFFFFFF, p)
 
@@ -90,6 +122,7 @@ class Mover:
     def give(self, sock: socket.socket) -> tuple[int, int, int, int, int]:
         """Keep sock for its receiver; returns (p, pid, fd, inode, id)."""
         if self.inbox is None:
+            _allow_pulls()
             ib = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             ib.bind(_address(self.rt.nonce, self.rt.p))
             self.rt.loop.add_reader(ib.fileno(), self._taken)
