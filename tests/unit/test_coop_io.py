@@ -413,13 +413,18 @@ def _resolve() -> tuple:
         numeric = socket.getaddrinfo("127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM)
     finally:
         coop._orig_getaddrinfo = orig
-    return names, infos[0][4], numeric[0][4]
+    by_name = socket.gethostbyname("localhost")
+    with socket.socket() as s:  # connect resolves a host name off the hub too
+        with socket.create_server(("127.0.0.1", 0)) as ln:
+            s.connect(("localhost", ln.getsockname()[1]))
+            peer = s.getpeername()[0]
+    return names, infos[0][4], numeric[0][4], by_name, peer
 
 
 def test_name_resolution_runs_off_the_hub(run):
     r = run_beside_ticker(run, _resolve)
-    names, addr, numeric = r[0]
-    assert addr == ("127.0.0.1", 80) and numeric == ("127.0.0.1", 80)
+    names, addr, numeric, by_name, peer = r[0]
+    assert addr == ("127.0.0.1", 80) and numeric == ("127.0.0.1", 80) and by_name == peer == "127.0.0.1"
     assert len(names) == 2 and "blocking" in names[0] and names[1] == threading.main_thread().name
 
 
