@@ -386,6 +386,25 @@ def test_context_with_timeout_example(procs):
 
 
 @pytest.mark.timeout(60)
+def test_context_after_func_example(procs):
+    # testing/synctest's ContextAfterFunc example
+    if not hasattr(ctxmod, "after_func"):
+        pytest.skip("pg.context.after_func is not in this build")
+
+    def main():
+        ctx, cancel = ctxmod.with_cancel(ctxmod.background())
+        called = pg.atomic.Int64()
+        ctxmod.after_func(ctx, lambda: called.store(1))
+        synctest.wait()
+        before = called.load()  # not canceled yet: not called
+        cancel()
+        synctest.wait()  # the AfterFunc goroutine has run
+        return before, called.load(), pg.now() - EPOCH
+
+    assert synctest.run(main, procs=procs) == (0, 1, 0.0)
+
+
+@pytest.mark.timeout(60)
 def test_cond_and_waitgroup_wait_in_virtual_time(procs):
     # Go: TestCond, TestWaitGroupInBubble
     def signaller(mu, cond):
