@@ -834,16 +834,19 @@ def test_serve_backs_off_on_emfile_and_recovers(low_nofile, capfd):
             except ConnectionRefusedError:
                 pg.sleep(0.01)
         pg.sleep(0.05)
-        # a plain blocking connect: this goroutine does not park, so the
-        # server's accept runs only once the fd table is full
-        c = socket.create_connection(("127.0.0.1", port))
+        # a non-blocking connect (loopback completes it at once, and even
+        # cooperative I/O leaves it alone): this goroutine does not park, so
+        # the server's accept runs only once the fd table is full
+        c = socket.socket()
+        c.setblocking(False)
+        assert c.connect_ex(("127.0.0.1", port)) in (0, errno.EINPROGRESS)
         held = _fill_fd_table()
         try:
             pg.sleep(0.3)
         finally:
             for fd in held:
                 os.close(fd)
-        c.settimeout(10)
+        c.settimeout(10)  # read on a pg.blocking thread: a real blocking call
         got = pg.blocking(c.recv, 100)
         c.close()
         cancel()
