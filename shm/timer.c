@@ -150,6 +150,10 @@ static void heap_down(pg_tentry_t *h, uint32_t n, uint32_t i) {
     h[i] = e;
 }
 
+static inline uint32_t *chan_lockword(void *base, uint64_t ch) {
+    return &AT(base, ch, pg_objhdr_t)->lock;
+}
+
 static int entry_live(void *base, const pg_tentry_t *e) {
     return pg_load_acq(&T(base, e->timer)->state) == tword(e->seq, T_PENDING);
 }
@@ -169,14 +173,46 @@ static int heap_resize(void *base, pg_p_t *pp, uint32_t ncap) {
     return 0;
 }
 
-/* drop the stale entries (and their references), then re-heapify */
+/*
+ * Under the timer lock: a pending channel timer whose channel only the
+ * timer itself still holds (pg.after's, in a select that took another
+ * case, the channel since dropped on every P) can never be received from:
+ * as Go 1.23 lets the GC take an unreferenced timer, it is stopped here
+ * rather than kept until it fires -- a loop over select(..., after(s))
+ * runs in constant arena memory.  Refcount 1 is final: every handle and
+ * every payload in flight holds a reference of its own, and a Timer holds
+ * its c.  Lock order: timer lock, then the channel's (nothing takes a
+ * timer lock under a channel lock).  1 if it was stopped.
+ */
+static int entry_reap(void *base, const pg_tentry_t *e) {
+    pg_timer_t *tp = T(base, e->timer);
+    if (tp->tkind != TK_SEND && tp->tkind != TK_TICK)
+        return 0;
+    uint64_t ch = pg_load_acq(&tp->target);
+    if (!ch || pg_load_acq(&AT(base, ch, pg_objhdr_t)->refcnt) != 1)
+        return 0;
+    uint32_t *lk = chan_lockword(base, ch);
+    if (TM_LOCK(lk) != PG_OK)
+        return 0;
+    int r = 0;
+    if (pg_load_acq(&tp->state) == tword(e->seq, T_PENDING)) {
+        pg_store_rel(&tp->state, tword(e->seq + 1, T_STOPPED));
+        pg_add_sc(&ARENA(base)->ntimers, -1);
+        r = 1;
+    }
+    pg_unlock(lk);
+    return r;
+}
+
+/* drop the stale entries (and their references) and the unreachable
+ * timers' (entry_reap), then re-heapify */
 static void heap_compact(void *base, pg_p_t *pp) {
     if (!pp->tn)
         return;
     pg_tentry_t *h = AT(base, pp->theap, pg_tentry_t);
     uint32_t j = 0;
     for (uint32_t i = 0; i < pp->tn; i++) {
-        if (entry_live(base, &h[i]))
+        if (entry_live(base, &h[i]) && !entry_reap(base, &h[i]))
             h[j++] = h[i];
         else
             pg_obj_decref(base, h[i].timer);
@@ -294,10 +330,6 @@ static int64_t timer_rearm(void *base, int p, uint64_t t, uint64_t delay) {
 }
 
 /* ---------------- channel timers (under the channel lock) ---------------- */
-
-static inline uint32_t *chan_lockword(void *base, uint64_t ch) {
-    return &AT(base, ch, pg_objhdr_t)->lock;
-}
 
 /*
  * Go 1.23's stop: 1 if it was pending, or had fired with its value still
