@@ -48,7 +48,7 @@ import zlib
 from typing import Any, NamedTuple
 
 from .._errors import GoroutineLeak
-from .._shim import LAYOUT, GKind, Gstatus, views
+from .._shim import GKind, Gstatus, views
 from . import dump, failure, report
 from .g import GreenletG, TaskG
 
@@ -60,10 +60,6 @@ default_mode: str | None = None
 KIND_LEAKS = 1
 KIND_STACKS = 2
 
-_SD = LAYOUT["pg_g"]["sd"][0]
-_SUDOG = LAYOUT["pg_sudog"]
-_SD_SIZE = _SUDOG["__size__"][1]
-_REFCNT = LAYOUT["pg_objhdr"]["refcnt"][0]
 _WAITING = int(Gstatus.WAITING)
 _HEAD = re.compile(r"^goroutine (\d+)(?: [^\[]*)? \[(.*)\]:$")
 _WAITED = re.compile(r", \d+ (?:s|seconds)$")
@@ -171,28 +167,27 @@ def warn(e: GoroutineLeak) -> None:
 
 def _waits_on(arena: Any, off: int) -> list[int]:
     """The objects G off is parked on (its own sudog, or its select's)."""
-    q = arena.q
-    u32 = arena.u32
-    sd = off + _SD
-    if u32[(sd + _SUDOG["queued"][0]) // 4] and q[(sd + _SUDOG["g"][0]) // 8] == off:
-        return [q[(sd + _SUDOG["obj"][0]) // 8]]
+    sd = views.g_sudog(off)
+    if views.sudog_get(arena, sd, "queued") and views.sudog_get(arena, sd, "g") == off:
+        return [views.sudog_get(arena, sd, "obj")]
     blk = views.g_get(arena, off, "sel")
     objs = []
     if blk:
         # the select's sudogs, one per case, contiguous; each still queued
         # while the G is parked (the count is not stored: stop at the first
         # that is not one of this G's)
+        size = views.SUDOG_SIZE
         for k in range(4096):
-            s = blk + k * _SD_SIZE
-            if s + _SD_SIZE > arena.size:
+            s = blk + k * size
+            if s + size > arena.size:
                 break
             if not (
-                u32[(s + _SUDOG["queued"][0]) // 4]
-                and u32[(s + _SUDOG["is_select"][0]) // 4]
-                and q[(s + _SUDOG["g"][0]) // 8] == off
+                views.sudog_get(arena, s, "queued")
+                and views.sudog_get(arena, s, "is_select")
+                and views.sudog_get(arena, s, "g") == off
             ):
                 break
-            objs.append(q[(s + _SUDOG["obj"][0]) // 8])
+            objs.append(views.sudog_get(arena, s, "obj"))
     return objs
 
 
@@ -362,7 +357,7 @@ def find(rt: Any) -> list[Leaked]:
     arena = rt.arena
     dead = set()
     for o, (excl, holds) in per_obj.items():
-        refcnt = arena.u32[(o + _REFCNT) // 4]
+        refcnt = views.obj_refcnt(arena, o)
         # refcnt counts every holder, also the Ps not asked: an unexplained one keeps it alive
         if excl and refcnt == holds:
             dead.add(o)

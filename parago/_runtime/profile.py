@@ -47,7 +47,7 @@ import threading
 import time
 from typing import Any
 
-from .._shim import LAYOUT, Gstatus, views
+from .._shim import Gstatus, views
 from . import pprof
 
 _RUNNABLE = Gstatus.RUNNABLE
@@ -220,12 +220,6 @@ def _qualname(f: Any) -> str:
 
 _lockers: dict[str, Any] = {}  # "Mutex" / "RWMutex" -> the class
 _orig: dict[tuple[Any, str], Any] = {}
-_SYNC_Q1 = LAYOUT["pg_sync"]["q1"][0]
-_SYNC_Q2 = LAYOUT["pg_sync"]["q2"][0]
-_SYNC_U = LAYOUT["pg_sync"]["u"][0]
-_RW_READERS = LAYOUT["pg_rw"]["readers"][0]
-_SD_NEXT = LAYOUT["pg_sudog"]["next"][0]
-_SD_G = LAYOUT["pg_sudog"]["g"][0]
 
 
 def register_lockers(mutex: Any, rwmutex: Any) -> None:
@@ -233,16 +227,16 @@ def register_lockers(mutex: Any, rwmutex: Any) -> None:
     _lockers["RWMutex"] = rwmutex
 
 
-def _first_wait(arena: Any, q: int, every: bool = False) -> int:
-    """ns the first waiter of wait queue q (every waiter's, summed) has
-    waited; 0 for none.  Read without the object's lock: a racy look, as
-    a profile may take (offsets are bounds-checked, values clamped)."""
+def _first_wait(arena: Any, o: int, q: str, every: bool = False) -> int:
+    """ns the first waiter of sync record o's wait queue q (every waiter's,
+    summed) has waited; 0 for none.  Read without the object's lock: a racy
+    look, as a profile may take (offsets are bounds-checked, values clamped)."""
     now = time.monotonic_ns()
-    sd = arena.q[q // 8]
+    sd = views.sync_waitq_first(arena, o, q)
     total = 0
     n = 0
-    while sd and sd + 72 <= arena.size and n < 1024:
-        g = arena.q[(sd + _SD_G) // 8]
+    while sd and sd + views.SUDOG_SIZE <= arena.size and n < 1024:
+        g = views.sudog_get(arena, sd, "g")
         if not g or g >= arena.size:
             break
         since = views.g_get(arena, g, "waitsince")
@@ -250,7 +244,7 @@ def _first_wait(arena: Any, q: int, every: bool = False) -> int:
             total += now - since
         if not every:
             break
-        sd = arena.q[(sd + _SD_NEXT) // 8]
+        sd = views.sudog_get(arena, sd, "next")
         n += 1
     return total
 
@@ -278,13 +272,9 @@ def _wrap_unlocks(prof: Sampler) -> None:
 
     # Mutex.unlock wakes its first waiter; RWMutex.unlock every waiting
     # reader (else the first writer); the last runlock the first writer
-    wrap(mu, "unlock", lambda a, o: _first_wait(a, o + _SYNC_Q1))
-    wrap(rw, "unlock", lambda a, o: _first_wait(a, o + _SYNC_Q1, every=True) or _first_wait(a, o + _SYNC_Q2))
-    wrap(
-        rw,
-        "runlock",
-        lambda a, o: _first_wait(a, o + _SYNC_Q2) if a.q[(o + _SYNC_U + _RW_READERS) // 8] == 1 else 0,
-    )
+    wrap(mu, "unlock", lambda a, o: _first_wait(a, o, "q1"))
+    wrap(rw, "unlock", lambda a, o: _first_wait(a, o, "q1", every=True) or _first_wait(a, o, "q2"))
+    wrap(rw, "runlock", lambda a, o: _first_wait(a, o, "q2") if views.sync_word(a, o, "pg_rw", "readers") == 1 else 0)
 
 
 def _unwrap_unlocks() -> None:

@@ -192,3 +192,30 @@ def buffer_geometry(arena: Any, o: int, page: int) -> tuple[int, int]:
 def map_record() -> tuple[dict[str, int], int]:
     """pg.Map's range record (pg_maprec): its fields' offsets, its size."""
     return {f: o for f, (o, _) in LAYOUT["pg_maprec"].items() if f != "__size__"}, sizeof("pg_maprec")
+
+
+# ---- wait queues and waiters: pg.debug.leaks, the mutex profile (racy reads, bounds-checked by the callers) ----
+
+SUDOG_SIZE = sizeof("pg_sudog")
+_G_SD = LAYOUT["pg_g"]["sd"][0]
+
+
+def g_sudog(g: int) -> int:
+    """Arena offset of G g's own sudog (its single-object wait)."""
+    return g + _G_SD
+
+
+def sudog_get(arena: Any, sd: int, field: str) -> int:
+    """A field of the sudog at ``sd`` (``g``, ``next``, ``obj``, ``queued``, ``is_select`` ...)."""
+    i = _ix("pg_sudog", field, sd)
+    return arena.u32[i] if LAYOUT["pg_sudog"][field][1] == 4 else arena.q[i]
+
+
+def obj_refcnt(arena: Any, o: int) -> int:
+    """The arena reference count of the shared object at ``o``."""
+    return arena.u32[obj_index(o, "pg_objhdr", "refcnt")]
+
+
+def sync_waitq_first(arena: Any, o: int, q: str) -> int:
+    """The first sudog of a sync record's wait queue ``q`` ("q1" or "q2"), 0 if empty."""
+    return arena.q[(o + LAYOUT["pg_sync"][q][0] + LAYOUT["pg_waitq"]["first"][0]) // 8]
