@@ -61,6 +61,10 @@ async def sleep_async(seconds: float) -> None:
     await timers.sleep_task(rt, rt.task_g(), ns)
 
 
+def _recv_only_error() -> TypeError:
+    return TypeError("invalid operation: cannot send to receive-only channel (a timer's c)")
+
+
 class TimerChan(Chan):
     """A Timer's or Ticker's ``c`` (Go 1.23): a receive-only channel that
     looks unbuffered -- ``len`` and ``cap`` are 0 always.
@@ -82,8 +86,19 @@ class TimerChan(Chan):
         return 0
 
     def _encode(self, v: Any) -> tuple[bytes, list[int]]:
-        # every send path (send, send_async, send_many, a select's Send) encodes first
-        raise TypeError("invalid operation: cannot send to receive-only channel (a timer's c)")
+        raise _recv_only_error()  # a select's Send encodes first
+
+    def send(self, v: Any) -> None:
+        raise _recv_only_error()
+
+    async def send_async(self, v: Any) -> None:
+        raise _recv_only_error()
+
+    def _try_send(self, v: Any) -> bool:
+        raise _recv_only_error()
+
+    def send_many(self, values: Any) -> int:
+        raise _recv_only_error()
 
     def close(self) -> None:
         raise TypeError("invalid operation: cannot close receive-only channel (a timer's c)")

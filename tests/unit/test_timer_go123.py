@@ -585,3 +585,88 @@ def test_timers_fire_on_time_on_a_busy_p_and_are_received_from_any_p(run, procs)
     assert late[0] >= -0.002, f"a timer fired early: {late}"
     # <= 5 ms late on a quiet machine; a shared 2-CPU one gets slack on the median
     assert late[0] <= 0.005 and late[2] <= 0.025, f"lateness (s): {late}"
+
+
+# ----------------------------------------------------------------------
+# after_func, pg.after in a loop, bad input
+
+
+def test_after_func_reset_reschedules_or_runs_again(run):
+    # Go: Reset of a pending AfterFunc reschedules it (true); of one whose f
+    # has started, schedules f once more (false)
+    def main():
+        out = pg.Chan(4)
+        t = pg.after_func(3600, out.send, "x")
+        assert t.c is None  # Go's AfterFunc timer has a nil C
+        assert t.reset(0.01) is True
+        assert _recv_within(out, 5) == "x"
+        assert t.stop() is False
+        assert t.reset(0.01) is False
+        assert _recv_within(out, 5) == "x"
+        pg.sleep(0.05)
+        assert not _ready(out), "f ran more often than armed"
+        # a nil case never fires
+        assert pg.select(pg.Recv(t.c), default=True)[0] == -1
+
+    run(main)
+
+
+def test_after_func_bad_input_raises_in_the_caller_and_arms_nothing(run):
+    def main():
+        out = pg.Chan(1)
+        with pytest.raises(TypeError, match=r"^pg\.after_func: fn must be callable, got int"):
+            pg.after_func(0, 42)
+        with pytest.raises(TypeError, match=r"^pg\.after_func: seconds must be a number"):
+            pg.after_func("1", out.send, 1)
+        with pytest.raises(ValueError, match=r"^pg\.after_func: seconds must be"):
+            pg.after_func(float("nan"), out.send, 1)
+        with pytest.raises(pg.EncodeError):
+            pg.after_func(0, out.send, _Unpicklable())
+        pg.sleep(0.05)
+        assert not _ready(out), "a refused after_func ran"
+        return True
+
+    assert run(main) is True
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("no copies")
+
+
+def test_timer_channel_is_receive_only(run):
+    def main():
+        t = pg.Timer(3600)
+        with pytest.raises(TypeError, match=r"cannot send to receive-only channel"):
+            t.c.send(1.0)
+        with pytest.raises(TypeError, match=r"cannot send to receive-only channel"):
+            pg.select(pg.Send(t.c, 1.0), default=True)
+        with pytest.raises(TypeError, match=r"cannot close receive-only channel"):
+            t.c.close()
+        assert t.stop() is True
+        return True
+
+    assert run(main) is True
+
+
+def test_after_in_a_select_loop_runs_in_constant_arena_memory(run):
+    from parago._runtime import state
+    from parago._runtime.ops import views
+
+    def main():
+        c = pg.Chan(1)
+        inuse = lambda: views.hdr(state.rt.arena, "inuse")  # noqa: E731
+        for i in range(500):
+            c.send(i)
+            pg.select(pg.Recv(c), pg.Recv(pg.after(600)))
+        pg.sleep(0.05)
+        m0 = inuse()
+        for i in range(5000):
+            c.send(i)
+            pg.select(pg.Recv(c), pg.Recv(pg.after(600)))
+        pg.sleep(0.05)
+        return m0, inuse()
+
+    m0, m1 = run(main)
+    # 5,000 pending ten-minute timers would hold > 5,000 * 200 bytes
+    assert m1 - m0 < 64 * 1024, (m0, m1)
