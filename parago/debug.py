@@ -49,7 +49,8 @@ def leaks() -> list[Leaked]:
 def goroutine_profile() -> str:
     """Every goroutine of every P grouped by stack, in Go's ``debug=1``
     text (``goroutine profile: total N``, then ``count @ pcs`` and a
-    ``#\tpc\tfunc\tfile:line`` line per frame, most common stack first)."""
+    ``#\tpc\tfunc+offset\tfile:line`` line per frame, most common stack
+    first; Python has no PCs: they are made up, stable per function and line)."""
     return _leaks.goroutine_profile(need_rt("pg.debug.goroutine_profile"))
 
 

@@ -396,9 +396,9 @@ def _answer_stacks(rt: Any) -> str:
 def goroutine_profile(rt: Any) -> str:
     """Every goroutine of every P grouped by stack, most common first, in
     Go's ``debug=1`` text: ``goroutine profile: total N``, then per stack
-    ``count @ pcs`` and a ``#\\tpc\\tfunc\\tfile:line`` line per frame.
-    Python frames have no PCs: each frame's is a stable hash of its
-    function, file and line."""
+    ``count @ pcs`` and a ``#\\tpc\\tfunc+offset\\tfile:line`` line per
+    frame.  Python frames have no PCs: a function's entry is a stable hash
+    of its name and file, a frame's PC that plus 4 per line."""
     stacks = _local_stacks(rt)
     if rt.sup is not None and rt.nprocs > 1:
         parts, _ = dump.collect_parts(rt, KIND_STACKS)
@@ -416,13 +416,18 @@ def goroutine_profile(rt: Any) -> str:
         pcs = [_pc(*fr) for fr in key]
         lines.append(f"{n} @ " + " ".join(f"{pc:#x}" for pc in pcs))
         for pc, (fn, file, line) in zip(pcs, key, strict=True):
-            lines.append(f"#\t{pc:#x}\t{fn}\t{file}:{line}")
+            lines.append(f"#\t{pc:#x}\t{fn}+{pc - _entry(fn, file):#x}\t{file}:{line}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
 
+def _entry(fn: str, file: str) -> int:
+    """A function's made-up entry address: stable across runs and Ps."""
+    return 0x400000 + (zlib.crc32(f"{fn}\0{file}".encode()) & 0xFFF) * 0x10000
+
+
 def _pc(fn: str, file: str, line: int) -> int:
-    return 0x400000 + (zlib.crc32(f"{fn}\0{file}\0{line}".encode()) & 0xFFFFFF) * 16
+    return _entry(fn, file) + 4 * min(line, 0x3FFF)
 
 
 dump.answers[KIND_LEAKS] = _answer_leaks
