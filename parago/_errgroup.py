@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import greenlet
+
 from ._atomic import Bool
 from ._chan import Chan
 from ._context import Context, with_cancel
@@ -100,8 +102,8 @@ def _rebuild(wg: Any, err: Any, failed: Any, cancel: Any, sem: Any) -> ErrGroup:
 def _member(g: ErrGroup, fn: Callable[..., Any], args: tuple) -> None:
     try:
         fn(*args)
-    except Shutdown:
-        raise
+    except (Shutdown, greenlet.GreenletExit):
+        raise  # teardown, or pg.goexit(): not an error of fn (Go's errgroup sees none)
     except BaseException as e:
         g._fail(e)
     finally:

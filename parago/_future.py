@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
+import greenlet
+
 from ._atomic import Bool
 from ._chan import Chan
 from ._errors import EncodeError, ParagoError, Shutdown
@@ -91,6 +93,9 @@ def _sendable(c: Chan, v: Any) -> bool:
 
 def _failed(f: Future, e: BaseException) -> None:
     if isinstance(e, Shutdown):  # the program is ending: not fn's outcome
+        raise e
+    if isinstance(e, greenlet.GreenletExit):  # pg.goexit(): no result, and not the waiter's own exit
+        _settle(f, False, ParagoError("future: fn ended its goroutine with pg.goexit() before returning"))
         raise e
     _settle(f, False, _portable(e))
 

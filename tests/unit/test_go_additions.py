@@ -636,3 +636,22 @@ def test_sem_acquire_async_with_ctx(run):
         return True
 
     assert run(main) is True
+
+
+def _goexit_member():
+    pg.goexit()
+
+
+@pytest.mark.timeout(30)
+def test_goexit_in_an_errgroup_member_is_no_error_and_in_a_future_a_clear_one(run):
+    def main():
+        g = pg.ErrGroup()
+        g.go(_goexit_member)
+        g.go(lambda: None)
+        g.wait()  # Go's errgroup: a Goexit is no error
+        f = pg.future(_goexit_member)
+        with pytest.raises(pg.ParagoError, match=r"pg.goexit\(\) before returning"):
+            f.result()
+        return "main goes on"
+
+    assert run(main) == "main goes on"
