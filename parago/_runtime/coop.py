@@ -18,7 +18,8 @@ What is patched, at the narrowest layer that every caller goes through:
                        recv_into, sendall, connect and accept go through
                        them or through socket.socket)
     time               sleep
-    select             select
+    select             select, poll (its objects: a wrapper whose poll()
+                       cooperates; epoll objects are not covered)
     selectors          SelectSelector/PollSelector/EpollSelector.select
                        (DefaultSelector; subprocess and socketserver use them)
     subprocess.Popen   wait, communicate
@@ -101,6 +102,8 @@ _now = time.time
 # originals, bound at import (before any patch)
 _orig_sleep = time.sleep
 _orig_select = select.select
+_orig_poll = select.poll
+_orig_epoll = select.epoll
 _orig_getaddrinfo = socket.getaddrinfo
 _orig_gethostbyname = socket.gethostbyname
 _orig_gethostbyname_ex = socket.gethostbyname_ex
@@ -536,7 +539,7 @@ def _wait_many(events: dict[int, int], deadline: float | None) -> int:
     deadline): an epoll fd made for the call carries them all into the P's
     own epoll through netpoll.  A regular file cannot be watched (EPERM):
     it is always ready, as select() says."""
-    ep = select.epoll(max(1, len(events)))
+    ep = _orig_epoll(max(1, len(events)))
     try:
         for fd, ev in events.items():
             try:
@@ -565,6 +568,50 @@ def _select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None) -> Any:
         r = _orig_select(rlist, wlist, xlist, 0)
         if r[0] or r[1] or r[2] or w == _TIMEOUT:
             return r
+
+
+class _Poll:
+    """``select.poll()`` whose ``poll(timeout)`` parks a plain goroutine
+    (the poll object itself stays the C one, for everyone else).  poll's
+    POLLIN/POLLPRI/POLLOUT/POLLRDHUP are epoll's values on Linux."""
+
+    __slots__ = ("_p", "_fds")
+
+    def __init__(self) -> None:
+        self._p = _orig_poll()
+        self._fds: dict[int, int] = {}
+
+    def register(self, fd: Any, eventmask: int = select.POLLIN | select.POLLPRI | select.POLLOUT) -> None:
+        self._p.register(fd, eventmask)
+        self._fds[_fd_of(fd)] = eventmask
+
+    def modify(self, fd: Any, eventmask: int) -> None:
+        self._p.modify(fd, eventmask)
+        self._fds[_fd_of(fd)] = eventmask
+
+    def unregister(self, fd: Any) -> None:
+        self._p.unregister(fd)
+        self._fds.pop(_fd_of(fd), None)
+
+    def poll(self, timeout: Any = None) -> list:
+        if _g() is None:
+            return self._p.poll(timeout)
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                return self._p.poll(timeout)  # its own TypeError
+            if timeout == 0:
+                return self._p.poll(0)
+        r = self._p.poll(0)
+        if r:
+            return r
+        deadline = None if timeout is None or timeout < 0 else _now() + timeout / 1000  # ms
+        mask = select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDHUP
+        events = {fd: ev & mask for fd, ev in self._fds.items()}
+        while True:
+            w = _wait_many(events, deadline)
+            r = self._p.poll(0)
+            if r or w == _TIMEOUT:
+                return r
 
 
 def _selector_select(self: Any, timeout: float | None = None) -> Any:
@@ -684,6 +731,7 @@ _PATCHES: list[tuple[Any, str, Any]] = [
     (ssl.SSLSocket, "unwrap", _ssl_unwrap_coop),
     (time, "sleep", _time_sleep),
     (select, "select", _select),
+    (select, "poll", _Poll),
     *((cls, "select", _selector_select) for cls in _sel_select),
     (subprocess.Popen, "wait", _popen_wait_coop),
     (subprocess.Popen, "communicate", _popen_communicate_coop),

@@ -219,7 +219,7 @@ def test_patches_reach_every_p_and_are_undone_after_run(run, procs):
     got = run(main, cooperative_io=True)
     assert got == {(p, True, True) for p in range(procs)}
     assert not coop.installed()
-    assert time.sleep is coop._orig_sleep and select.select is coop._orig_select
+    assert time.sleep is coop._orig_sleep and select.select is coop._orig_select and select.poll is coop._orig_poll
     assert socket.socket.recv is socket.socket.__mro__[1].recv
     assert "recv" not in socket.socket.__dict__ and "_accept" not in socket.socket.__dict__
     assert ssl.SSLSocket.read is coop._ssl_read and subprocess.Popen.wait is coop._popen_wait
@@ -390,13 +390,23 @@ def _selects() -> tuple:
         with selectors.PollSelector() as sel:  # subprocess's and socketserver's
             sel.register(a, selectors.EVENT_READ)
             ready2 = len(sel.select(10))
-    return nothing, waited1, got, empty, waited2, ready, ready2
+        a.recv(1)
+        p = select.poll()  # urllib3's wait_for_read
+        p.register(a, select.POLLIN)
+        t0 = time.monotonic()
+        none = p.poll(300)  # ms
+        waited3 = waited(t0, 0.3)
+        pg.go_local(lambda: (pg.sleep(0.2), b.send(b".")))
+        polled = [(fd == a.fileno(), ev & select.POLLIN) for fd, ev in p.poll()]
+    return nothing, waited1, got, empty, waited2, ready, ready2, none, waited3, polled
 
 
 def test_select_and_selectors_park_the_goroutine(run):
     r = run_beside_ticker(run, _selects)
-    assert r[0] == (([], [], []), True, [True], [], True, [("a", selectors.EVENT_READ)], 1)
-    assert_ticked(r, 1.0)
+    assert r[0] == (
+        ([], [], []), True, [True], [], True, [("a", selectors.EVENT_READ)], 1, [], True, [(True, select.POLLIN)]
+    )
+    assert_ticked(r, 1.5)
 
 
 def _resolve() -> tuple:
