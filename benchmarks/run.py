@@ -47,7 +47,7 @@ sys.path.insert(0, BENCH_DIR)
 import _harness as h  # noqa: E402
 
 # the benchmark files, in the order they run: benchmarks/bench_<name>.py
-BENCHES = ["spawn", "chan", "sync", "map", "patterns", "cluster", "synctest", "crawl", "net"]
+BENCHES = ["spawn", "chan", "sync", "map", "patterns", "cluster", "synctest", "crawl", "net", "timer"]
 
 
 def bench_names(name: str) -> list[str]:

@@ -78,8 +78,11 @@ class TimerChan(Chan):
     __slots__ = ()
 
     def _load(self, rt: Any) -> None:
-        super()._load(rt)
+        # what Chan._load reads from the arena is known: untyped, one slot
         self._cap = 0
+        self._type = None
+        self._codec = None  # type: ignore[assignment]
+        self._zero = None
 
     def __len__(self) -> int:
         """Always 0: the timer holds an unreceived fire, the channel never buffers one."""
@@ -110,7 +113,7 @@ class TimerChan(Chan):
 def _chan_timer(rt: Any, kind: int, ns: int, period_ns: int) -> tuple[Chan, timers.TimerHandle]:
     """A channel and a TK_SEND/TK_TICK timer on it: Go 1.23's, or Go 1.22's
     plain Chan(1) under PARAGO_DEBUG=asynctimerchan=1."""
-    if timers.async_timer_chan():
+    if timers.async_timer_chan(rt):
         c = Chan(1)
         return c, timers.new_timer(rt, kind, c, ns, period_ns, timers.TF_ASYNC)
     tc = TimerChan(1)

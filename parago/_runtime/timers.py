@@ -94,11 +94,19 @@ def new_func_timer(rt: Any, payload: bytes, refs: list[int], site: int, parent: 
     return TimerHandle._new(rt, off)
 
 
-def async_timer_chan() -> bool:
+_debug_seen: list = [None, False]  # (the runtime it was read for, asynctimerchan)
+
+
+def async_timer_chan(rt: Any) -> bool:
     """PARAGO_DEBUG=asynctimerchan=1 (Go's GODEBUG name): timers and tickers
     get Go 1.22's channels -- buffered (cap 1, len 1 after a fire), never
-    drained by stop/reset.  Read at each creation, as Go reads its GODEBUG."""
-    return bool(parse_debug(os.environ.get("PARAGO_DEBUG")).get("asynctimerchan", 0))
+    drained by stop/reset.  Read once per run and P (os.environ is slow
+    for a per-timer lookup)."""
+    seen = _debug_seen
+    if seen[0] is not rt:
+        seen[1] = bool(parse_debug(os.environ.get("PARAGO_DEBUG")).get("asynctimerchan", 0))
+        seen[0] = rt
+    return seen[1]
 
 
 def stop(t: TimerHandle) -> bool:
