@@ -31,6 +31,20 @@ def _int64(v: Any, what: str) -> int:
     return v
 
 
+def _mask(v: Any, width: int, what: str, signed: bool = False) -> int:
+    """An And/Or mask as the word holds it.  Any int of the width, signed or
+    unsigned, is its bits (``u.and_(~(1 << 3))`` clears bit 3 of a Uint32,
+    as Go's ``^uint32(1 << 3)``); beyond the width: OverflowError."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an int, got {type(v).__name__}")
+    if not -(1 << (width - 1)) <= v < (1 << width):
+        raise OverflowError(f"{what} out of range for {width} bits [-2**{width - 1}, 2**{width}-1]: {v}")
+    bits = v & ((1 << width) - 1)
+    if signed or width == 64:  # sign-extended (Int32), or the int64 the C call takes
+        return bits - (1 << width) if bits >> (width - 1) else bits
+    return bits  # Uint32: zero-extended
+
+
 class _Atomic(Handle):
     __slots__ = ("_ai",)
     _kind = "atomic"
@@ -85,12 +99,12 @@ class Int64(_Atomic):
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _int64(mask, "Int64.and_ mask"))  # type: ignore[no-any-return]
+        return ops.atomic_and(rt.base, self._off, _mask(mask, 64, "Int64.and_ mask"))  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _int64(mask, "Int64.or_ mask"))  # type: ignore[no-any-return]
+        return ops.atomic_or(rt.base, self._off, _mask(mask, 64, "Int64.or_ mask"))  # type: ignore[no-any-return]
 
 
 def _u64(v: Any, what: str) -> int:
@@ -136,12 +150,12 @@ class Uint64(_Atomic):
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _u64(mask, "Uint64.and_ mask")) & _MASK  # type: ignore[no-any-return]
+        return ops.atomic_and(rt.base, self._off, _mask(mask, 64, "Uint64.and_ mask")) & _MASK  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _u64(mask, "Uint64.or_ mask")) & _MASK  # type: ignore[no-any-return]
+        return ops.atomic_or(rt.base, self._off, _mask(mask, 64, "Uint64.or_ mask")) & _MASK  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------
@@ -200,12 +214,12 @@ class Int32(_Atomic):
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (an int32; Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _int32(mask, "Int32.and_ mask"))  # type: ignore[no-any-return]
+        return ops.atomic_and(rt.base, self._off, _mask(mask, 32, "Int32.and_ mask", signed=True))  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (an int32; Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _int32(mask, "Int32.or_ mask"))  # type: ignore[no-any-return]
+        return ops.atomic_or(rt.base, self._off, _mask(mask, 32, "Int32.or_ mask", signed=True))  # type: ignore[no-any-return]
 
 
 class Uint32(_Atomic):
@@ -245,12 +259,12 @@ class Uint32(_Atomic):
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (a uint32; Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _u32(mask, "Uint32.and_ mask"))  # type: ignore[no-any-return]
+        return ops.atomic_and(rt.base, self._off, _mask(mask, 32, "Uint32.and_ mask"))  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (a uint32; Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _u32(mask, "Uint32.or_ mask"))  # type: ignore[no-any-return]
+        return ops.atomic_or(rt.base, self._off, _mask(mask, 32, "Uint32.or_ mask"))  # type: ignore[no-any-return]
 
 
 class Bool(_Atomic):

@@ -481,10 +481,10 @@ def test_or_from_goroutines_on_every_p_loses_no_bit(run):
 @pytest.mark.parametrize("kind", sorted(MASKS))
 def test_and_or_beyond_the_width_is_an_overflow_error(run, kind):
     def main():
-        lo, hi = MASKS[kind]
+        width = 32 if "32" in kind else 64
         a = getattr(pg.atomic, kind)(5)
-        for bad in (hi + 1, lo - 1):
-            with pytest.raises(OverflowError, match=r"out of u?int(32|64) range"):
+        for bad in (1 << width, -(1 << (width - 1)) - 1):
+            with pytest.raises(OverflowError, match=rf"out of range for {width} bits"):
                 a.and_(bad)
             with pytest.raises(OverflowError):
                 a.or_(bad)
@@ -516,6 +516,25 @@ def test_singleflight_duplicates_racing_the_leader_on_every_p_never_hang_or_run_
                 pg.go(_race_do, g, calls, out, r)
             assert [out.recv() for _ in range(6)] == ["v"] * 6
         assert 30 <= calls.load() <= 180
+        return True
+
+    assert run(main) is True
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", sorted(MASKS))
+def test_and_or_take_any_mask_of_the_width_signed_or_unsigned(run, kind):
+    # u.and_(~(1 << 3)) clears bit 3 (Go: x.And(^uint32(1 << 3))); 0xFFFF0000 on an Int32 is its bits
+    def main():
+        width = 32 if "32" in kind else 64
+        signed = kind.startswith("Int")
+        a = getattr(pg.atomic, kind)(0xFF)
+        a.and_(~(1 << 3))
+        assert a.load() == 0xF7
+        a.or_((1 << width) - 1)  # every bit, written unsigned
+        assert a.load() == (-1 if signed else (1 << width) - 1)
+        a.and_(-(1 << (width - 1)))  # the top bit, written signed
+        assert a.load() == (-(1 << (width - 1)) if signed else 1 << (width - 1))
         return True
 
     assert run(main) is True
