@@ -617,3 +617,21 @@ def test_many_slow_fetches_wait_together(run):
     # (not asserted: which Ps they ran on -- goroutines that park at once are
     # often all started by P0, placement's choice; the other tests put theirs
     # on the last P on purpose)
+
+
+def _parked_reader_shows_io_wait() -> tuple:
+    from tests.helpers import wait_parked
+
+    a, b = socket.socketpair()
+    with a, b:
+        out = pg.Chan(1)
+        pg.go_local(lambda: out.send(a.recv(5)))
+        wait_parked("IO wait")  # the dump shows the reader parked on its fd
+        text = pg.debug.dump()
+        b.sendall(b"hello")
+        return out.recv(), f"fd {a.fileno()} read" in text
+
+
+def test_a_goroutine_parked_in_socket_recv_shows_io_wait_in_dumps(run):
+    r = run_beside_ticker(run, _parked_reader_shows_io_wait)
+    assert r[0] == (b"hello", True)
