@@ -5,8 +5,8 @@ no ``async`` anywhere -- and ``pg.run(main, cooperative_io=True)`` makes
 each blocking socket call park only its goroutine (DESIGN §1 "Python's
 own blocking I/O inside goroutines"), so a P keeps fetching and parsing
 other pages while one waits.  The fetch goroutines are started with
-``pg.go`` and land on every P, so the HTML parsing (pure Python, as costly
-as the fetch here) runs on every core.  Found links come back to main on
+``pg.go``, which spreads them over the Ps, so the HTML parsing (pure
+Python; ``--words`` sizes it) runs on every core.  Found links come back to main on
 a channel; main dedups them and starts a goroutine per new link.  A
 ticker (``pg.tick``) is the rate limit every fetcher waits on, whatever
 its P; a context deadline bounds the whole crawl.
