@@ -138,6 +138,7 @@ def _bench(argv: list[str]) -> int:
 
     spec = importlib.util.find_spec("parago.bench")
     locs = list(spec.submodule_search_locations or []) if spec is not None else []
+    locs.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))  # a checkout on PYTHONPATH
     root = next((Path(p) for p in locs if (Path(p) / "run.py").exists()), None)
     if root is None:
         print("parago bench: the benchmark suite is missing from this install (reinstall parago)", file=sys.stderr)
