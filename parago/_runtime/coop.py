@@ -774,16 +774,4 @@ def uninstall() -> None:
                 setattr(owner, name, old)
 
 
-def enabled(flag: bool | None) -> bool:
-    """pg.run's cooperative_io, or else ``$PARAGO_COOPERATIVE_IO`` ("1")."""
-    if flag is None or flag is False:
-        env = os.environ.get("PARAGO_COOPERATIVE_IO", "")
-        if env not in ("", "0", "1"):
-            raise ValueError(f"PARAGO_COOPERATIVE_IO must be 0 or 1, got {env!r}")
-        return bool(flag) or env == "1"
-    if not isinstance(flag, bool):
-        raise TypeError(f"cooperative_io must be a bool, got {type(flag).__name__}")
-    return True
-
-
-__all__ = ["install", "uninstall", "installed", "enabled"]
+__all__ = ["install", "uninstall", "installed"]

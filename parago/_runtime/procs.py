@@ -178,6 +178,9 @@ def run(
     nprocs = _check_procs(procs)
     if not isinstance(cooperative_io, bool):
         raise TypeError(f"cooperative_io must be a bool, got {type(cooperative_io).__name__}")
+    coop_env = os.environ.get("PARAGO_COOPERATIVE_IO", "")
+    if coop_env not in ("", "0", "1"):
+        raise ValueError(f"PARAGO_COOPERATIVE_IO must be 0 or 1, got {coop_env!r}")
     if start_method is None:
         start_method = os.environ.get("PARAGO_START_METHOD") or (
             "fork" if threading.active_count() == 1 else "forkserver"
@@ -192,7 +195,7 @@ def run(
         "cpuprofile": os.environ.get("PARAGO_CPUPROFILE") or None,
         "synctest": synctest,  # pg.synctest.run: the timer clock is virtual (vclock.py)
         # coop.py in every P: the standard library's blocking calls park plain goroutines
-        "cooperative_io": cooperative_io or os.environ.get("PARAGO_COOPERATIVE_IO") == "1",
+        "cooperative_io": cooperative_io or coop_env == "1",
     }
     profile.from_env(settings)  # every PARAGO_*PROFILE path, checked now (not at the end)
     nonce = random.getrandbits(63) | 1

@@ -635,3 +635,11 @@ def _parked_reader_shows_io_wait() -> tuple:
 def test_a_goroutine_parked_in_socket_recv_shows_io_wait_in_dumps(run):
     r = run_beside_ticker(run, _parked_reader_shows_io_wait)
     assert r[0] == (b"hello", True)
+
+
+def test_bad_environment_value_is_a_value_error(monkeypatch):
+    monkeypatch.setenv("PARAGO_COOPERATIVE_IO", "yes")
+    with pytest.raises(ValueError, match=r"^PARAGO_COOPERATIVE_IO must be 0 or 1, got 'yes'$"):
+        pg.run(lambda: None, procs=1)
+    monkeypatch.setenv("PARAGO_COOPERATIVE_IO", "0")
+    assert pg.run(lambda: coop.installed(), procs=1) is False
