@@ -61,6 +61,10 @@ How a call cooperates (gevent's ``_socket3`` and ``_ssl3``, on netpoll):
 A socket's timeout (``settimeout``) keeps its meaning: the deadline is
 taken when the call starts, for ``sendall`` over the whole call (Python
 3.5+).  A socket the user made non-blocking (timeout 0.0) is left alone.
+(Rejected: keeping such sockets non-blocking for good, as gevent does --
+threads sharing them would then see EAGAIN.  The price of step 1's
+toggle: two fcntl-like syscalls per attempt, and a thread of the same
+process that uses the same socket during that one C call sees 0.0.)
 
 Name resolution runs on the P's blocking-pool threads (the pg.blocking
 hand-off) unless the host is already numeric; ``select``/``selectors``
