@@ -38,7 +38,7 @@ static const struct pg_field_desc pg_sizes[] = {
     PG_TAB_SIZE(pg_map) PG_TAB_SIZE(pg_mapshard) PG_TAB_SIZE(pg_mapent) PG_TAB_SIZE(pg_mapval) PG_TAB_SIZE(pg_maprec)
     PG_TAB_SIZE(pg_block) PG_TAB_SIZE(pg_objhdr) PG_TAB_SIZE(pg_waitq) PG_TAB_SIZE(pg_sudog)
     PG_TAB_SIZE(pg_g) PG_TAB_SIZE(pg_p) PG_TAB_SIZE(pg_arena) PG_TAB_SIZE(pg_chan)
-    PG_TAB_SIZE(pg_slot) PG_TAB_SIZE(pg_sync) PG_TAB_SIZE(pg_timer) PG_TAB_SIZE(pg_tentry)
+    PG_TAB_SIZE(pg_slot) PG_TAB_SIZE(pg_sync) PG_TAB_SIZE(pg_timer) PG_TAB_SIZE(pg_tfunc) PG_TAB_SIZE(pg_tentry)
     PG_TAB_SIZE(pg_ctx) PG_TAB_SIZE(pg_wg) PG_TAB_SIZE(pg_mutex) PG_TAB_SIZE(pg_rw) PG_TAB_SIZE(pg_sema)
     PG_TAB_SIZE(pg_once) PG_TAB_SIZE(pg_atom) PG_TAB_SIZE(pg_buf)};
 
