@@ -45,9 +45,10 @@ import itertools
 import os
 import socket
 import struct
+import time
 from typing import Any
 
-from .._errors import ParagoError, WorkerLost, stale_handle
+from .._errors import ParagoError, Shutdown, WorkerLost, stale_handle
 from .._shim import views
 
 _SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture (unified syscall table)
@@ -157,22 +158,20 @@ class Mover:
                 raise ParagoError("pg.net: this connection was already received (a payload decoded twice)")
             return s
         if p < rt.nprocs and views.p_get(rt.arena, p, "gone"):
-            raise WorkerLost(p, "it died with a connection on its way to another P", "none")
+            raise _lost(rt, p)
         try:
             nfd = pidfd_getfd(pid, fd)
-        except ProcessLookupError:
-            raise WorkerLost(p, "it died with a connection on its way to another P", "none") from None
         except OSError as e:
             if e.errno in (errno.ESRCH, errno.EBADF):
-                raise WorkerLost(p, "it died with a connection on its way to another P", "none") from None
+                raise _lost(rt, p) from None
             raise ParagoError(
                 f"pg.net: cannot move a connection from P{p} to P{rt.p}: pidfd_getfd: {e.strerror} "
                 f"(moving sockets needs Linux >= 5.6 and ptrace rights over the other Ps; "
                 f"use pg.go_local to keep it on its P)"
             ) from e
         if os.fstat(nfd).st_ino != ino:
-            os.close(nfd)
-            raise WorkerLost(p, "it died with a connection on its way to another P", "none")
+            os.close(nfd)  # the pid or the fd number was reused: the sender is gone
+            raise _lost(rt, p)
         self._tell(_address(nonce, p), _ID.pack(mid))
         return socket.socket(fileno=nfd)
 
@@ -209,6 +208,24 @@ class Mover:
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
+
+
+def _lost(rt: Any, p: int) -> BaseException:
+    """The sender P died with the socket: the run is aborted as for any lost
+    P (deathwatch.py) -- WorkerLost in P0, Shutdown elsewhere.  Waits (a
+    second at most) for the death watch to record the loss first, so the
+    run fails as WorkerLost whichever exception reaches the caller."""
+    from .deathwatch import lost_error
+
+    a = rt.arena
+    deadline = time.monotonic() + 1.0
+    while views.hdr(a, "panicking") != 2 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    if rt.p != 0:
+        return Shutdown()
+    if views.hdr(a, "panicking") == 2:
+        return lost_error(rt)
+    return WorkerLost(p, "it died with a connection on its way to another P", "none")
 
 
 def mover(rt: Any) -> Mover:

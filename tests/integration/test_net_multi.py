@@ -19,6 +19,7 @@ import pytest
 
 import parago as pg
 from parago._runtime import state
+from tests.unit.test_net import _ps_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -54,6 +55,7 @@ def _client(addr: str, i: int, barrier: pg.WaitGroup, release: pg.Chan, res: pg.
 
 
 def _many_main(n: int) -> dict:
+    _ps_up()
     ln = pg.net.listen("127.0.0.1:0", backlog=4096)
     barrier = pg.WaitGroup()
     barrier.add(n)
@@ -117,6 +119,7 @@ def _give(addr: str, ch: pg.Chan, ready: pg.Chan) -> None:
 
 
 def _killed_main() -> None:
+    _ps_up()
     ln = pg.net.listen("127.0.0.1:0")
     for _ in range(50):
         ch, ready = pg.Chan(1), pg.Chan(1)
@@ -142,5 +145,5 @@ def _killed_main() -> None:
 
 
 def test_a_p_killed_with_a_conn_in_flight_is_worker_lost_and_leaks_no_fd():
-    with pytest.raises(pg.WorkerLost, match="P1"):
+    with pytest.raises(pg.WorkerLost, match=r"P1 died \(killed by signal SIGKILL\)"):
         pg.run(_killed_main, procs=2)

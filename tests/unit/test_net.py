@@ -21,12 +21,27 @@ import pytest
 import parago as pg
 from parago._runtime import netpoll, state
 from parago._shim import views
+from tests.helpers import go_on
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _p() -> int:
     return state.rt.p
+
+
+def _up(ch: pg.Chan) -> None:
+    ch.send(_p())
+
+
+def _ps_up() -> None:
+    """Wait until every P runs goroutines (a spawn/forkserver P that is
+    still starting gets no placements: tests that count per P wait first)."""
+    n = pg.gomaxprocs()
+    ch = pg.Chan(n)
+    for p in range(n):
+        go_on(p, _up, ch)
+    assert sorted(_recv_timeout(ch) for _ in range(n)) == list(range(n))
 
 
 def _recv_timeout(ch: pg.Chan, seconds: float = 20.0):
@@ -266,50 +281,58 @@ def test_blocking_form_from_an_async_goroutine_names_the_async_form(run):
 # moving conns between goroutines (and Ps)
 
 
-def _handle_count(conn: pg.net.Conn, out: pg.Chan) -> None:
-    _echo(conn)
+def _handle_count(conn: pg.net.Conn, out: pg.Chan, release: pg.Chan) -> None:
     out.send(_p())
-
-
-def _client(addr: str, i: int, res: pg.Chan) -> None:
-    c = pg.net.dial(addr, timeout=20)
-    msg = b"%d:" % i * 50
-    c.write(msg)
-    c.close_write()
-    got = b""
-    while True:
-        b = c.read()
-        if not b:
-            break
-        got += b
-    c.close()
-    res.send(got == msg)
+    release.recv_ok()  # every handler is live at once: placement sees the load
+    _echo(conn)
 
 
 def test_accept_loop_moves_conns_and_handlers_run_on_every_p(run, procs):
     n = 24
 
     def main():
+        _ps_up()
         ln = pg.net.listen("127.0.0.1:0")
-        out, res = pg.Chan(n), pg.Chan(n)
-        for i in range(n):
-            pg.go(_client, ln.addr, i, res)
+        out, res, release = pg.Chan(n), pg.Chan(n), pg.Chan()
+        # the clients are threads: the Ps' load is the handlers' alone, so
+        # placement alone decides where they run
+        threads = [threading.Thread(target=_thread_client, args=(ln.addr, i, res)) for i in range(n)]
+        for t in threads:
+            t.start()
         for _ in range(n):
             conn = ln.accept()
-            pg.go(_handle_count, conn, out)
+            pg.go(_handle_count, conn, out, release)
             with pytest.raises(pg.net.ClosedConnError, match="moved"):
                 conn.read()
         per_p: dict[int, int] = {}
         for _ in range(n):
             p = _recv_timeout(out)
             per_p[p] = per_p.get(p, 0) + 1
+        release.close()
         assert all(_recv_timeout(res) for _ in range(n))
+        for t in threads:
+            t.join()
         ln.close()
         return per_p
 
     per_p = run(main)
     assert sum(per_p.values()) == n
     assert len(per_p) == procs, f"handlers ran on {per_p} only"
+
+
+def _thread_client(addr: str, i: int, res: pg.Chan) -> None:
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as c:
+        msg = b"%d:" % i * 50
+        c.sendall(msg)
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+    res.send(got == msg)
 
 
 def _take_rest(conn: pg.net.Conn, expect: int, out: pg.Chan) -> None:
@@ -636,6 +659,7 @@ def _serve_handler(conn: pg.net.Conn) -> None:
 
 
 def _serve_main(port: int) -> dict:
+    _ps_up()
     ctx, cancel = pg.context.with_cancel(pg.context.background())
     done = pg.Chan(1)
 
@@ -680,7 +704,10 @@ def test_serve_on_every_p_keeps_serving_after_a_handler_raises(run, procs, capfd
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
     free.close()
-    per_p = run(_serve_main, port)
+    # fork: the handler's traceback, printed by whichever P accepted, must
+    # reach this process's stderr (a forkserver's children write to the
+    # stderr it started with, which capfd does not see)
+    per_p = run(_serve_main, port, start_method="fork")
     assert sum(per_p.values()) == 39
     err = capfd.readouterr().err
     assert "RuntimeError: handler failed on purpose" in err
