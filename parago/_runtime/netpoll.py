@@ -276,10 +276,13 @@ def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
     # readiness readies the G itself: no future, no done-callback hop
     rt.n_external += 1
     gs.local_wait = w
+    t0 = time.monotonic_ns() if rt.tracer is not None else 0
     try:
         rt.park_local(gs, _IO_WAIT)
     finally:
         rt.n_external -= 1
+        if t0:  # --trace: the wait as a slice on the goroutine's row
+            rt.tracer.region(gs.goid, f"IO wait: {describe(rt, gs.off)}", t0, time.monotonic_ns())
         np.unparked(gs.off)
         np.remove(fd, write, w)
         if timer is not None:

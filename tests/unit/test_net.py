@@ -906,3 +906,31 @@ def test_dial_resolves_a_name_off_the_hub(run):
         return "ok"
 
     assert run(main) in ("ok", "localhost is ::1 only here")
+
+
+def test_trace_shows_network_waits(tmp_path, monkeypatch):
+    import json
+
+    path = tmp_path / "t.json"
+    monkeypatch.setenv("PARAGO_TRACE", str(path))
+
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        c = pg.net.dial(ln.addr)
+        s = ln.accept()
+
+        def writer():
+            pg.sleep(0.05)
+            c.write(b"x")
+
+        pg.go_local(writer)
+        assert s.read() == b"x"
+        for x in (s, c, ln):
+            x.close()
+        return c.local_addr
+
+    peer = pg.run(main, procs=1)
+    data = json.loads(path.read_text())
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    waits = [e for e in events if e.get("name", "").startswith("IO wait: ")]
+    assert any(e["name"].endswith(f"read, peer {peer}") and e["dur"] >= 20_000 for e in waits), waits
