@@ -288,12 +288,12 @@ def run(
     finally:
         if trace_stop is not None:
             trace_stop.set()
-        stop_exc = None
+        sup = rt.sup if rt is not None else None
+        if sup is not None:
+            sup.tearing_down = True  # a SIGINT / SIGTERM now is raised at the end (_on_interrupt)
         if sysmon is not None:
-            try:
-                sysmon.stop()  # bounded steps: a SIGTERM / SIGINT handler raises out of it
-            except BaseException as e:
-                stop_exc = e  # the rest of the teardown runs first; then it leaves pg.run
+            # bounded steps (signal handlers run between them); a signal ends the wait
+            sysmon.stop(give_up=lambda: sup is not None and sup.teardown_signal is not None)
         # a sysmon thread not joined may still read the arena: nothing is
         # freed and the arena stays mapped
         abandoned = sysmon is not None and sysmon.abandoned
@@ -310,8 +310,8 @@ def run(
             coop.uninstall()
         vclock.unbind()  # after sysmon stopped, before the arena is unmapped
         _release(rt, arena, procs_started, fds, normal_end and not abandoned, keep_mapped=abandoned)
-        if stop_exc is not None:
-            raise stop_exc
+        if sup is not None and sup.teardown_signal is not None:
+            raise sup.teardown_signal  # DESIGN "Signals": KeyboardInterrupt from pg.run
 
 
 def _await_ps(arena: Arena, procs: list, timeout: float = 60.0) -> None:
@@ -338,6 +338,7 @@ def _teardown(rt: Runtime) -> None:
     """Unwind every goroutine on every P; Ps get GRACE seconds to exit
     (LOST_GRACE when a P was lost: WorkerLost must reach the caller fast)."""
     rt.sup.deadlock.close()
+    rt.sup.tearing_down = True  # SIGINT / SIGTERM from here on: see _on_interrupt
     a = rt.arena
     a.u32[rt.i_shutdown] = 1
     lib.pg_wake_all(rt.base)
@@ -345,7 +346,7 @@ def _teardown(rt: Runtime) -> None:
     rt.begin_shutdown()
 
     async def drain() -> None:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and rt.sup.teardown_signal is None:
             live = [g for g in rt.gtable.values() if g is not rt.main_gs]
             if not live and not rt.local_ready:
                 return
@@ -417,6 +418,11 @@ _SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGUSR1")
 
 def _on_interrupt(signum: int, frame: Any) -> None:
     rt = state.rt
+    if rt is not None and rt.sup is not None and rt.sup.tearing_down:
+        # teardown: raised from pg.run once the teardown let go of what it
+        # can (never from the middle of it); its waits end early for it
+        rt.sup.teardown_signal = rt.sup.teardown_signal or KeyboardInterrupt()
+        return
     if rt is None or rt.main_gs is None or rt.sup is None or rt.sup.main_done:
         raise KeyboardInterrupt
     if getattr(greenlet.getcurrent(), "gs", None) is rt.main_gs:

@@ -35,6 +35,8 @@ class Supervisor:
         self.main_done = False
         self.failure_seen = False
         self.hub_error: BaseException | None = None
+        self.tearing_down = False  # teardown began: a SIGINT / SIGTERM is deferred to its end
+        self.teardown_signal: BaseException | None = None  # ... and kept here
         self.deadlock = DeadlockCheck(rt, self._deadlocked)
         loop = rt.loop
         for i, proc in enumerate(procs, start=1):

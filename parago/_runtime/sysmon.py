@@ -26,7 +26,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .._errors import ParagoError
 from .._shim import OK, blocking, lib
@@ -59,16 +59,16 @@ class Sysmon:
         self.running = True
         self.abandoned = False  # stop() was interrupted before the thread ended
 
-    def stop(self) -> None:
+    def stop(self, give_up: Callable[[], bool] | None = None) -> None:
         """This P leaves the run: join the thread, then give back its timer
         heap (every entry's reference; stopping what is still armed).
 
         The join waits in bounded steps (JOIN_STEP_NS, the GIL released),
-        coming back here between them, so a signal handler runs: SIGTERM or
-        SIGINT end a teardown whatever holds the thread (its exception
-        propagates from here).  A thread not joined then is ``abandoned``:
-        the arena must stay mapped (it may still read it) and its heap is
-        left as it is."""
+        coming back here between them, so signal handlers run; it ends when
+        ``give_up()`` says so (P0: a SIGTERM / SIGINT came, whatever holds
+        the thread) or after STOP_LIMIT.  A thread not joined then is
+        ``abandoned``: the arena must stay mapped (it may still read it)
+        and its heap is left as it is."""
         if not self.running:
             return
         self.running = False
@@ -78,6 +78,8 @@ class Sysmon:
             # not yet (pending signal handlers run here): its lock waits give
             # up once asked and no timer fires in teardown, so only a thread
             # held outside the runtime gets here; never wait for ever on it
+            if give_up is not None and give_up():
+                return
             if time.monotonic() > deadline:
                 sys.stderr.write(
                     f"parago: P{self.rt.p}'s sysmon did not stop within {STOP_LIMIT:.0f} s; left running\n"
