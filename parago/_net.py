@@ -233,17 +233,19 @@ class _Sock:
 
     def _moved_token(self) -> tuple:
         """Give the socket to whoever decodes the returned token (netmove)."""
-        if self._move is not None:
-            return self._move  # one encode tried twice (pickle, then cloudpickle)
-        if codec.ENC_REFS.get() is None:
+        encoding = codec.ENC_REFS.get()
+        if encoding is None:
             # not pg.go or a channel send (a user's pickle.dumps, --race's
             # snapshot of a goroutine's arguments): that must not move it
             raise TypeError(f"a pg.net {self._kind} cannot be pickled; pass it to pg.go or send it on a channel to move it")
-        self._live()
+        if self._move is not None and self._move[1] is encoding:
+            return self._move[0]  # one encode tried twice (pickle, then cloudpickle)
+        self._live()  # moved already (by another encode): ClosedConnError
         where = netmove.mover(self._rt).give(self._sock)
-        self._move = (self._rt.nonce, *where, self._state())
+        token = (self._rt.nonce, *where, self._state())
+        self._move = (token, encoding)
         self._release(_MOVED)
-        return self._move
+        return token
 
     def _state(self) -> dict:
         return {}

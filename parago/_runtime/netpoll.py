@@ -379,7 +379,7 @@ def describe(rt: Any, g_off: int) -> str | None:
     if w is None:
         return None
     fd, write = w
-    peer = peers.get(fd)
+    peer = peers.get(fd) if np.at_close_files.get(fd) is not None else None  # a live pg.net conn's
     text = f"fd {fd} {'write' if write else 'read'}"
     return f"{text}, peer {peer}" if peer else text
 

@@ -934,3 +934,24 @@ def test_trace_shows_network_waits(tmp_path, monkeypatch):
     events = data["traceEvents"] if isinstance(data, dict) else data
     waits = [e for e in events if e.get("name", "").startswith("IO wait: ")]
     assert any(e["name"].endswith(f"read, peer {peer}") and e["dur"] >= 20_000 for e in waits), waits
+
+
+def test_a_conn_used_after_it_moved_is_closed_conn_error(run):
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        c = pg.net.dial(ln.addr)
+        s = ln.accept()
+        ch = pg.Chan(2)
+        ch.send(s)
+        for op in (lambda: s.read(), lambda: s.write(b"x"), lambda: s.set_deadline(None)):
+            with pytest.raises(pg.net.ClosedConnError, match="moved to another goroutine"):
+                op()
+        with pytest.raises(pg.EncodeError, match="ClosedConnError: .*moved to another goroutine"):
+            ch.send(s)  # sending it again: nothing is enqueued
+        s2 = ch.recv()
+        c.write(b"after")
+        assert s2.read() == b"after"
+        for x in (s2, c, ln):
+            x.close()
+
+    run(main)
