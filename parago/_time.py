@@ -28,6 +28,7 @@ from ._chan import Chan
 from ._goroutine import gosched
 from ._runtime import codec, timers
 from ._runtime.g import ThreadG
+from ._runtime.handles import Handle
 from ._runtime.sched import cur, need_rt
 
 
@@ -110,17 +111,51 @@ class TimerChan(Chan):
         return f"<pg.Chan (a timer's c) cap=0 at {self._off:#x}>"
 
 
-def _chan_timer(rt: Any, kind: int, ns: int, period_ns: int) -> tuple[Chan, timers.TimerHandle]:
-    """A channel and a TK_SEND/TK_TICK timer on it: Go 1.23's, or Go 1.22's
-    plain Chan(1) under PARAGO_DEBUG=asynctimerchan=1."""
-    if timers.async_timer_chan(rt):
-        c = Chan(1)
-        return c, timers.new_timer(rt, kind, c, ns, period_ns, timers.TF_ASYNC)
-    tc = TimerChan(1)
-    return tc, timers.new_timer(rt, kind, tc, ns, period_ns)
+_UNMADE: Any = object()  # a timer handle's c before anyone asked for it
 
 
-class Timer:
+class _TimerHandle(Handle):
+    """The handle of a timer in the arena (Timer and Ticker are ones).
+
+    ``c`` is made on first use from the channel the timer holds (a timer
+    that nobody asks for its channel costs one handle, not two); a copy on
+    another P is the same timer, with the same channel."""
+
+    __slots__ = ("_ch",)
+    _kind = "timer"
+
+    def _load(self, rt: Any) -> None:
+        self._ch = _UNMADE
+
+    def _chan(self) -> Chan | None:
+        ch = self._ch
+        if ch is _UNMADE:
+            rt = self._live_rt()
+            off, flags = timers.chan_of(rt, self._off)
+            if not off:
+                ch = None  # after_func's: Go's nil channel
+            else:
+                r = rt.handles.get(off)
+                ch = r() if r is not None else None
+                if ch is None:
+                    # the timer's reference keeps the channel alive: this
+                    # handle takes one of its own (the handle protocol's)
+                    timers.hold(rt, off)
+                    ch = (Chan if flags & timers.TF_ASYNC else TimerChan)._new(rt, off)
+            self._ch = ch
+        return ch
+
+    def __repr__(self) -> str:
+        return f"<pg.{type(self).__name__} at {self._off:#x}>"
+
+
+def _arm(t: _TimerHandle, rt: Any, kind: int, ns: int, period_ns: int) -> None:
+    flags = timers.TF_ASYNC if timers.async_timer_chan(rt) else 0
+    off, gen = timers.new_chan_timer(rt, kind, ns, period_ns, flags)
+    t._bind(rt, off, gen)  # adopts the creation's reference
+
+
+class Timer(_TimerHandle):
     """Go's time.Timer: after ``seconds``, the time (``time.time()``) is sent on ``c`` once.
 
     ``c`` behaves as an unbuffered channel (Go 1.23): ``len(c) == c.cap == 0``,
@@ -131,14 +166,16 @@ class Timer:
     Picklable: a copy on another P is the same timer; ``stop`` and
     ``reset`` work from any P."""
 
-    __slots__ = ("c", "_t")
-
-    c: Chan | None
+    __slots__ = ()
 
     def __init__(self, seconds: float) -> None:
         ns = timers.delay_ns(seconds, "pg.Timer")
-        rt = need_rt("pg.Timer()")
-        self.c, self._t = _chan_timer(rt, timers.TK_SEND, ns, 0)
+        _arm(self, need_rt("pg.Timer()"), timers.TK_SEND, ns, 0)
+
+    @property
+    def c(self) -> Chan | None:
+        """The channel the time is sent on (None for an after_func timer)."""
+        return self._chan()
 
     def stop(self) -> bool:
         """Prevent the timer from firing.  Does not block.
@@ -147,7 +184,7 @@ class Timer:
         fired and its value was not received yet (that value is dropped);
         False if it had been stopped already or its value was received.
         For an after_func timer: True if ``fn`` had not been started."""
-        return timers.stop(self._t)
+        return timers.stop(self)
 
     def reset(self, seconds: float) -> bool:
         """Re-arm the timer to fire ``seconds`` from now (<= 0: at once).  Does not block.
@@ -157,7 +194,7 @@ class Timer:
         arming is received after this returns.  For an after_func timer:
         True if it rescheduled a pending ``fn``, False if ``fn`` will run again.
         Raises TypeError / ValueError for a bad delay, in the caller."""
-        return timers.reset(self._t, timers.delay_ns(seconds, "Timer.reset"), 0)
+        return timers.reset(self, timers.delay_ns(seconds, "Timer.reset"), 0)
 
 
 def _period(seconds: Any, what: str) -> int:
@@ -167,7 +204,7 @@ def _period(seconds: Any, what: str) -> int:
     return ns
 
 
-class Ticker:
+class Ticker(_TimerHandle):
     """Go's time.Ticker: sends the time on ``c`` every ``seconds``.
 
     ``c`` behaves as an unbuffered channel (Go 1.23, as Timer's): a tick
@@ -177,22 +214,28 @@ class Ticker:
 
     Raises ValueError for a period <= 0 (Go panics: "non-positive interval")."""
 
-    __slots__ = ("c", "_t")
+    __slots__ = ()
 
     def __init__(self, seconds: float) -> None:
         ns = _period(seconds, "pg.Ticker")
-        rt = need_rt("pg.Ticker()")
-        self.c, self._t = _chan_timer(rt, timers.TK_TICK, ns, ns)
+        _arm(self, need_rt("pg.Ticker()"), timers.TK_TICK, ns, ns)
+
+    @property
+    def c(self) -> Chan:
+        """The channel the ticks are sent on."""
+        ch = self._chan()
+        assert ch is not None
+        return ch
 
     def stop(self) -> None:
         """Stop sending ticks; an unreceived tick is dropped.  Does not block."""
-        timers.stop(self._t)
+        timers.stop(self)
 
     def reset(self, seconds: float) -> None:
         """Stop and restart with the period ``seconds`` (the next tick one
         period from now); an unreceived tick is dropped.  Does not block."""
         ns = _period(seconds, "Ticker.reset")
-        timers.reset(self._t, ns, ns)
+        timers.reset(self, ns, ns)
 
 
 def after(seconds: float) -> Chan:
@@ -230,7 +273,5 @@ def after_func(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
     refs: list[int] = []
     payload = codec.dumps_fn(fn, args, {}, refs)
     site = rt.site_of(2).value
-    t = object.__new__(Timer)
-    t.c = None
-    t._t = timers.new_func_timer(rt, payload, refs, site, getattr(gs, "goid", 0) or 0, ns)
-    return t
+    off, gen = timers.new_func_timer(rt, payload, refs, site, getattr(gs, "goid", 0) or 0, ns)
+    return Timer._make(rt, off, gen)

@@ -84,6 +84,7 @@ int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags,
 int pg_chan_timer_send_locked(void *base, uint64_t ch, const void *data, uint64_t len, int replace,
                               uint64_t *wakeg);
 int pg_chan_drain_locked(void *base, uint64_t ch);
+int64_t pg_chan_new(void *base, uint32_t cap, const void *type, uint64_t tlen);
 
 #define HEAP_MIN 64 /* entries: the smallest heap block */
 
@@ -174,22 +175,24 @@ static int heap_resize(void *base, pg_p_t *pp, uint32_t ncap) {
 }
 
 /*
- * Under the timer lock: a pending channel timer whose channel only the
- * timer itself still holds (pg.after's, in a select that took another
- * case, the channel since dropped on every P) can never be received from:
- * as Go 1.23 lets the GC take an unreferenced timer, it is stopped here
- * rather than kept until it fires -- a loop over select(..., after(s))
- * runs in constant arena memory.  Refcount 1 is final: every handle and
- * every payload in flight holds a reference of its own, and a Timer holds
- * its c.  Lock order: timer lock, then the channel's (nothing takes a
- * timer lock under a channel lock).  1 if it was stopped.
+ * Under the timer lock: a pending channel timer that only this entry
+ * still holds, on a channel that only the timer still holds (pg.after's,
+ * in a select that took another case, the channel since dropped on every
+ * P), can never be stopped nor received from: as Go 1.23 lets the GC take
+ * an unreferenced timer, it is stopped here rather than kept until it
+ * fires -- a loop over select(..., after(s)) runs in constant arena
+ * memory.  Both counts at 1 are final: every handle and every payload in
+ * flight holds a reference of its own (a Timer's handle makes its c from
+ * the timer on demand).  Lock order: timer lock, then the channel's
+ * (nothing takes a timer lock under a channel lock).  1 if it was stopped.
  */
 static int entry_reap(void *base, const pg_tentry_t *e) {
     pg_timer_t *tp = T(base, e->timer);
     if (tp->tkind != TK_SEND && tp->tkind != TK_TICK)
         return 0;
     uint64_t ch = pg_load_acq(&tp->target);
-    if (!ch || pg_load_acq(&AT(base, ch, pg_objhdr_t)->refcnt) != 1)
+    if (!ch || pg_load_acq(&tp->hdr.refcnt) != 1 ||
+        pg_load_acq(&AT(base, ch, pg_objhdr_t)->refcnt) != 1)
         return 0;
     uint32_t *lk = chan_lockword(base, ch);
     if (TM_LOCK(lk) != PG_OK)
@@ -667,6 +670,22 @@ PG_API int64_t pg_timer_new(void *base, int p, uint32_t kind, uint32_t flags, ui
         pg_obj_decref(base, (uint64_t)t);
         return r;
     }
+    return t;
+}
+
+/*
+ * pg.Timer / pg.Ticker / pg.after / pg.tick: pg_timer_new on a channel of
+ * one slot made here, which only the timer holds (a handle for it is made
+ * from the timer's target when Python first asks for t.c).  Returns the
+ * timer's offset (the caller holds one reference), PG_NOMEM or PG_INVAL.
+ */
+PG_API int64_t pg_timer_chan_new(void *base, int p, uint32_t kind, uint32_t flags, uint64_t delay,
+                                 uint64_t period) {
+    int64_t ch = pg_chan_new(base, 1, NULL, 0);
+    if (ch < 0)
+        return ch;
+    int64_t t = pg_timer_new(base, p, kind, flags, (uint64_t)ch, delay, period);
+    pg_obj_decref(base, (uint64_t)ch); /* the timer's reference is the one left (none: freed) */
     return t;
 }
 

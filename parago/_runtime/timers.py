@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any
 
-from .._shim import CONST, blocking, lib, views
+from .._shim import CONST, blocking, fast, lib, views
 from .._shim.status import check, error
 from . import vclock  # the timer clock: virtual in synctest
 from .g import WR, GState
@@ -32,6 +32,7 @@ from .schedtrace import parse_debug
 
 TK_SEND = CONST["TK_SEND"]
 TK_TICK = CONST["TK_TICK"]
+TK_FUNC = CONST["TK_FUNC"]
 TF_ASYNC = CONST["TF_ASYNC"]
 CTX_NONE, CTX_CANCELED, CTX_DEADLINE = CONST["CTX_NONE"], CONST["CTX_CANCELED"], CONST["CTX_DEADLINE"]
 MAX_NS = 1 << 64  # delays are u64 ns in C (Go's Duration: int64 ns, ~292 years)
@@ -61,11 +62,7 @@ def delay_ns(seconds: Any, what: str) -> int:
     return ns
 
 
-class TimerHandle(Handle):
-    """A P's handle on an arena timer (keeps it alive with its references)."""
-
-    __slots__ = ()
-    _kind = "timer"
+_u64 = ctypes.c_uint64  # the fast calls (no argtypes) need a delay as a 64-bit word
 
 
 def _checked(r: int, what: str) -> int:
@@ -74,24 +71,56 @@ def _checked(r: int, what: str) -> int:
     return r
 
 
-def new_timer(rt: Any, kind: int, ch: Handle, ns: int, period_ns: int, flags: int = 0) -> TimerHandle:
-    """A timer on ``ch`` (TK_SEND or TK_TICK; a channel of one slot that
-    nothing else sends on), armed ``ns`` from now on this P.  ``flags``:
-    TF_ASYNC for Go 1.22's channel (see async_timer_chan)."""
-    off = _checked(lib.pg_timer_new(rt.base, rt.p, kind, flags, ch._off, ns, period_ns), "pg.Timer")
-    return TimerHandle._new(rt, off)
+def new_chan_timer(rt: Any, kind: int, ns: int, period_ns: int, flags: int) -> tuple[int, int]:
+    """A TK_SEND/TK_TICK timer on a channel of one slot made with it, armed
+    ``ns`` from now on this P: (offset, gen) for the caller's handle, which
+    adopts the one reference.  ``flags``: TF_ASYNC for Go 1.22's channel
+    (async_timer_chan)."""
+    off = fast.pg_timer_chan_new(rt.cbase, rt.p, kind, flags, _u64(ns), _u64(period_ns))
+    if off < 0:
+        raise error(off, "pg.Timer", 256)
+    return off, views.obj_gen(rt.arena, off)
 
 
-def new_func_timer(rt: Any, payload: bytes, refs: list[int], site: int, parent: int, ns: int) -> TimerHandle:
+def new_func_timer(rt: Any, payload: bytes, refs: list[int], site: int, parent: int, ns: int) -> tuple[int, int]:
     """A TK_FUNC timer (pg.after_func), armed ``ns`` from now on this P: it
     starts a goroutine on the encoded (fn, args, kw) ``payload`` (whose
-    handles are ``refs``: the timer takes a reference on each)."""
+    handles are ``refs``: the timer takes a reference on each).  (offset,
+    gen) as new_chan_timer."""
     arr = (ctypes.c_uint64 * max(len(refs), 1))(*refs)
     off = _checked(
         lib.pg_timer_func_new(rt.base, rt.p, payload, len(payload), arr, len(refs), site, parent, ns),
         "pg.after_func",
     )
-    return TimerHandle._new(rt, off)
+    return off, views.obj_gen(rt.arena, off)
+
+
+def chan_of(rt: Any, t: int) -> tuple[int, int]:
+    """(the channel a timer sends on -- 0 for after_func's --, its flags):
+    what a Timer's handle makes its ``c`` from."""
+    a = rt.arena
+    if a.u32[views.obj_index(t, "pg_timer", "tkind")] not in (TK_SEND, TK_TICK):
+        return 0, 0
+    return a.q[views.obj_index(t, "pg_timer", "target")], a.u32[views.obj_index(t, "pg_timer", "flags")]
+
+
+def hold(rt: Any, off: int) -> None:
+    """Take a reference on the object at ``off`` for a new handle of this P
+    (a timer's channel, whose own reference keeps it alive meanwhile)."""
+    lib.pg_obj_incref(rt.base, off)
+
+
+def stop(t: Handle) -> bool:
+    """Stop it; True if it was pending (a channel timer: or fired with its
+    value unreceived, now dropped)."""
+    rt = t._live_rt()
+    return bool(fast.pg_timer_stop(rt.cbase, t._c))
+
+
+def reset(t: Handle, ns: int, period_ns: int) -> bool:
+    """Re-arm ``ns`` from now, on the calling P; True if it had been active (as stop's)."""
+    rt = t._live_rt()
+    return bool(_checked(fast.pg_timer_reset(rt.cbase, rt.p, t._c, _u64(ns), _u64(period_ns)), "Timer.reset"))
 
 
 _debug_seen: list = [None, False]  # (the runtime it was read for, asynctimerchan)
@@ -107,18 +136,6 @@ def async_timer_chan(rt: Any) -> bool:
         seen[1] = bool(parse_debug(os.environ.get("PARAGO_DEBUG")).get("asynctimerchan", 0))
         seen[0] = rt
     return seen[1]
-
-
-def stop(t: TimerHandle) -> bool:
-    """Stop it; True if it was pending (the arming will not fire)."""
-    rt = t._live_rt()
-    return bool(lib.pg_timer_stop(rt.base, t._off))
-
-
-def reset(t: TimerHandle, ns: int, period_ns: int) -> bool:
-    """Re-arm ``ns`` from now, on the calling P; True if it had been pending."""
-    rt = t._live_rt()
-    return bool(_checked(lib.pg_timer_reset(rt.base, rt.p, t._off, ns, period_ns), "Timer.reset"))
 
 
 def _sleep_armed(rt: Any, gs: GState, ns: int) -> int:

@@ -12,6 +12,7 @@ from ctypes import c_char_p, c_int, c_int64, c_uint32, c_uint64, c_void_p
 SIGS: dict[str, tuple[list, object]] = {
     # timer.c: timers (delays and periods are ns)
     "pg_timer_new": ([c_void_p, c_int, c_uint32, c_uint32, c_uint64, c_uint64, c_uint64], c_int64),
+    "pg_timer_chan_new": ([c_void_p, c_int, c_uint32, c_uint32, c_uint64, c_uint64], c_int64),
     "pg_timer_func_new": (
         [c_void_p, c_int, c_char_p, c_uint64, c_void_p, c_uint32, c_uint64, c_uint64, c_uint64],
         c_int64,
