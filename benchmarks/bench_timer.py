@@ -7,9 +7,10 @@
     chan_op             one send or one receive on a buffered pg.Chan(1)
                         (a send-receive pair, halved): the unit the two
                         timer rows are compared with (ratios below)
-    chan_new            pg.Chan(1) made and dropped: the object-creation
-                        cost inside timer_create_stop (a Timer is a
-                        channel and a timer, two arena objects, two handles)
+    chan_new            pg.Chan(1) made and dropped: object creation alone
+                        (a Timer is two arena objects, its channel and the
+                        timer, made in one call, and one handle until its
+                        c is used)
 
 Each in one goroutine of pg.run at procs=1 (timers are per P; nothing
 crosses Ps), median of --repeat runs; Go's time.NewTimer+Stop, Reset and a
