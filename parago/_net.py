@@ -30,7 +30,7 @@ import traceback
 from typing import Any, Callable, Iterator
 
 from ._errors import ClosedConnError, NetDeadlineExceeded, not_in_runtime, stale_handle
-from ._runtime import codec, netmove, netpoll, state
+from ._runtime import codec, handles, netmove, netpoll, state
 from ._runtime.netpoll import CLOSED, TIMEOUT
 
 DeadlineExceeded = NetDeadlineExceeded
@@ -238,6 +238,8 @@ class _Sock:
             # not pg.go or a channel send (a user's pickle.dumps, --race's
             # snapshot of a goroutine's arguments): that must not move it
             raise TypeError(f"a pg.net {self._kind} cannot be pickled; pass it to pg.go or send it on a channel to move it")
+        if handles.CROSSING.get() is not None:
+            raise TypeError(f"a pg.net {self._kind} cannot move to another node of a cluster (its socket is this machine's)")
         if self._move is not None and self._move[1] is encoding:
             return self._move[0]  # one encode tried twice (pickle, then cloudpickle)
         self._live()  # moved already (by another encode): ClosedConnError
