@@ -955,3 +955,20 @@ def test_a_conn_used_after_it_moved_is_closed_conn_error(run):
             x.close()
 
     run(main)
+
+
+def test_listen_on_every_interface(run):
+    def main():
+        ln = pg.net.listen(":0")  # Go's ":port": every interface (dual-stack where IPv6 is)
+        port = ln.addr.rsplit(":", 1)[1]
+        assert ln.addr in (f"[::]:{port}", f"0.0.0.0:{port}")
+        for addr in (f"127.0.0.1:{port}", f":{port}"):
+            c = pg.net.dial(addr)
+            s = ln.accept()
+            c.write(b"any")
+            assert s.read() == b"any"
+            s.close()
+            c.close()
+        ln.close()
+
+    run(main)
