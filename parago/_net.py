@@ -1001,6 +1001,7 @@ def serve(address: str, handler: Callable[[Conn], Any], *, ctx: Any = None) -> N
     a goroutine on that P; the conn is closed when the handler returns.
 
     Blocks the calling goroutine until ``ctx`` is done (None: for ever);
+    a P that is still starting or busy gets its listener as soon as it runs;
     then every listener closes and the handlers' conns are closed.  An
     exception in a handler is printed with its traceback and that conn
     closed; the server keeps serving (Go's net/http).  A full fd table
@@ -1033,33 +1034,33 @@ def serve(address: str, handler: Callable[[Conn], Any], *, ctx: Any = None) -> N
     go_local(_acceptor, address, handler, claimed, reports, stop, wg)
     got: set[int] = set()
     outstanding = 1
-    first = True
-    give_up = time.monotonic() + 2.0
+    done = ctx.done() if ctx is not None else Chan()  # None: never done
     try:
-        while len(got) < n:
-            if not first:
+        while True:
+            # until every P has an acceptor, keep one more on its way to
+            # each P without one (a P still starting, or busy, gets its
+            # acceptor later: it is never given up on)
+            if got and len(got) < n:
                 while outstanding < n - len(got):
                     go(_acceptor, address, handler, claimed, reports, stop, wg)
                     outstanding += 1
-            timer = after(0.25)
-            i, v, _ = select(Recv(reports), Recv(timer))
-            if i == 1:
-                if time.monotonic() > give_up:
-                    break  # Ps too busy to start an acceptor: they serve without one
+            cases = [Recv(done), Recv(reports)]
+            if len(got) < n:
+                cases.append(Recv(after(0.25)))
+            i, v, _ = select(*cases)
+            if i == 0:
+                break
+            if i == 2:
                 continue
             outstanding -= 1
             p, err = v
             if err is None:
                 got.add(p)
             elif err != "dup":
-                raise err
-            first = False
-            if time.monotonic() > give_up and got:
-                break
-        if ctx is None:
-            Chan().recv()  # for ever (the handlers' network waits keep this from being a deadlock)
-        else:
-            ctx.done().recv_ok()
+                if not got:
+                    raise err  # this P's listen failed: bad address, port in use
+                sys.stderr.write(f"pg.net.serve: P{p} cannot listen on {address}: {err}\n")
+                n = len(got)  # that P serves without a listener
     finally:
         stop.close()
         wg.wait()
