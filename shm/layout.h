@@ -394,7 +394,8 @@ typedef struct pg_sync { PG_STRUCT_SYNC(PG_DECL_FIELD) } pg_sync_t;
     X(TF_ASYNC, 1)  /* PARAGO_DEBUG=asynctimerchan=1: Go 1.22's buffered channel, never drained */
 
 /* the low two bits of pg_timer.state (seq << 2 | T_*); only the CAS
- * seq|T_PENDING -> seq|T_RUNNING fires an arming */
+ * seq|T_PENDING -> seq|T_RUNNING fires an arming (a channel timer's: the
+ * move out of seq|T_PENDING under its channel's lock, shm/timer.c) */
 #define PG_TSTATE_LIST(X) X(T_PENDING, 0) X(T_FIRED, 1) X(T_STOPPED, 2) X(T_RUNNING, 3)
 
 /* a context's error (pg_ctx.err): set once, before its done channel is closed */

@@ -17,12 +17,13 @@
  *       earliest: tgen++, futex wake         (4) CAS state seq|T_PENDING ->
  *                                                seq|T_RUNNING; failed: a stale
  *   stop:  CAS seq|T_PENDING -> seq|T_STOPPED    entry (stopped or re-armed since)
- *   reset: state = (seq+1)|T_PENDING, push   (5) fire: send the time, cancel the
- *          (the old entry is now stale)          context, or ready the sleeper
+ *   reset: state = (seq+1)|T_PENDING, push   (5) fire: cancel the context, ready
+ *          (the old entry is now stale)          the sleeper, or start after_func's
+ *                                                goroutine
  *                                            (6) CAS seq|T_RUNNING -> seq|T_FIRED
- *                                                (a tick: -> seq|T_PENDING, push)
  *
- * A channel timer (TK_SEND, TK_TICK: Go 1.23's timer channel) changes
+ * That is every kind but the channel timers.  A channel timer (TK_SEND,
+ * TK_TICK: Go 1.23's timer channel) has no T_RUNNING: it changes
  * state only under its channel's lock, and its firing checks the state and
  * sends in that same hold (Go's sendLock + seq check in unlockAndRun):
  *

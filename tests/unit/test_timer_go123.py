@@ -176,6 +176,36 @@ def test_timer_stop_stress(run):
     run(main)
 
 
+def _ping(stop, c: pg.Chan, wg: pg.WaitGroup) -> None:
+    while not stop.load():
+        c.send(True)
+    c.close()
+    wg.done()
+
+
+def _pong(c: pg.Chan, wg: pg.WaitGroup) -> None:
+    for _ in c:
+        pass
+    wg.done()
+
+
+def test_after_func_starvation(run):
+    # Go's TestAfterFuncStarvation: two goroutines ping-ponging on a channel
+    # keep a P busy forever unless the AfterFunc goroutine gets to run
+    def main():
+        stop = pg.atomic.Bool()
+        c = pg.Chan(1)
+        wg = pg.WaitGroup()
+        wg.add(2)
+        pg.go(_ping, stop, c, wg)
+        pg.go(_pong, c, wg)
+        pg.after_func(1e-6, stop.store, True)
+        wg.wait()
+        return True
+
+    assert run(main) is True
+
+
 def _reset_once(d: float) -> str | None:
     t0 = pg.Timer(2 * d)
     pg.sleep(d)
