@@ -80,6 +80,37 @@ _STALL = textwrap.dedent(
 )
 
 
+# P0's sysmon is held at a timer's send: the channel's lock word says "P0
+# holds it" and nobody ever releases it (a stand-in for a lock whose owner
+# will not come back); main then fails (no clean end: nothing is freed)
+_HELD = textwrap.dedent(
+    """
+    import time
+    import parago as pg
+    from parago._runtime import state
+    from parago._shim import lib, offset
+
+    def main():
+        rt = state.rt
+        t = pg.Timer(0.05)
+        w = t.c._off + offset("pg_objhdr", "lock")
+        rt.arena.u32[w // 4] = lib.pg_lock_tag(0)
+        n0 = lib.pg_lock_nslow()
+        deadline = time.monotonic() + 10
+        while lib.pg_lock_nslow() == n0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the hub is held: no goroutine, no timer of main's
+        print("held", lib.pg_lock_nslow() > n0, flush=True)
+        raise ValueError("main ends")
+
+    if __name__ == "__main__":
+        try:
+            pg.run(main, procs=1)
+        except ValueError as e:
+            print(e, flush=True)
+    """
+)
+
+
 def _env(debug: str) -> dict:
     env = dict(os.environ, PYTHONPATH=ROOT, PARAGO_DEBUG=debug)
     env.pop("PARAGO_STRESS_SEED", None)
@@ -138,6 +169,28 @@ def test_a_timer_due_while_a_p_leaves_never_hangs_teardown(tmp_path, start_metho
         f"the window was not forced (no block reused): {r.stdout}"
     )
     assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.timeout(60)
+def test_a_sysmon_held_at_a_send_on_a_lock_nobody_releases_still_stops(tmp_path):
+    """The sysmon waits on a channel lock whose owner will never unlock it
+    when teardown asks it to stop: its wait gives up (PG_LOST, the send
+    dropped) and the join returns.  Before: pthread_join for ever."""
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(
+            [sys.executable, _script(tmp_path, _HELD)],
+            env=_env(""),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"teardown hung on the sysmon's lock wait: {e.stdout!r} {e.stderr!r}")
+    assert r.stdout.split("\n")[:2] == ["held True", "main ends"], (r.stdout, r.stderr)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 20
 
 
 def _stalled(tmp_path, sig: int) -> tuple[subprocess.Popen, float, str]:
