@@ -43,7 +43,7 @@ from .._errors import (
     not_in_runtime,
 )
 from .._shim import BIG, CONST, NOMEM, GKind, Gstatus, Pstate, blocking, fast, lib, views
-from . import codec, dump, preempt, profile, race, state, trace
+from . import codec, dump, park, preempt, profile, race, state, trace
 from .g import WR, GreenletG, GState, TaskG, ThreadG
 from .procs_util import usable_cpus
 from .refs import Refs
@@ -394,7 +394,7 @@ class Runtime:
         if self.tracer is not None:
             self.tracer.preempt(gs.goid)
         self.push_yielded(gs)
-        gs.park()
+        park.park(gs)
 
     def preempt_signal(self, frame: Any) -> None:
         preempt.on_signal(self, frame)
@@ -787,7 +787,7 @@ class Runtime:
 
     def park_local(self, gs: GState, reason: str) -> None:
         lib.pg_park_plain(self.base, gs.off, WR[reason], 0)
-        gs.park()
+        park.park(gs)
 
     def park_on_future(self, gs: GState, fut: Any, reason: str, threadsafe: bool) -> None:
         """Park gs until fut is done: a concurrent.futures future completed by
