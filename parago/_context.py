@@ -34,7 +34,9 @@ from ._errors import ParagoError
 from ._runtime import codec, ops, timers, vclock
 from ._runtime.ops import check, views
 from ._runtime.sched import need_rt
-from ._sync import _block_payload_at, _drop_block_refs, _stored_block
+from ._runtime.stored import block_payload_at as _block_payload_at
+from ._runtime.stored import drop_block_refs as _drop_block_refs
+from ._runtime.stored import stored_block as _stored_block
 
 _NONE, _CANCELED, _DEADLINE = timers.CTX_NONE, timers.CTX_CANCELED, timers.CTX_DEADLINE
 

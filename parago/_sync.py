@@ -12,7 +12,6 @@ calling goroutine, and leaves the object usable.
 from __future__ import annotations
 
 import inspect
-import struct
 import time
 from typing import Any, Callable
 
@@ -21,6 +20,9 @@ from ._runtime import codec, ops, park, profile
 from ._runtime.g import GreenletG
 from ._runtime.handles import Handle
 from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
+from ._runtime.stored import block_payload_at as _block_payload_at
+from ._runtime.stored import drop_block_refs as _drop_block_refs
+from ._runtime.stored import stored_block as _stored_block
 
 _ZERO = ops.c_zero
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -375,33 +377,6 @@ class Once(_SyncObject):
         if refs:
             ops.incref_many(rt, refs)
         return v
-
-
-# A stored result (Once's; atomic.Value's has the same layout, shm/atomics.c):
-#     [u32 0][u32 nrefs][u64 refs: nrefs][encoded value]
-# refs: the handles inside, one reference each owned by the block and
-# dropped with the object that stores it (pg_value_free).
-_BLOCK_HDR = struct.Struct("<II")
-
-
-def _stored_block(rt: Any, v: Any, what: str = "Once result") -> bytes:
-    """v's encoding in a stored-value block; takes its handles' references."""
-    refs: list[int] = []
-    payload = codec.dumps(v, what, refs)
-    if refs:
-        ops.incref_many(rt, refs)
-    return b"".join((_BLOCK_HDR.pack(0, len(refs)), struct.pack(f"<{len(refs)}Q", *refs), payload))
-
-
-def _block_payload_at(data: bytes) -> int:
-    return _BLOCK_HDR.size + 8 * _BLOCK_HDR.unpack_from(data)[1]
-
-
-def _drop_block_refs(rt: Any, data: bytes) -> None:
-    if data:
-        n = _BLOCK_HDR.unpack_from(data)[1]
-        for off in struct.unpack_from(f"<{n}Q", data, _BLOCK_HDR.size):
-            rt.decref_later(off)
 
 
 _RUN = object()  # Once: this caller runs fn

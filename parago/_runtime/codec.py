@@ -29,13 +29,10 @@ from .._errors import EncodeError
 from .._shim import lib
 from . import state
 
-# The handle offsets collected by the encode (or decode) in progress.  A
-# context variable, so each call has its own list -- nested calls save and
-# restore it, and another thread (a pg.blocking worker) or another greenlet
-# encoding at the same time has its own context: a handle's reference can
-# never land in someone else's payload.
-ENC_REFS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("parago_enc_refs", default=None)
-DEC_REFS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("parago_dec_refs", default=None)
+# the handle offsets collected by the encode (or decode) in progress: the
+# reference protocol's, declared with it (handles.py); this module imports
+# handles, never the reverse
+from .handles import DEC_REFS, ENC_REFS, HandleMixin
 
 
 class collecting:
@@ -171,8 +168,6 @@ def cacheable(fn: Any, args: tuple, kw: dict) -> bool:
     qn = getattr(fn, "__qualname__", "<")
     if "<" in qn or "." in qn:
         return False
-    from .handles import HandleMixin
-
     for a in args:
         if a.__class__ not in _SCALAR_TYPES and not isinstance(a, HandleMixin):
             return False

@@ -23,7 +23,16 @@ from typing import Any
 
 from .._errors import DecodeError, ParagoError, not_in_runtime, stale_handle
 from .._shim import lib, views
-from . import codec, state
+from . import state
+
+# The handle offsets collected by the encode (or decode) in progress (codec
+# sets them, __reduce__ and _rebuild append).  A context variable, so each
+# call has its own list -- nested calls save and restore it, and another
+# thread (a pg.blocking worker) or another greenlet encoding at the same time
+# has its own context: a handle's reference can never land in someone else's
+# payload.  Declared here, with the protocol: codec imports this module.
+ENC_REFS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("parago_enc_refs", default=None)
+DEC_REFS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("parago_dec_refs", default=None)
 
 
 class HandleMixin:
@@ -71,7 +80,7 @@ class HandleMixin:
         rt = self._rt
         if rt.closed:
             raise stale_handle(self._kind)
-        refs = codec.ENC_REFS.get()
+        refs = ENC_REFS.get()
         if refs is not None:
             refs.append(self._off)  # taken by the publishing call, in one batch
         else:
@@ -134,7 +143,7 @@ remote_select_async: Any = None
 # While parago._cluster encodes a message for another node: the (home,
 # offset) of every remote handle in it (collected by their __reduce__), and
 # a pg.Buffer pickles to a copy of its bytes (another node cannot map this
-# arena).  A context variable, as codec.ENC_REFS is: an encode on another
+# arena).  A context variable, as ENC_REFS is: an encode on another
 # thread (or greenlet) at that moment is not one for another node.
 CROSSING: contextvars.ContextVar[list | None] = contextvars.ContextVar("parago_crossing", default=None)
 
@@ -142,7 +151,7 @@ CROSSING: contextvars.ContextVar[list | None] = contextvars.ContextVar("parago_c
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
     if remote_rebuild is not None and state.rt is not None and state.rt.nonce != nonce:
         return remote_rebuild(cls, nonce, off, gen)
-    refs = codec.DEC_REFS.get()
+    refs = DEC_REFS.get()
     if refs is not None:
         refs.append(off)
     rt = state.rt
