@@ -190,8 +190,28 @@ class _Sock:
         if rt is not state.rt or rt.closed:
             raise stale_handle(f"pg.net {self._kind}")
         if self._closed is not None:
+            if self._closed is _MOVED and self._revive():
+                return self._sock
             raise ClosedConnError(self._closed)
         return self._sock
+
+    def _revive(self) -> bool:
+        """A move whose payload was not delivered (the send raised, a select
+        chose another case) is cancelled on the sender's next use: this
+        object owns its socket again (netmove.Mover.revive)."""
+        mv = self._move
+        if mv is None or threading.get_ident() != self._rt.hub_tid:
+            return False
+        if netmove.mover(self._rt).revive(mv[0][5]) is None:
+            return False
+        self._move = None
+        self._closed = None
+        netpoll.poller(self._rt).at_close_files[self._fd] = self
+        self._revived()
+        return True
+
+    def _revived(self) -> None:
+        pass
 
     def _woke(self, r: int) -> None:
         """After a wait: closed meanwhile (by another goroutine, or moved)?"""
@@ -215,7 +235,7 @@ class _Sock:
     def close(self) -> None:
         """Close it.  Goroutines parked on it raise ClosedConnError; closing
         again does nothing."""
-        if self._closed is not None:
+        if self._closed is not None and not (self._closed is _MOVED and self._revive_if_live()):
             return
         rt = self._rt
         if rt is state.rt and not rt.closed and threading.get_ident() != rt.hub_tid:
@@ -226,6 +246,10 @@ class _Sock:
             return
         self._release(_CLOSED)
         self._sock.close()
+
+    def _revive_if_live(self) -> bool:
+        rt = self._rt
+        return rt is state.rt and not rt.closed and self._revive()
 
     def _close_on_hub(self) -> None:
         self._release(_CLOSED)
@@ -240,12 +264,20 @@ class _Sock:
             raise TypeError(f"a pg.net {self._kind} cannot be pickled; pass it to pg.go or send it on a channel to move it")
         if handles.CROSSING.get() is not None:
             raise TypeError(f"a pg.net {self._kind} cannot move to another node of a cluster (its socket is this machine's)")
-        if self._move is not None and self._move[1] is encoding:
-            return self._move[0]  # one encode tried twice (pickle, then cloudpickle)
+        mv = self._move
+        if mv is not None and mv[1] is encoding:
+            # one encode tried twice (pickle, then cloudpickle: the first
+            # try's references were cleared)
+            if mv[2] not in encoding:
+                encoding.append(mv[2])
+            return mv[0]
         self._live()  # moved already (by another encode): ClosedConnError
-        where = netmove.mover(self._rt).give(self._sock)
+        where, anchor = netmove.mover(self._rt).give(self._sock, self)
         token = (self._rt.nonce, *where, self._state())
-        self._move = (token, encoding)
+        # the payload's reference on the anchor tells the sender whether it
+        # was delivered (netmove: a failed send revives this object)
+        encoding.append(anchor)
+        self._move = (token, encoding, anchor)
         self._release(_MOVED)
         return token
 
@@ -299,6 +331,10 @@ class Conn(_Sock):
             self._raddr = _fmt(fam, sock.getpeername())
         except OSError:
             self._raddr = ""
+        if self._raddr:
+            netpoll.peers[self._fd] = self._raddr
+
+    def _revived(self) -> None:
         if self._raddr:
             netpoll.peers[self._fd] = self._raddr
 
@@ -1008,7 +1044,7 @@ def serve(address: str, handler: Callable[[Conn], Any], *, ctx: Any = None) -> N
     (EMFILE) backs off and retries.  Raises what ``listen`` raises (bad
     address, port in use) before serving.
     """
-    from . import atomic
+    from ._atomic import Int64
     from ._chan import Chan, Recv, select
     from ._goroutine import go, go_local, gomaxprocs
     from ._sync import WaitGroup
@@ -1024,7 +1060,7 @@ def serve(address: str, handler: Callable[[Conn], Any], *, ctx: Any = None) -> N
     if port == 0:
         raise ValueError(f"serve: {address!r}: give a port (every P listens on the same one)")
     n = gomaxprocs()
-    claimed = atomic.Int64(0)
+    claimed = Int64(0)
     reports: Chan = Chan(4 * n + 4)
     stop: Chan = Chan()
     wg = WaitGroup()

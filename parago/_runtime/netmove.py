@@ -23,14 +23,32 @@ copy of the descriptor that needs nothing from the sending P's hub:
 No byte is lost: the kernel socket itself moves (its receive queue with
 it), and what the Conn had buffered in user space travels in the token.
 
+A move is committed only when the payload is delivered and decoded.  Each
+move has an *anchor*: a small arena object whose offset the token adds to
+the payload's handle references, so the arena reference the publishing call
+takes (a channel send, a select's Send case, pg.go) and gives back when the
+payload is not delivered after all (a closed channel, a Send case that
+lost, the undelivered rest of a send_many, an encode that failed) is counted
+on it like any handle's.  The sender keeps one reference of its own:
+
+    refcount 1   no payload holds it: the send failed -- the sender's
+                 object revives on its next use (``revive``), or the socket
+                 is closed once that object is gone (``_orphan``)
+    refcount 2   a payload on its way (buffered, or a receiver decoding it)
+    "taken"      the receiver pulled it: the sender drops both references
+
+The receiver never touches the anchor (it is no handle), so the sender
+alone decides, and never revives a socket that a receiver may hold.
+
 Failure and lifetime (DESIGN rule 4, "never a leaked fd"):
   - the sender P died before step 2: ``pidfd_getfd`` fails (its files died
     with it) -> WorkerLost naming that P in the receiver;
   - the receiver died after step 2: its copy died with it; the sender's
     copy is closed at teardown;
   - the payload is never decoded (a buffered value of a channel nobody
-    drains, a goroutine that never started): the sender's ``moving`` table
-    is closed when its P leaves the run;
+    drains or that was dropped, a goroutine that never started): the
+    sender's ``moving`` table is closed when its P leaves the run;
+  - the payload was never delivered: see the anchor above;
   - a move within one process takes the socket straight from the table.
 
 Owner of ``Mover`` state: the P's hub thread (encode and decode run in
@@ -41,15 +59,19 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import itertools
 import os
 import socket
 import struct
+import threading
 import time
+import weakref
 from typing import Any
 
 from .._errors import ParagoError, Shutdown, WorkerLost, stale_handle
-from .._shim import views
+from .._shim import SyncKind, lib, views
+from .._shim.status import check
 
 _SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture (unified syscall table)
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -114,24 +136,32 @@ class Mover:
     def __init__(self, rt: Any) -> None:
         self.rt = rt
         self.moving: dict[int, socket.socket] = {}
+        self.anchors: dict[int, int] = {}  # move id -> its anchor's offset (see the module doc)
+        self.owners: dict[int, weakref.ref] = {}  # move id -> the sender's object, for _orphan
         self.ids = itertools.count(1)
         self.inbox: socket.socket | None = None  # "taken" datagrams for this P (bound on first move)
         self.outbox: socket.socket | None = None  # sends "taken" to other Ps
         self.unsent: list[tuple[bytes, bytes]] = []
 
     # ---- sender: step 1 and step 4 ----
-    def give(self, sock: socket.socket) -> tuple[int, int, int, int, int]:
-        """Keep sock for its receiver; returns (p, pid, fd, inode, id)."""
+    def give(self, sock: socket.socket, owner: Any) -> tuple[tuple[int, int, int, int, int], int]:
+        """Keep sock for its receiver; returns ((p, pid, fd, inode, id),
+        anchor): the caller adds the anchor to the payload's references."""
+        rt = self.rt
         if self.inbox is None:
             _allow_pulls()
             ib = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-            ib.bind(_address(self.rt.nonce, self.rt.p))
-            self.rt.loop.add_reader(ib.fileno(), self._taken)
+            ib.bind(_address(rt.nonce, rt.p))
+            rt.loop.add_reader(ib.fileno(), self._taken)
             self.inbox = ib
+        fd = sock.fileno()
+        ino = os.fstat(fd).st_ino
+        anchor = check(lib.pg_sync_new(rt.base, SyncKind.MUTEX, 0), "pg.net: moving a connection", 128)
         mid = next(self.ids)
         self.moving[mid] = sock
-        fd = sock.fileno()
-        return self.rt.p, os.getpid(), fd, os.fstat(fd).st_ino, mid
+        self.anchors[mid] = anchor
+        self.owners[mid] = weakref.ref(owner, functools.partial(self._owner_gone, mid))
+        return (rt.p, os.getpid(), fd, ino, mid), anchor
 
     def _taken(self) -> None:
         ib = self.inbox
@@ -143,9 +173,59 @@ class Mover:
             except OSError:
                 return
             if len(data) == _ID.size:
-                s = self.moving.pop(_ID.unpack(data)[0], None)
+                s = self._commit(_ID.unpack(data)[0])
                 if s is not None:
                     s.close()
+
+    def _commit(self, mid: int) -> socket.socket | None:
+        """The receiver has the socket: forget the move and drop the anchor
+        (the payload's reference and ours)."""
+        s = self.moving.pop(mid, None)
+        self.owners.pop(mid, None)
+        anchor = self.anchors.pop(mid, None)
+        if anchor is not None and not self.rt.closed:
+            lib.pg_obj_decref(self.rt.base, anchor)
+            lib.pg_obj_decref(self.rt.base, anchor)
+        return s
+
+    def _undelivered(self, mid: int) -> bool:
+        """No payload holds the move's anchor any more (the send failed)."""
+        rt = self.rt
+        anchor = self.anchors.get(mid)
+        if anchor is None or mid not in self.moving or rt.closed:
+            return False
+        rt.flush_decrefs()  # a failed send's drop is batched
+        return bool(views.obj_refcnt(rt.arena, anchor) == 1)
+
+    def revive(self, mid: int) -> socket.socket | None:
+        """The socket back to its sender if its payload was not delivered
+        (then the move is cancelled), else None.  Hub thread."""
+        if not self._undelivered(mid):
+            return None
+        s = self.moving.pop(mid)
+        self.owners.pop(mid, None)
+        lib.pg_obj_decref(self.rt.base, self.anchors.pop(mid))  # ours: frees it
+        return s
+
+    def _owner_gone(self, mid: int, _ref: Any = None) -> None:
+        """The sender's object was collected: a move that was not delivered
+        has nobody left to revive it (GC may run in any thread: the hub
+        decides)."""
+        rt = self.rt
+        if rt.closed or mid not in self.moving:
+            return
+        if threading.get_ident() == rt.hub_tid:
+            self._orphan(mid)
+            return
+        try:
+            rt.loop.call_soon_threadsafe(self._orphan, mid)
+        except RuntimeError:
+            pass  # the loop is closed: close() has it
+
+    def _orphan(self, mid: int) -> None:
+        s = self.revive(mid)
+        if s is not None:
+            s.close()
 
     # ---- receiver: steps 2 and 3 ----
     def take(self, nonce: int, p: int, pid: int, fd: int, ino: int, mid: int) -> socket.socket:
@@ -153,7 +233,7 @@ class Mover:
         if nonce != rt.nonce:
             raise stale_handle("pg.net connection")
         if pid == os.getpid():
-            s = self.moving.pop(mid, None)
+            s = self._commit(mid)
             if s is None:
                 raise ParagoError("pg.net: this connection was already received (a payload decoded twice)")
             return s
@@ -194,10 +274,18 @@ class Mover:
             self._tell(addr, data)
 
     def close(self) -> None:
-        """This P leaves the run: sockets never taken are closed."""
+        """This P leaves the run: sockets never taken are closed, and the
+        anchors lose our reference (an anchor in a payload nobody will
+        decode keeps that payload's reference, as any handle inside it)."""
         for s in self.moving.values():
             s.close()
         self.moving.clear()
+        self.owners.clear()
+        rt = self.rt
+        if not rt.closed:
+            for anchor in self.anchors.values():
+                lib.pg_obj_decref(rt.base, anchor)
+        self.anchors.clear()
         if self.inbox is not None:
             try:
                 self.rt.loop.remove_reader(self.inbox.fileno())
