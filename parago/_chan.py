@@ -292,13 +292,8 @@ class Chan(Handle):
             r = ops.chan_send(rt.base, self._off, gs.off, data, n, 1)
         if r == OK:
             return
-        if r == PARKED:  # park, inline: the unbuffered hot path
-            try:
-                gs.park()
-            except BaseException:
-                if refs:
-                    self._drop(rt, refs)
-                raise
+        if r == PARKED:  # park: on an interrupt the handles' references go back
+            park.park(gs, (lambda: self._drop(rt, refs)) if refs else None)
         self._send_finish(rt, gs, r, refs, n)
 
     async def send_async(self, v: Any) -> None:
@@ -317,7 +312,7 @@ class Chan(Handle):
         """finish: a woken send either delivered (WAKE_OK) or saw the close;
         a failed send gives its handles' references back and raises."""
         if r == PARKED:
-            if park.wake_res(gs) == Wake.OK:
+            if gs.wake_res() == Wake.OK:
                 return
             r = CLOSED
         elif r == OK:
@@ -381,8 +376,8 @@ class Chan(Handle):
                 except Exception as e:
                     raise self._decode_error(e) from e
             return self._decode(gs.obuf_mv[:r]), True
-        if r == PARKED:  # park, inline: the unbuffered hot path
-            gs.park()
+        if r == PARKED:
+            park.park(gs)
             r = _recv_finish(rt.cbase, gs.c, gs.obuf, _OCAP, gs.out)
         return self._recv_finish(rt, gs, r)
 
@@ -484,11 +479,11 @@ class Chan(Handle):
                 continue
             if r == PARKED:
                 try:
-                    gs.park()
-                except BaseException as ex:
+                    park.park(gs)
+                except BaseException as ex:  # tell the caller how many went
                     ex.sent = sent  # type: ignore[attr-defined]
                     raise
-                if park.wake_res(gs) == Wake.OK:
+                if gs.wake_res() == Wake.OK:
                     pos += len(datas[sent])
                     sent += 1
                     continue
@@ -530,7 +525,7 @@ class Chan(Handle):
                 pos += 4 + ln
             return res
         if r == PARKED:
-            gs.park()
+            park.park(gs)
             r = ops.chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
         if r == CLOSED:
             raise EndOfChannel(f"recv on closed channel {self!r}")
@@ -714,13 +709,13 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
         if default:
             return -1, None, False
         ops.park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
-        while True:
-            gs.park()
+        while True:  # only an interrupt ends it (a stale ready parks again)
+            park.park(gs)
     r = sel.begin(rt, gs, default)
     if r == PARKED:
         try:
-            gs.park()
-        finally:
+            park.park(gs)
+        finally:  # finish either way: dequeue the other cases
             r = sel.after_park(rt, gs)
     return sel.result(rt, gs, r)
 
@@ -737,12 +732,12 @@ async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bo
         if default:
             return -1, None, False
         ops.park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
-        while True:
-            await gs.park_async()
+        while True:  # only an interrupt ends it (a stale ready parks again)
+            await park.park_async(gs)
     r = sel.begin(rt, gs, default)
     if r == PARKED:
         try:
-            await gs.park_async()
-        finally:
+            await park.park_async(gs)
+        finally:  # finish either way: dequeue the other cases
             r = sel.after_park(rt, gs)
     return sel.result(rt, gs, r)

@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable, NoReturn, TypeVar
 import greenlet
 
 from ._errors import ParagoError
+from ._runtime import park
 from ._runtime.blocking import BlockingPool
 from ._runtime.g import GreenletG, TaskG, ThreadG
 from ._runtime.procs import run as _run
@@ -171,8 +172,7 @@ def gosched() -> None:
 
         os.sched_yield()
         return
-    rt.push_yielded(gs)
-    gs.park()
+    park.gosched(gs)
 
 
 def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:

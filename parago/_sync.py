@@ -85,7 +85,7 @@ class WaitGroup(_SyncObject):
         rt = self._live_rt()
         gs = park.current(rt, "wg.wait()")
         if check(ops.wg_wait_fast(rt.cbase, self._c, gs.c), "wg.wait") == PARKED:
-            gs.park()
+            park.park(gs)
 
     async def wait_async(self) -> None:
         """``await wg.wait_async()``: wait() for async goroutines."""
@@ -185,7 +185,7 @@ class Mutex(_Locker, _SyncObject):
         since = time.monotonic_ns()
         while check(r, "mu.lock") == PARKED:
             yield
-            if park.wake_res(gs) == Wake.HANDOFF:
+            if gs.wake_res() == Wake.HANDOFF:
                 return
             r = ops.mutex_lock(rt.base, self._off, gs.off, _MX_RETRY, since)
 
@@ -420,8 +420,8 @@ class Cond(Handle):
         gs = park.current(rt, "cond.wait()")
         self._begin(rt, gs)
         try:
-            gs.park()
-        finally:
+            park.park(gs)
+        finally:  # Go's Wait returns with L locked, whatever ended the wait
             self._L.lock()
 
     async def wait_async(self) -> None:
@@ -429,7 +429,7 @@ class Cond(Handle):
         gs = rt.task_g()
         self._begin(rt, gs)
         try:
-            await gs.park_async()
+            await park.park_async(gs)
         finally:
             lock_async = getattr(self._L, "lock_async", None)
             if lock_async is not None:
@@ -579,7 +579,7 @@ class Semaphore(_SyncObject):
         """A thread that is no goroutine has no hub to resume it: give up the
         queued wait and poll (rare: pg.blocking workers, user threads)."""
         if not ops.park_cancel(rt.base, gs.off):
-            gs.park()  # claimed meanwhile: the units are ours
+            park.park(gs)  # claimed meanwhile: the units are ours
             return
         self._kick()
         delay = 0.0005

@@ -92,7 +92,7 @@ from typing import Any, Callable
 
 import greenlet
 
-from . import netpoll, state, timers
+from . import netpoll, park, state, timers
 from .blocking import BlockingPool
 from .g import GreenletG
 
@@ -516,8 +516,7 @@ def _sleep(gs: Any, secs: Any) -> None:
         return _orig_sleep(secs)  # its own TypeError / ValueError / OverflowError
     rt = gs.rt
     if secs == 0:  # lets the P's other runnable goroutines run (pg.gosched)
-        rt.push_yielded(gs)
-        gs.park()
+        park.gosched(gs)
         return None
     timers.sleep_g(rt, gs, timers.delay_ns(secs, "time.sleep"))
     return None

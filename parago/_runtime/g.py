@@ -1,6 +1,8 @@
 """Goroutine state on the Python side of one P (the G record lives in the arena).
 
-A G is one of three kinds, which differ only in how it waits:
+A G is one of three kinds, which differ only in how it waits -- their
+``park``/``park_async``, called by nothing but the park protocol
+(park.py: its entries, and the abort contract every wait keeps):
 
   GreenletG  a plain function on a greenlet whose parent is the hub:
              waiting = switch to the hub; the hub switches back when the G
@@ -74,6 +76,7 @@ class GState:
         self.out = rt.out
 
     def wake_res(self) -> int:
+        """What the waker wrote in the G record (WAKE_*): the finish step's read."""
         return self.rt.arena.u32[self.i_wake_res]
 
     def raise_pending(self) -> None:
@@ -126,7 +129,7 @@ class TaskG(GState):
             self.raise_pending()
 
     def park(self) -> None:  # pragma: no cover - guarded by cur()
-        raise RuntimeError("TaskG.park: use park_async")
+        raise RuntimeError("TaskG.park: a task waits with park.park_async")
 
 
 class ThreadG(GState):

@@ -1,20 +1,26 @@
-"""The park protocol: how every blocking operation of parago waits.
+"""The park protocol: the one way a goroutine of parago waits.
+
+Owns the entries every wait goes through -- :func:`park` (a greenlet G or
+a thread), :func:`park_async` (an async goroutine's task), :func:`gosched`
+(a yield, no ticket), and :func:`run` / :func:`run_async` (a slow path that
+parks more than once) -- and the abort contract below, written here once.
+Go waits only through ``gopark``, trio only through
+``wait_task_rescheduled(abort_fn)``; parago only through these.  How each
+kind of G actually waits (a switch to the hub, a loop future, the futex in
+its G record) is g.py's ``park``/``park_async``, which nothing but this
+module calls (tests/unit/test_park_protocol.py fails on any other call).
 
 Each blocking operation is three steps; only the first is on the fast path:
 
     begin    the C operation itself: one foreign call, a status.  PG_PARKED
              means a waiter (sudog) of the G is queued on the object and
-             the G's park word is WAITING -- its ticket (shm/sched.c).
-    park     wait until a waker claims the ticket and readies the G.  How
-             depends on the G's kind (g.py): a greenlet switches to the
-             hub, a task awaits a loop future, a thread waits on the futex
-             in its G record.  An interrupt (teardown's Shutdown, a failure
-             or Ctrl-C for main) raises here, after the park was cancelled;
-             ``on_abort`` then undoes what begin did that cancelling does
-             not (a parked send's handle references, a waiting writer's
-             count, a semaphore queue's head).
-    finish   read what the waker left in the G record -- ``wake_res``, the
-             chosen case, the handed-over value (a C ``*_finish`` call).
+             the G's park word is WAITING -- its ticket (shm/sched.c).  A
+             local wait (a timer's, pg.blocking's, await_'s: no arena
+             waiter) takes its ticket with pg_park_plain instead.
+    park     wait until a waker claims the ticket and readies the G.
+    finish   read what the waker left in the G record -- ``gs.wake_res()``
+             (WAKE_*), the chosen case, the handed-over value (a C
+             ``*_finish`` call).
 
     goroutine                 C (any P)                      waker (any P)
     ---------                 ---------                      -------------
@@ -25,11 +31,39 @@ Each blocking operation is three steps; only the first is on the fast path:
                                                              hand value to g; ready(g)
     finish()  <-- hub resumes g (its P's ready list)
 
+The abort contract.  A park returns normally only when a waker claimed the
+ticket and its ready arrived: the operation took effect, finish reads how.
+It raises when the G is interrupted -- teardown's Shutdown, a failure or
+Ctrl-C for main, a cancelled task for an async G (sched.py ``interrupt``)
+-- and then exactly one of two things happened:
+
+  1. the wait was cancelled (``pg_park_cancel`` won the CAS WAITING ->
+     CANCELLED): no waker will ever claim it.  The sudog is unlinked by
+     whoever next walks the queue; what begin did besides queueing it is
+     still done (a send's handle references held, a waiting writer
+     counted, a semaphore queue's head blocking the waiters behind it).
+  2. a waker had already claimed it: the operation took effect (a value
+     was handed over, the lock is ours) and the interrupt is raised when
+     the ready arrives (a greenlet G: ``pending``; a task: the claimed
+     ready is counted ``stale`` and ignored).
+
+``on_abort`` -- a callable of no arguments, called at most once per park,
+only when the park raises, before the exception goes on -- undoes what
+case 1 leaves behind and must be harmless in case 2 (the runtime is being
+torn down or the G fails; nothing waits on the object's outcome).  It must
+not park and should not raise: an exception from it replaces the
+interrupt.  A finish that must run either way -- a select dequeuing its
+other cases, a sleep stopping its timer, Cond.wait relocking L -- is a
+``try``/``finally`` around the park instead, as Go's code after
+``gopark`` runs on both paths.  Annotating the interrupt for the caller
+(send_many's ``sent``) is the caller's own ``except``.
+
 The sync and async forms of an operation share one body: the begin and
 finish steps are the operation's own methods, and an operation whose slow
 path loops (a Mutex woken in normal mode competes again, Once waits for
 another runner) writes that path once as a generator that yields where it
-must park, driven by :func:`run` or :func:`run_async`.
+must park, driven by :func:`run` or :func:`run_async`; an interrupt is
+thrown in at the ``yield`` (the generator's own ``try`` is its on_abort).
 """
 
 from __future__ import annotations
@@ -39,7 +73,6 @@ from typing import Any, Callable, Generator
 import greenlet
 
 from .._errors import not_in_runtime
-from .._shim import views
 from . import state
 
 Steps = Generator[None, None, Any]
@@ -63,13 +96,11 @@ def runtime(op: str) -> Any:
     return rt
 
 
-def wake_res(gs: Any) -> int:
-    """What the waker wrote in the G record (WAKE_*)."""
-    return gs.rt.arena.u32[gs.i_wake_res]
-
-
 def park(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
-    """Wait for the G's ready (begin returned PG_PARKED)."""
+    """Wait for the G's ready: begin returned PG_PARKED (or a local wait
+    took its ticket).  A greenlet G switches to the hub, a thread waits on
+    its G record's futex.  Raises on an interrupt, after ``on_abort``
+    (the contract above)."""
     try:
         gs.park()
     except BaseException:
@@ -79,13 +110,22 @@ def park(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
 
 
 async def park_async(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
-    """park() for an async goroutine (the G is a task's)."""
+    """park() for an async goroutine (the G is a task's: it awaits a loop
+    future the hub resolves)."""
     try:
         await gs.park_async()
     except BaseException:
         if on_abort is not None:
             on_abort()
         raise
+
+
+def gosched(gs: Any) -> None:
+    """Yield the P (pg.gosched, time.sleep(0)): a wait with no ticket -- the
+    G goes to the back of its P's ready list and parks until the hub comes
+    round to it.  Nothing to undo: an interrupt just raises."""
+    gs.rt.push_yielded(gs)
+    gs.park()
 
 
 def _advance(steps: Steps, exc: BaseException | None) -> None:
@@ -134,4 +174,4 @@ async def run_async(gs: Any, steps: Steps) -> Any:
         return stop.value
 
 
-__all__ = ["current", "park", "park_async", "run", "run_async", "runtime", "views", "wake_res"]
+__all__ = ["current", "gosched", "park", "park_async", "run", "run_async", "runtime"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from .._shim import CONST, blocking, fast, lib, views
 from .._shim.status import check, error
-from . import vclock  # the timer clock: virtual in synctest
+from . import park, vclock  # vclock: the timer clock, virtual in synctest
 from .g import WR, GState
 from .handles import Handle
 from .schedtrace import parse_debug
@@ -152,8 +152,8 @@ def sleep_g(rt: Any, gs: GState, ns: int) -> None:
     while True:
         t = _sleep_armed(rt, gs, ns)
         try:
-            gs.park()
-        finally:
+            park.park(gs)
+        finally:  # stop the timer either way (a late firing must not ready a later wait)
             fired = lib.pg_sleep_done(rt.base, t)
         ns = end - vclock.nanotime()
         if fired or ns <= 0:
@@ -166,7 +166,7 @@ async def sleep_task(rt: Any, gs: Any, ns: int) -> None:
     while True:
         t = _sleep_armed(rt, gs, ns)
         try:
-            await gs.park_async()
+            await park.park_async(gs)
         finally:
             fired = lib.pg_sleep_done(rt.base, t)
             if gs.stale:
