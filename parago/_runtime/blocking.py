@@ -13,6 +13,8 @@ import queue
 import threading
 from typing import Any, Callable
 
+from . import state
+
 MAX_THREADS = 64
 
 
@@ -48,9 +50,19 @@ class BlockingPool:
             job = None
             if fut.set_running_or_notify_cancel():
                 try:
-                    fut.set_result(fn(*args, **kw))
+                    try:
+                        res = fn(*args, **kw)
+                    finally:
+                        # before the waiting goroutine resumes: the G this
+                        # thread made for the job's parago calls (a pooled
+                        # thread outlives the job and the run's leak check)
+                        rt = state.rt
+                        if rt is not None:
+                            rt.drop_thread_g()
+                    fut.set_result(res)
                 except BaseException as e:  # handed to the goroutine that waits
                     fut.set_exception(e)
+                res = None
             fut = fn = args = kw = None
             with self.lock:
                 self.idle += 1

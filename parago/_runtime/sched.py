@@ -755,6 +755,16 @@ class Runtime:
         self.tls.slot = _ThreadSlot(self, off)
         return tg
 
+    def drop_thread_g(self) -> None:
+        """A pg.blocking job ended: free the G its thread made for parago calls,
+        before the goroutine that waits for the job resumes.  A pooled thread
+        outlives the job (and the run: it ends after pg.run measured the
+        arena, on P1.. not at all); its next job's parago call makes a new G."""
+        slot = getattr(self.tls, "slot", None)
+        if slot is not None:
+            self.tls.g = self.tls.slot = None
+            slot.free()
+
     def task_g(self) -> TaskG:
         """The G of the running task (an async goroutine or an adopted task)."""
         try:
@@ -895,15 +905,20 @@ class Runtime:
 
 
 class _ThreadSlot:
-    """Frees a thread's G when the thread ends (its thread-local dies)."""
+    """Frees a thread's G when the thread ends (its thread-local dies) or
+    when a pg.blocking job of a pooled thread ends (Runtime.drop_thread_g)."""
 
     def __init__(self, rt: Runtime, off: int) -> None:
         self.rt = rt
         self.off = off
 
+    def free(self) -> None:
+        off, self.off = self.off, 0
+        if off and not self.rt.closed:
+            lib.pg_gexit(self.rt.base, off)
+
     def __del__(self) -> None:
-        if not self.rt.closed:
-            lib.pg_gexit(self.rt.base, self.off)
+        self.free()
 
 
 def cur(op: str) -> tuple[Runtime, GState]:

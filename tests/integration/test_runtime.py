@@ -18,6 +18,7 @@ import time
 import pytest
 
 import parago as pg
+from parago._runtime import state
 
 pytestmark = pytest.mark.integration
 
@@ -484,6 +485,40 @@ def test_blocking_raises_the_functions_exception(run):
         return pg.blocking(sorted, [3, 1, 2])
 
     assert run(main) == [1, 2, 3]
+
+
+def _recv_in_thread(ch):
+    return ch.recv()  # a parago wait in a thread that is no goroutine: the thread gets a G
+
+
+def _blocking_recv(ch, out) -> None:
+    out.send(pg.blocking(_recv_in_thread, ch))
+
+
+@pytest.mark.timeout(60)
+def test_a_blocking_threads_parago_wait_leaves_nothing_in_the_arena(run):
+    """The pg.blocking pool's threads outlive the job and the run: the G a
+    job's thread made for its channel wait is freed when the job ends, so the
+    run ends with every arena block freed (the leak check's figure is 0)."""
+    n = 8
+
+    def main():
+        ch, out = pg.Chan(n), pg.Chan(n)
+        for i in range(n):
+            ch.send(i)
+            pg.go(_blocking_recv, ch, out)  # on every P: each P's own pool
+        got = sorted(out.recv() for _ in range(n))
+        got.append(pg.blocking(_recv_in_thread, _one(99)))  # main's too (P0)
+        return got
+
+    assert run(main) == list(range(n)) + [99]
+    assert state.last_inuse == 0, f"{state.last_inuse} bytes left in the arena"
+
+
+def _one(v):
+    ch = pg.Chan(1)
+    ch.send(v)
+    return ch
 
 
 @pytest.mark.timeout(30)

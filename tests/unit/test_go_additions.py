@@ -585,9 +585,6 @@ def _thread_acquire(sem, ctx):
     return "acquired"
 
 
-# a pg.blocking thread that makes a parago call gets a G record that stays in
-# the arena (256 bytes; also without a context: not this feature's)
-@pytest.mark.arena_residue_ok
 @pytest.mark.timeout(30)
 def test_sem_acquire_with_ctx_from_a_thread_that_is_no_goroutine(run):
     def main():
