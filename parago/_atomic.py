@@ -18,7 +18,7 @@ from typing import Any
 
 from ._runtime import codec, ops, park
 from ._runtime.handles import Handle
-from ._runtime.ops import BIG, INVAL, MAXP, OK, WOULDBLOCK, SyncKind, check, views
+from ._runtime.ops import BIG, INVAL, MAXP, OK, WOULDBLOCK, SyncKind, check, fast, lib, views
 
 _MASK = (1 << 64) - 1
 
@@ -51,7 +51,7 @@ class _Atomic(Handle):
 
     def __new__(cls, v: Any = 0) -> Any:
         rt = park.runtime(f"pg.atomic.{cls.__name__}()")
-        off = check(ops.sync_new(rt.base, SyncKind.ATOMIC, cls._to_c(v)), "pg.atomic", 128)  # type: ignore[attr-defined]
+        off = check(lib.pg_sync_new(rt.base, SyncKind.ATOMIC, cls._to_c(v)), "pg.atomic", 128)  # type: ignore[attr-defined]
         return cls._new(rt, off)
 
     def _load(self, rt: Any) -> None:
@@ -78,33 +78,33 @@ class Int64(_Atomic):
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        ops.atomic_store(rt.base, self._off, _int64(v, "Int64.store value"))
+        lib.pg_atomic_store(rt.base, self._off, _int64(v, "Int64.store value"))
 
     def add(self, d: int) -> int:
         """Add d; returns the new value."""
         rt = self._live_rt()
         if d.__class__ is int and -0x7FFFFFFF < d < 0x7FFFFFFF:
-            return ops.atomic_add_fast(rt.cbase, self._c, d)
-        return ops.atomic_add(rt.base, self._off, _int64(d, "Int64.add delta"))
+            return fast.pg_atomic_add(rt.cbase, self._c, d)
+        return lib.pg_atomic_add(rt.base, self._off, _int64(d, "Int64.add delta"))
 
     def swap(self, v: int) -> int:
         """Store v; returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_swap(rt.base, self._off, _int64(v, "Int64.swap value"))
+        return lib.pg_atomic_swap(rt.base, self._off, _int64(v, "Int64.swap value"))
 
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
-        return bool(ops.atomic_cas(rt.base, self._off, _int64(old, "old"), _int64(new, "new")))
+        return bool(lib.pg_atomic_cas(rt.base, self._off, _int64(old, "old"), _int64(new, "new")))
 
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _mask(mask, 64, "Int64.and_ mask"))  # type: ignore[no-any-return]
+        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 64, "Int64.and_ mask"))  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _mask(mask, 64, "Int64.or_ mask"))  # type: ignore[no-any-return]
+        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 64, "Int64.or_ mask"))  # type: ignore[no-any-return]
 
 
 def _u64(v: Any, what: str) -> int:
@@ -129,7 +129,7 @@ class Uint64(_Atomic):
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        ops.atomic_store(rt.base, self._off, _u64(v, "Uint64.store value"))
+        lib.pg_atomic_store(rt.base, self._off, _u64(v, "Uint64.store value"))
 
     def add(self, d: int) -> int:
         """Add d (may be negative, as Go's Add(^uint64(0)) idiom); returns the new value."""
@@ -137,25 +137,25 @@ class Uint64(_Atomic):
         if isinstance(d, bool) or not isinstance(d, int):
             raise TypeError(f"Uint64.add delta must be an int, got {type(d).__name__}")
         d &= _MASK
-        return ops.atomic_add(rt.base, self._off, d - (1 << 64) if d >= (1 << 63) else d) & _MASK
+        return lib.pg_atomic_add(rt.base, self._off, d - (1 << 64) if d >= (1 << 63) else d) & _MASK
 
     def swap(self, v: int) -> int:
         rt = self._live_rt()
-        return ops.atomic_swap(rt.base, self._off, _u64(v, "Uint64.swap value")) & _MASK
+        return lib.pg_atomic_swap(rt.base, self._off, _u64(v, "Uint64.swap value")) & _MASK
 
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
-        return bool(ops.atomic_cas(rt.base, self._off, _u64(old, "old"), _u64(new, "new")))
+        return bool(lib.pg_atomic_cas(rt.base, self._off, _u64(old, "old"), _u64(new, "new")))
 
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _mask(mask, 64, "Uint64.and_ mask")) & _MASK  # type: ignore[no-any-return]
+        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 64, "Uint64.and_ mask")) & _MASK  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _mask(mask, 64, "Uint64.or_ mask")) & _MASK  # type: ignore[no-any-return]
+        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 64, "Uint64.or_ mask")) & _MASK  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------
@@ -195,31 +195,31 @@ class Int32(_Atomic):
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        ops.atomic_store(rt.base, self._off, _int32(v, "Int32.store value"))
+        lib.pg_atomic_store(rt.base, self._off, _int32(v, "Int32.store value"))
 
     def add(self, d: int) -> int:
         """Add d (an int32); returns the new value, wrapped as Go's int32."""
         rt = self._live_rt()
-        return ops.atomic_add32(rt.base, self._off, _int32(d, "Int32.add delta"), 1)  # type: ignore[no-any-return]
+        return lib.pg_atomic_add32(rt.base, self._off, _int32(d, "Int32.add delta"), 1)  # type: ignore[no-any-return]
 
     def swap(self, v: int) -> int:
         """Store v; returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_swap(rt.base, self._off, _int32(v, "Int32.swap value"))  # type: ignore[no-any-return]
+        return lib.pg_atomic_swap(rt.base, self._off, _int32(v, "Int32.swap value"))  # type: ignore[no-any-return]
 
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
-        return bool(ops.atomic_cas(rt.base, self._off, _int32(old, "old"), _int32(new, "new")))
+        return bool(lib.pg_atomic_cas(rt.base, self._off, _int32(old, "old"), _int32(new, "new")))
 
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (an int32; Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _mask(mask, 32, "Int32.and_ mask", signed=True))  # type: ignore[no-any-return]
+        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 32, "Int32.and_ mask", signed=True))  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (an int32; Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _mask(mask, 32, "Int32.or_ mask", signed=True))  # type: ignore[no-any-return]
+        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 32, "Int32.or_ mask", signed=True))  # type: ignore[no-any-return]
 
 
 class Uint32(_Atomic):
@@ -236,7 +236,7 @@ class Uint32(_Atomic):
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        ops.atomic_store(rt.base, self._off, _u32(v, "Uint32.store value"))
+        lib.pg_atomic_store(rt.base, self._off, _u32(v, "Uint32.store value"))
 
     def add(self, d: int) -> int:
         """Add d (may be negative down to -(2**32-1), as Go's
@@ -246,25 +246,25 @@ class Uint32(_Atomic):
             raise TypeError(f"Uint32.add delta must be an int, got {type(d).__name__}")
         if not -_U32_MAX <= d <= _U32_MAX:
             raise OverflowError(f"Uint32.add delta out of range [-(2**32-1), 2**32-1]: {d}")
-        return ops.atomic_add32(rt.base, self._off, d, 0)  # type: ignore[no-any-return]
+        return lib.pg_atomic_add32(rt.base, self._off, d, 0)  # type: ignore[no-any-return]
 
     def swap(self, v: int) -> int:
         rt = self._live_rt()
-        return ops.atomic_swap(rt.base, self._off, _u32(v, "Uint32.swap value"))  # type: ignore[no-any-return]
+        return lib.pg_atomic_swap(rt.base, self._off, _u32(v, "Uint32.swap value"))  # type: ignore[no-any-return]
 
     def compare_and_swap(self, old: int, new: int) -> bool:
         rt = self._live_rt()
-        return bool(ops.atomic_cas(rt.base, self._off, _u32(old, "old"), _u32(new, "new")))
+        return bool(lib.pg_atomic_cas(rt.base, self._off, _u32(old, "old"), _u32(new, "new")))
 
     def and_(self, mask: int) -> int:
         """Bitwise AND with mask (a uint32; Go 1.23's And); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_and(rt.base, self._off, _mask(mask, 32, "Uint32.and_ mask"))  # type: ignore[no-any-return]
+        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 32, "Uint32.and_ mask"))  # type: ignore[no-any-return]
 
     def or_(self, mask: int) -> int:
         """Bitwise OR with mask (a uint32; Go 1.23's Or); returns the old value."""
         rt = self._live_rt()
-        return ops.atomic_or(rt.base, self._off, _mask(mask, 32, "Uint32.or_ mask"))  # type: ignore[no-any-return]
+        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 32, "Uint32.or_ mask"))  # type: ignore[no-any-return]
 
 
 class Bool(_Atomic):
@@ -281,15 +281,15 @@ class Bool(_Atomic):
 
     def store(self, v: bool) -> None:
         rt = self._live_rt()
-        ops.atomic_store(rt.base, self._off, 1 if v else 0)
+        lib.pg_atomic_store(rt.base, self._off, 1 if v else 0)
 
     def swap(self, v: bool) -> bool:
         rt = self._live_rt()
-        return ops.atomic_swap(rt.base, self._off, 1 if v else 0) != 0
+        return lib.pg_atomic_swap(rt.base, self._off, 1 if v else 0) != 0
 
     def compare_and_swap(self, old: bool, new: bool) -> bool:
         rt = self._live_rt()
-        return bool(ops.atomic_cas(rt.base, self._off, 1 if old else 0, 1 if new else 0))
+        return bool(lib.pg_atomic_cas(rt.base, self._off, 1 if old else 0, 1 if new else 0))
 
 
 class Counter(Handle):
@@ -306,7 +306,7 @@ class Counter(Handle):
 
     def __new__(cls) -> "Counter":
         rt = park.runtime("pg.atomic.Counter()")
-        off = check(ops.counter_new(rt.base), "pg.atomic.Counter", 2 * MAXP * 64)
+        off = check(lib.pg_counter_new(rt.base), "pg.atomic.Counter", 2 * MAXP * 64)
         return cls._new(rt, off)
 
     def _load(self, rt: Any) -> None:
@@ -320,7 +320,7 @@ class Counter(Handle):
             # only this P's hub thread writes its shard: a plain store is enough
             views.counter_add_own(rt.arena, self._shards, rt.p, d)
         else:
-            ops.word_add(rt.base, views.counter_thread_shard(self._shards, rt.p), d)
+            lib.pg_word_add(rt.base, views.counter_thread_shard(self._shards, rt.p), d)
 
     def value(self) -> int:
         return views.counter_sum(self._live_rt().arena, self._shards)
@@ -371,7 +371,7 @@ class Value(Handle):
 
     def __new__(cls) -> "Value":
         rt = park.runtime("pg.atomic.Value()")
-        off = check(ops.sync_new(rt.base, SyncKind.VALUE, 0), "pg.atomic.Value", 128)
+        off = check(lib.pg_sync_new(rt.base, SyncKind.VALUE, 0), "pg.atomic.Value", 128)
         return cls._new(rt, off)  # type: ignore[no-any-return]
 
     # ---- the stored block: [tlen, nrefs][refs][type name][encoded value] ----
@@ -385,7 +385,7 @@ class Value(Handle):
             cap = 4096
             buf, out = ctypes.create_string_buffer(cap), (ctypes.c_uint64 * 2)()
         while True:
-            r = ops.value_load(rt.base, self._off, buf, cap, out)
+            r = lib.pg_value_load(rt.base, self._off, buf, cap, out)
             if r != BIG:
                 n = check(r, "Value.load")
                 return ctypes.string_at(buf, n), out[0]
@@ -422,7 +422,7 @@ class Value(Handle):
         if refs:
             ops.incref_many(rt, refs)  # the stored block's references
         out = (ctypes.c_uint64 * 2)()
-        r = ops.value_swap(rt.base, self._off, blk, len(blk), expect, out)
+        r = lib.pg_value_swap(rt.base, self._off, blk, len(blk), expect, out)
         if r != OK:
             for off in refs:
                 rt.decref_later(off)
@@ -434,7 +434,7 @@ class Value(Handle):
         old = b""
         if out[0]:
             old = rt.arena.read(out[0], out[1])
-            ops.mfree(rt.base, out[0])
+            lib.pg_mfree(rt.base, out[0])
         return OK, old
 
     def _drop(self, rt: Any, old: bytes) -> None:

@@ -14,9 +14,9 @@ import mmap
 from typing import Any
 
 from ._errors import OutOfSharedMemory
-from ._runtime import handles, ops, park
+from ._runtime import handles, park
 from ._runtime.handles import HandleMixin
-from ._runtime.ops import check, views
+from ._runtime.ops import check, lib, views
 
 PAGE = mmap.PAGESIZE
 
@@ -39,7 +39,7 @@ class Buffer(HandleMixin, mmap.mmap):
         rt = park.runtime("pg.Buffer()")
         if nbytes > rt.arena.size:
             raise OutOfSharedMemory.for_size(nbytes, rt.arena.size)
-        off = check(ops.buffer_new(rt.base, nbytes + PAGE), "pg.Buffer", nbytes)
+        off = check(lib.pg_buffer_new(rt.base, nbytes + PAGE), "pg.Buffer", nbytes)
         views.sync_set_word(rt.arena, off, "pg_buf", "nbytes", nbytes)  # written before the handle exists anywhere
         return cls._new(rt, off)
 

@@ -29,14 +29,14 @@ from ._errors import (
 from ._runtime import codec, handles, ops, park
 from ._runtime.g import WR
 from ._runtime.handles import CrossHome, Handle, HandleMixin
-from ._runtime.ops import CLOSED, OK, PARKED, WOULDBLOCK, Wake, check, error, views
+from ._runtime.ops import CLOSED, OK, PARKED, WOULDBLOCK, Wake, check, error, fast, lib, views
 
 _MAXCAP = (1 << 32) - 1
 
 _SCALARS = (int, float, str, bytes, type(None), bool)
-_send = ops.chan_send_fast
-_recv = ops.chan_recv_fast
-_recv_finish = ops.chan_recv_finish_fast
+_send = fast.pg_chan_send
+_recv = fast.pg_chan_recv
+_recv_finish = fast.pg_chan_recv_finish
 _OCAP = ctypes.c_uint64(65536)
 _dumps = pickle.dumps
 _loads = pickle.loads
@@ -179,7 +179,7 @@ class Chan(Handle):
             tb = pickle.dumps(type)
         else:
             tb = b""
-        off = check(ops.chan_new(rt.base, cap, tb, len(tb)), "pg.Chan", cap * 64 + 128)
+        off = check(lib.pg_chan_new(rt.base, cap, tb, len(tb)), "pg.Chan", cap * 64 + 128)
         return cls._new(rt, off)
 
     def __class_getitem__(cls, T: Any) -> _TypedChan:
@@ -263,7 +263,7 @@ class Chan(Handle):
         check(r, "recv")
         out = gs.out
         data = rt.arena.read(out[0], out[1])
-        ops.mfree(rt.base, out[0])
+        lib.pg_mfree(rt.base, out[0])
         return self._decode(data)
 
     # ---- send ----
@@ -289,7 +289,7 @@ class Chan(Handle):
         if n < 0x7FFFFFFF:
             r = _send(rt.cbase, self._c, gs.c, data, n, 1)
         else:
-            r = ops.chan_send(rt.base, self._off, gs.off, data, n, 1)
+            r = lib.pg_chan_send(rt.base, self._off, gs.off, data, n, 1)
         if r == OK:
             return
         if r == PARKED:  # park: on an interrupt the handles' references go back
@@ -303,7 +303,7 @@ class Chan(Handle):
         gs = rt.task_g()
         if refs:
             self._hold(rt, refs)
-        r = ops.chan_send(rt.base, self._off, gs.off, data, len(data), 1)
+        r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
         if r == PARKED:
             await park.park_async(gs, (lambda: self._drop(rt, refs)) if refs else None)
         self._send_finish(rt, gs, r, refs, len(data))
@@ -327,7 +327,7 @@ class Chan(Handle):
         data, refs = self._encode(v)
         if refs:
             self._hold(rt, refs)
-        r = ops.chan_send(rt.base, self._off, 0, data, len(data), 0)
+        r = lib.pg_chan_send(rt.base, self._off, 0, data, len(data), 0)
         if r != OK and refs:
             self._drop(rt, refs)
         if r != CLOSED:
@@ -342,7 +342,7 @@ class Chan(Handle):
             buf = rt  # the hub thread's buffers (nothing switches before the decode)
         else:
             buf = rt.slow_current("ch.recv()")
-        r = ops.chan_recv(rt.base, self._off, 0, 0, buf.obuf, rt.OBUF, buf.out)
+        r = lib.pg_chan_recv(rt.base, self._off, 0, 0, buf.obuf, rt.OBUF, buf.out)
         if r == WOULDBLOCK or r == CLOSED:
             return None, False
         return self._take(rt, buf, r), True
@@ -398,10 +398,10 @@ class Chan(Handle):
         """``await ch.recv_ok_async()``: recv_ok() for async goroutines."""
         rt = self._live_rt()
         gs = rt.task_g()
-        r = ops.chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
+        r = lib.pg_chan_recv(rt.base, self._off, gs.off, 1, gs.obuf, 65536, gs.out)
         if r == PARKED:
             await park.park_async(gs)
-            r = ops.chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
         return self._recv_finish(rt, gs, r)
 
     def __iter__(self) -> Iterator[Any]:
@@ -426,7 +426,7 @@ class Chan(Handle):
         """Close: receivers drain what is buffered, then see the end; blocked
         senders raise.  Raises ClosedChannelError("close of closed channel")."""
         rt = self._live_rt()
-        check(ops.chan_close(rt.base, self._off), "close")
+        check(lib.pg_chan_close(rt.base, self._off), "close")
 
     # ---- batches ----
     def send_many(self, values: Iterable[Any]) -> int:
@@ -471,7 +471,7 @@ class Chan(Handle):
         sent = pos = 0
         out = gs.out
         while sent < n:
-            r = ops.chan_send_many(rt.base, self._off, gs.off, baddr + pos, laddr + 4 * sent, n - sent, 1, out)
+            r = lib.pg_chan_send_many(rt.base, self._off, gs.off, baddr + pos, laddr + 4 * sent, n - sent, 1, out)
             k = out[0]
             pos += sum(map(len, datas[sent : sent + k])) if k < n - sent else 0
             sent += k
@@ -510,7 +510,7 @@ class Chan(Handle):
         # at most what one call can hand over anyway (a u64 in C: never let a
         # huge int wrap around to 0)
         n = max_n if max_n < 0xFFFFFFFF else 0xFFFFFFFF
-        r = check(ops.chan_recv_many(rt.base, self._off, gs.off, n, 1, gs.obuf, 65536, gs.out), "recv")
+        r = check(lib.pg_chan_recv_many(rt.base, self._off, gs.off, n, 1, gs.obuf, 65536, gs.out), "recv")
         if r > 0:
             if self._codec is None:
                 return self._unpickle_batch(gs, r)
@@ -526,7 +526,7 @@ class Chan(Handle):
             return res
         if r == PARKED:
             park.park(gs)
-            r = ops.chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
+            r = lib.pg_chan_recv_finish(rt.base, gs.off, gs.obuf, 65536, gs.out)
         if r == CLOSED:
             raise EndOfChannel(f"recv on closed channel {self!r}")
         return [self._take(rt, gs, r)]
@@ -645,7 +645,7 @@ class _Select:
         queue a sudog on each (all sharing the G's one ticket)."""
         if self.allrefs:
             ops.incref_many(rt, [r for _, rs in self.allrefs for r in rs])
-        r = ops.select(
+        r = lib.pg_select(
             rt.base, gs.off, self.packed, self.n, self.blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out
         )
         if r != PARKED:
@@ -654,7 +654,7 @@ class _Select:
 
     def after_park(self, rt: Any, gs: Any) -> int:
         """finish, part 1: dequeue the losing sudogs (also after an interrupt)."""
-        r = ops.select_finish(rt.base, gs.off, self.packed, self.n, gs.obuf, 65536, gs.out)
+        r = lib.pg_select_finish(rt.base, gs.off, self.packed, self.n, gs.obuf, 65536, gs.out)
         self._drop_refs(rt, gs, r)
         return check(r, "select")
 
@@ -678,7 +678,7 @@ class _Select:
             return i, self.chans[i]._decode(gs.obuf_mv[: out[2]]), True
         if kind == _RES_BLOCK:
             data = rt.arena.read(out[3], out[2])
-            ops.mfree(rt.base, out[3])
+            lib.pg_mfree(rt.base, out[3])
             return i, self.chans[i]._decode(data), True
         if kind == _RES_CLOSED:
             return i, self.chans[i]._zero, False  # Go: the element type's zero value
@@ -708,7 +708,7 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     if not sel.live:
         if default:
             return -1, None, False
-        ops.park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
+        lib.pg_park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
         while True:  # only an interrupt ends it (a stale ready parks again)
             park.park(gs)
     r = sel.begin(rt, gs, default)
@@ -731,7 +731,7 @@ async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bo
     if not sel.live:
         if default:
             return -1, None, False
-        ops.park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
+        lib.pg_park_plain(rt.base, gs.off, WR["select (no cases)"], 1)
         while True:  # only an interrupt ends it (a stale ready parks again)
             await park.park_async(gs)
     r = sel.begin(rt, gs, default)

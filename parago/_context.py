@@ -32,7 +32,7 @@ from typing import Any, Callable
 from ._chan import Chan, Recv, select
 from ._errors import ParagoError
 from ._runtime import codec, ops, timers, vclock
-from ._runtime.ops import check, views
+from ._runtime.ops import check, lib, views
 from ._runtime.sched import need_rt
 from ._runtime.stored import block_payload_at as _block_payload_at
 from ._runtime.stored import drop_block_refs as _drop_block_refs
@@ -131,14 +131,14 @@ class _CancelCtx(Context):
             k = _new_cause(rt, dcause)
             try:
                 off = check(
-                    ops.ctx_new_cause(
+                    lib.pg_ctx_new_cause(
                         rt.base, rt.p, self._done._off, pctx._off if pctx is not None else 0, delay_ns, k
                     ),
                     "context",
                     256,
                 )
             finally:
-                ops.obj_decref(rt.base, k)  # the context holds its own reference
+                lib.pg_obj_decref(rt.base, k)  # the context holds its own reference
             self._ctx = timers.CtxHandle._new(rt, off)
         if pctx is None and not isinstance(anc, (_Background, _WithoutCancel)):
             # a Context of the user's own: watch it as Go does, with a goroutine
@@ -168,9 +168,9 @@ class _CancelCtx(Context):
         rt = self._ctx._live_rt()
         k = _new_cause(rt, why)
         try:
-            check(ops.ctx_cancel_cause(rt.base, self._ctx._off, code, k), "cancel")
+            check(ops.blocking.pg_ctx_cancel_cause(rt.base, self._ctx._off, code, k), "cancel")
         finally:
-            ops.obj_decref(rt.base, k)  # each context canceled took its own reference
+            lib.pg_obj_decref(rt.base, k)  # each context canceled took its own reference
 
     def __repr__(self) -> str:
         return f"{self._parent!r}.WithCancel"
@@ -330,7 +330,7 @@ def _new_cause(rt: Any, why: BaseException) -> int:
         data = _stored_block(rt, why, "context cause")
     except Exception as e:  # keep what can be kept: its type and message
         data = _stored_block(rt, ParagoError(f"{type(why).__name__}: {why} (the cause could not be copied: {e})"))
-    r = ops.cause_new(rt.base, data, len(data))
+    r = lib.pg_cause_new(rt.base, data, len(data))
     if r < 0:
         _drop_block_refs(rt, data)
     k = check(r, "context cause", len(data))
@@ -356,7 +356,7 @@ def cause(ctx: Context) -> BaseException | None:
         return None
     rt = c._ctx._live_rt()
     out = (ctypes.c_uint64 * 3)()
-    if not ops.ctx_cause(rt.base, c._ctx._off, out):
+    if not lib.pg_ctx_cause(rt.base, c._ctx._off, out):
         return err
     k = out[2]
     mine = _local_causes(rt).get((k, views.obj_gen(rt.arena, k)))

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from ._errors import DecodeError
 from ._runtime import codec, ops, park
 from ._runtime.handles import Handle
-from ._runtime.ops import BIG, OK, WOULDBLOCK, check
+from ._runtime.ops import BIG, OK, WOULDBLOCK, check, fast, lib
 
 _OPS = ops.MAP_OPS
 _STORE, _SWAP, _LOAD_OR_STORE = _OPS["MAP_STORE"], _OPS["MAP_SWAP"], _OPS["MAP_LOAD_OR_STORE"]
@@ -49,8 +49,8 @@ MK_EXACT, MK_STR, MK_BYTES, MK_INT = _K["MK_EXACT"], _K["MK_STR"], _K["MK_BYTES"
 MK_NONE, MK_TUPLE, MK_BOOL = _K["MK_NONE"], _K["MK_TUPLE"], _K["MK_BOOL"]
 _NSHARD = ops.MAP_NSHARD
 
-_load_fast = ops.map_load_fast
-_write_fast = ops.map_write_fast
+_load_fast = fast.pg_map_load
+_write_fast = fast.pg_map_write
 _get_ident = threading.get_ident
 _dumps = pickle.dumps
 _loads = pickle.loads
@@ -244,7 +244,7 @@ class Map(Handle):
 
     def __new__(cls) -> "Map":
         rt = park.runtime("pg.Map()")
-        off = check(ops.map_new(rt.base), "pg.Map", 64 * 64 + 128)
+        off = check(lib.pg_map_new(rt.base), "pg.Map", 64 * 64 + 128)
         return cls._new(rt, off)
 
     def __init__(self) -> None:
@@ -256,7 +256,7 @@ class Map(Handle):
     def __len__(self) -> int:
         """Entries now (a racy snapshot: Go's sync.Map has no Len at all)."""
         rt = self._live_rt()
-        return ops.map_len(rt.base, self._off)
+        return lib.pg_map_len(rt.base, self._off)
 
     # ---- plumbing ----
     def _rt_bufs(self) -> tuple[Any, Any]:
@@ -289,7 +289,7 @@ class Map(Handle):
             raise RuntimeError(f"{op}: unexpected status {r}")
         out = b.out
         data = rt.arena.read(out[0], out[1])
-        ops.mfree(rt.base, out[2])
+        lib.pg_mfree(rt.base, out[2])
         return self._decode(data)
 
     @staticmethod
@@ -313,7 +313,7 @@ class Map(Handle):
         if n < _FASTMAX:
             r = _write_fast(rt.cbase, self._c, kb, kl, data, n, op, tag, xl, arr, nref, seq, b.obuf, rt.c_ocap, b.out)
         else:
-            r = ops.map_write(
+            r = lib.pg_map_write(
                 rt.base, self._off, kb, kl, data, n, op, tag, xl, arr, nref, seq.value, b.obuf, rt.OBUF, b.out
             )
         if r < 0 and r != WOULDBLOCK and r != BIG:
@@ -444,11 +444,11 @@ class Map(Handle):
         start = 0
         while start < _NSHARD:
             rt, b = self._rt_bufs()
-            r = ops.map_range(rt.base, self._off, start, b.obuf, rt.OBUF, b.out)
+            r = lib.pg_map_range(rt.base, self._off, start, b.obuf, rt.OBUF, b.out)
             start = b.out[2]
             if r == BIG:
                 data = rt.arena.read(b.out[0], b.out[1])
-                ops.mfree(rt.base, b.out[0])
+                lib.pg_mfree(rt.base, b.out[0])
             else:
                 check(r, "map.range")
                 data = bytes(b.obuf_mv[:r])
@@ -493,4 +493,4 @@ class Map(Handle):
         """Delete every entry (Go 1.23's Clear; shard by shard: a store racing
         the clear may survive it)."""
         rt = self._live_rt()
-        check(ops.map_clear(rt.base, self._off), "map.clear")
+        check(lib.pg_map_clear(rt.base, self._off), "map.clear")

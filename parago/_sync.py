@@ -19,7 +19,7 @@ from ._errors import SyncError
 from ._runtime import codec, ops, park, profile
 from ._runtime.g import GreenletG
 from ._runtime.handles import Handle
-from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, views
+from ._runtime.ops import BIG, INVAL, OK, PARKED, RUNFN, SyncKind, Wake, check, fast, lib, views
 from ._runtime.stored import block_payload_at as _block_payload_at
 from ._runtime.stored import drop_block_refs as _drop_block_refs
 from ._runtime.stored import stored_block as _stored_block
@@ -35,7 +35,7 @@ class _SyncObject(Handle):
 
     def __new__(cls, *args: Any, **kw: Any) -> Any:
         rt = park.runtime(f"pg.{cls.__name__}()")
-        off = check(ops.sync_new(rt.base, cls._skind, cls._initial(*args, **kw)), f"pg.{cls.__name__}", 128)
+        off = check(lib.pg_sync_new(rt.base, cls._skind, cls._initial(*args, **kw)), f"pg.{cls.__name__}", 128)
         return cls._new(rt, off)
 
     def __init__(self, *args: Any, **kw: Any) -> None:
@@ -68,9 +68,9 @@ class WaitGroup(_SyncObject):
         if delta > _INT64_MAX:
             raise ValueError(f"WaitGroup.add: delta must be an int64 (<= 2**63-1), got {delta}")
         if -0x7FFFFFFF < delta < 0x7FFFFFFF:
-            r = ops.wg_add_fast(rt.cbase, self._c, delta)
+            r = fast.pg_wg_add(rt.cbase, self._c, delta)
         else:
-            r = ops.wg_add(rt.base, self._off, delta)
+            r = lib.pg_wg_add(rt.base, self._off, delta)
         if r == INVAL:
             raise ValueError(f"sync: WaitGroup counter overflow (adding {delta} passes 2**63-1)")
         if r < 0:
@@ -84,14 +84,14 @@ class WaitGroup(_SyncObject):
         """Block until the counter is zero."""
         rt = self._live_rt()
         gs = park.current(rt, "wg.wait()")
-        if check(ops.wg_wait_fast(rt.cbase, self._c, gs.c), "wg.wait") == PARKED:
+        if check(fast.pg_wg_wait(rt.cbase, self._c, gs.c), "wg.wait") == PARKED:
             park.park(gs)
 
     async def wait_async(self) -> None:
         """``await wg.wait_async()``: wait() for async goroutines."""
         rt = self._live_rt()
         gs = rt.task_g()
-        if check(ops.wg_wait(rt.base, self._off, gs.off), "wg.wait") == PARKED:
+        if check(lib.pg_wg_wait(rt.base, self._off, gs.off), "wg.wait") == PARKED:
             await park.park_async(gs)
 
     def value(self) -> int:
@@ -167,7 +167,7 @@ class Mutex(_Locker, _SyncObject):
         """Block until the lock is ours."""
         rt = self._live_rt()
         gs = park.current(rt, "mu.lock()")
-        r = ops.mutex_lock_fast(rt.cbase, self._c, gs.c, 0, _ZERO)
+        r = fast.pg_mutex_lock(rt.cbase, self._c, gs.c, 0, _ZERO)
         if r != OK:
             park.run(gs, self._contended(rt, gs, r))
 
@@ -175,7 +175,7 @@ class Mutex(_Locker, _SyncObject):
         """``await mu.lock_async()`` / ``async with mu``: lock() for async goroutines."""
         rt = self._live_rt()
         gs = rt.task_g()
-        r = ops.mutex_lock(rt.base, self._off, gs.off, 0, 0)
+        r = lib.pg_mutex_lock(rt.base, self._off, gs.off, 0, 0)
         if r != OK:
             await park.run_async(gs, self._contended(rt, gs, r))
 
@@ -187,17 +187,17 @@ class Mutex(_Locker, _SyncObject):
             yield
             if gs.wake_res() == Wake.HANDOFF:
                 return
-            r = ops.mutex_lock(rt.base, self._off, gs.off, _MX_RETRY, since)
+            r = lib.pg_mutex_lock(rt.base, self._off, gs.off, _MX_RETRY, since)
 
     def try_lock(self) -> bool:
         """Lock if free, without blocking; True if it was taken."""
         rt = self._live_rt()
-        return check(ops.mutex_lock(rt.base, self._off, 0, _MX_TRY, 0), "mu.lock") == OK
+        return check(lib.pg_mutex_lock(rt.base, self._off, 0, _MX_TRY, 0), "mu.lock") == OK
 
     def unlock(self) -> None:
         """Raises SyncError("sync: unlock of unlocked mutex") if not locked."""
         rt = self._live_rt()
-        r = ops.mutex_unlock_fast(rt.cbase, self._c)
+        r = fast.pg_mutex_unlock(rt.cbase, self._c)
         if r != OK:
             check(r, "mutex.unlock")
 
@@ -218,10 +218,10 @@ class RWMutex(_Locker, _SyncObject):
     def _begin(self, rt: Any, gs: Any, write: bool) -> Any:
         """park protocol: begin; returns on_abort when parked, else None.
         A cancelled waiting writer must stop counting as waiting."""
-        fn = ops.rw_lock if write else ops.rw_rlock
+        fn = lib.pg_rw_lock if write else lib.pg_rw_rlock
         if check(fn(rt.base, self._off, gs.off, 0), "rw.lock") != PARKED:
             return None
-        return (lambda: ops.rw_writer_gone(rt.base, self._off)) if write else _nothing
+        return (lambda: lib.pg_rw_writer_gone(rt.base, self._off)) if write else _nothing
 
     def lock(self) -> None:
         rt = self._live_rt()
@@ -249,19 +249,19 @@ class RWMutex(_Locker, _SyncObject):
 
     def try_lock(self) -> bool:
         rt = self._live_rt()
-        return check(ops.rw_lock(rt.base, self._off, 0, 1), "rw.lock") == OK
+        return check(lib.pg_rw_lock(rt.base, self._off, 0, 1), "rw.lock") == OK
 
     def try_rlock(self) -> bool:
         rt = self._live_rt()
-        return check(ops.rw_rlock(rt.base, self._off, 0, 1), "rw.lock") == OK
+        return check(lib.pg_rw_rlock(rt.base, self._off, 0, 1), "rw.lock") == OK
 
     def unlock(self) -> None:
         rt = self._live_rt()
-        check(ops.rw_unlock(rt.base, self._off), "rw.unlock")
+        check(lib.pg_rw_unlock(rt.base, self._off), "rw.unlock")
 
     def runlock(self) -> None:
         rt = self._live_rt()
-        check(ops.rw_runlock(rt.base, self._off), "rw.runlock")
+        check(lib.pg_rw_runlock(rt.base, self._off), "rw.runlock")
 
     def rlocker(self) -> "_RLocker":
         """A Locker whose lock/unlock are rlock/runlock (for pg.Cond)."""
@@ -315,7 +315,7 @@ class Once(_SyncObject):
         """Until fn has run: RUNFN (this caller runs it: returns _RUN), or
         park while another caller runs it, then look again."""
         while True:
-            r = check(ops.once_begin(rt.base, self._off, gs.off, gs.obuf, rt.OBUF, gs.out), "once.do")
+            r = check(lib.pg_once_begin(rt.base, self._off, gs.off, gs.obuf, rt.OBUF, gs.out), "once.do")
             if r == RUNFN:
                 return _RUN
             if r != PARKED:
@@ -361,7 +361,7 @@ class Once(_SyncObject):
         self._publish(rt, data)
 
     def _publish(self, rt: Any, data: bytes) -> None:
-        r = ops.once_done(rt.base, self._off, data, len(data))
+        r = lib.pg_once_done(rt.base, self._off, data, len(data))
         if r != OK:
             _drop_block_refs(rt, data)  # not stored: its references go back
         check(r, "once.do", len(data))
@@ -393,7 +393,7 @@ class Cond(Handle):
         if not (hasattr(L, "lock") and hasattr(L, "unlock")):
             raise TypeError(f"pg.Cond: L must be a Locker (lock/unlock), got {type(L).__name__}")
         rt = park.runtime("pg.Cond()")
-        off = check(ops.sync_new(rt.base, SyncKind.COND, 0), "pg.Cond", 128)
+        off = check(lib.pg_sync_new(rt.base, SyncKind.COND, 0), "pg.Cond", 128)
         c = cls._new(rt, off)
         c._L = L
         return c
@@ -408,11 +408,11 @@ class Cond(Handle):
     def _begin(self, rt: Any, gs: Any) -> None:
         """Queue as a waiter, then unlock L (Go's order: a signal between the
         two is not lost)."""
-        check(ops.cond_enqueue(rt.base, self._off, gs.off), "cond.wait")
+        check(lib.pg_cond_enqueue(rt.base, self._off, gs.off), "cond.wait")
         try:
             self._L.unlock()
         except BaseException:
-            ops.park_cancel(rt.base, gs.off)
+            lib.pg_park_cancel(rt.base, gs.off)
             raise
 
     def wait(self) -> None:
@@ -440,12 +440,12 @@ class Cond(Handle):
     def signal(self) -> None:
         """Wake one waiter, if any."""
         rt = self._live_rt()
-        check(ops.cond_signal(rt.base, self._off, 0), "cond.signal")
+        check(lib.pg_cond_signal(rt.base, self._off, 0), "cond.signal")
 
     def broadcast(self) -> None:
         """Wake every waiter."""
         rt = self._live_rt()
-        check(ops.cond_signal(rt.base, self._off, 1), "cond.signal")
+        check(lib.pg_cond_signal(rt.base, self._off, 1), "cond.signal")
 
 
 def _cond_rebuild(h: tuple, L: Any) -> Cond:
@@ -484,14 +484,14 @@ class Semaphore(_SyncObject):
 
     def _begin(self, rt: Any, gs: Any, k: int) -> bool:
         """park protocol: begin; True when parked."""
-        r = ops.sema_acquire(rt.base, self._off, gs.off, k, 0)
+        r = lib.pg_sema_acquire(rt.base, self._off, gs.off, k, 0)
         if r == INVAL:
             raise ValueError(f"semaphore: acquire of {k} exceeds the size {self.size}")
         return check(r, "sem.acquire") == PARKED
 
     def _kick(self) -> None:
         # a cancelled waiter may have been the head that blocked the others
-        ops.sema_kick(self._rt.base, self._off)
+        lib.pg_sema_kick(self._rt.base, self._off)
 
     def acquire(self, k: int = 1, ctx: Any = None) -> None:
         """Block until k units are free (FIFO).  ValueError if k > the size.
@@ -578,7 +578,7 @@ class Semaphore(_SyncObject):
     def _acquire_ctx_thread(self, rt: Any, gs: Any, k: int, ctx: Any) -> None:
         """A thread that is no goroutine has no hub to resume it: give up the
         queued wait and poll (rare: pg.blocking workers, user threads)."""
-        if not ops.park_cancel(rt.base, gs.off):
+        if not lib.pg_park_cancel(rt.base, gs.off):
             park.park(gs)  # claimed meanwhile: the units are ours
             return
         self._kick()
@@ -608,14 +608,14 @@ class Semaphore(_SyncObject):
         (False also when k exceeds the size, as Go's TryAcquire)."""
         rt = self._live_rt()
         k = self._check(k)
-        r = ops.sema_acquire(rt.base, self._off, 0, k, 1)
+        r = lib.pg_sema_acquire(rt.base, self._off, 0, k, 1)
         return r != INVAL and check(r, "sem.acquire") == OK
 
     def release(self, k: int = 1) -> None:
         """Raises SyncError("semaphore: released more than held")."""
         rt = self._live_rt()
         k = self._check(k)
-        check(ops.sema_release(rt.base, self._off, k), "sema.release")
+        check(lib.pg_sema_release(rt.base, self._off, k), "sema.release")
 
     @property
     def size(self) -> int:
@@ -645,7 +645,7 @@ def _ctx_watch(rt: Any, done: Any, stop: Any, box: _CtxWait) -> None:
     from ._chan import Recv, select
 
     i, _, _ = select(Recv(done), Recv(stop))
-    if i == 0 and not box.finished and ops.park_cancel(rt.base, box.gs.off):
+    if i == 0 and not box.finished and lib.pg_park_cancel(rt.base, box.gs.off):
         # the ticket was still WAITING: no release claimed it, none will
         box.ctx_won = True
         rt.push_local(box.gs)

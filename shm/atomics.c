@@ -28,8 +28,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-uint32_t pg_obj_decref(void *base, uint64_t o);
-
 static inline pg_sync_t *SY(void *base, uint64_t o) { return AT(base, o, pg_sync_t); }
 
 /* ---------------- And / Or (Go 1.23): return the old value ---------------- */

@@ -15,8 +15,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-PG_API int64_t pg_sync_new(void *base, uint32_t skind, int64_t a);
-
 /* a cause object holding a copy of data, a stored-value block
  * ([u32 0][u32 nrefs][u64 refs][encoding], atomics.c): its free drops the
  * references of the handles inside (the creator holds one reference on it) */

@@ -48,8 +48,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-uint32_t pg_obj_decref(void *base, uint64_t o);
-
 static inline pg_map_t *MAP(void *base, uint64_t m) { return AT(base, m, pg_map_t); }
 static inline pg_mapshard_t *SHARD(void *base, uint64_t m, uint32_t i) {
     return AT(base, MAP(base, m)->shards + (uint64_t)i * sizeof(pg_mapshard_t), pg_mapshard_t);

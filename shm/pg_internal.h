@@ -19,13 +19,37 @@ extern int pg_wakefd[PG_MAXP];
 void pg_lock_register(void *base, uint64_t size); /* pg_arena_attach: locks in [base, base+size) */
 void pg_lock_abort_on(const uint32_t *flag); /* this thread's lock waits: PG_LOST once *flag != 0 */
 
+/*
+ * Every function one C file calls in another is declared here, once (never
+ * re-declared in the calling .c file); the exported ones (PG_API) are
+ * declared in Python once too, in parago/_shim/cdecl.py.
+ */
+
 /* sched.c */
 void pg_ready(void *base, uint64_t g);
 int pg_claim(void *base, uint64_t g);
 void pg_park_prepare(void *base, uint64_t g, uint32_t reason);
-void pg_wakep_of(void *base, int p);
-int pg_p_has_runnable(void *base, int p); /* sysmon: another G of p is runnable */
-void pg_wake_idle(void *base, int self);  /* sysmon: p's queued work aged: wake an idle P */
+PG_API void pg_wakep_of(void *base, int p);
+PG_API int pg_p_has_runnable(void *base, int p); /* sysmon: another G of p is runnable */
+PG_API void pg_wake_idle(void *base, int self);  /* sysmon: p's queued work aged: wake an idle P */
+PG_API void pg_park_plain(void *base, uint64_t g, uint32_t reason, int counted);
+PG_API int pg_park_cancel(void *base, uint64_t g);
+PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags, uint32_t kind,
+                     uint64_t site, uint64_t parent, const uint64_t *refs, uint32_t nrefs, uint64_t *out);
+
+/* chan.c: the channel a timer owns is sent to and drained under its lock */
+PG_API int64_t pg_chan_new(void *base, uint32_t cap, const void *type, uint64_t tlen);
+PG_API int64_t pg_chan_close(void *base, uint64_t ch);
+int pg_chan_timer_send_locked(void *base, uint64_t ch, const void *data, uint64_t len, int replace,
+                              uint64_t *wakeg);
+int pg_chan_drain_locked(void *base, uint64_t ch);
+
+/* sync.c: the sync records and every shared object's reference count */
+PG_API int64_t pg_sync_new(void *base, uint32_t skind, int64_t a);
+PG_API uint32_t pg_obj_decref(void *base, uint64_t o); /* the last reference frees by kind: */
+void pg_chan_free(void *base, uint64_t ch);              /* chan.c */
+void pg_map_free(void *base, uint64_t m);                /* map.c */
+void pg_value_free(void *base, uint64_t o);              /* atomics.c (atomic.Value, causes) */
 
 /* timer.c: the free paths of OBJ_TIMER / OBJ_CTX, and sysmon's firing */
 void pg_timer_free(void *base, uint64_t t);

@@ -33,10 +33,6 @@
 static inline pg_sync_t *S(void *base, uint64_t o) { return AT(base, o, pg_sync_t); }
 static inline pg_g_t *G(void *base, uint64_t g) { return AT(base, g, pg_g_t); }
 
-void pg_chan_free(void *base, uint64_t ch);
-void pg_map_free(void *base, uint64_t m);
-void pg_value_free(void *base, uint64_t o);
-
 /* ---------------- objects and their reference counts ---------------- */
 
 static int64_t obj_new(void *base, uint32_t kind, uint32_t skind, uint64_t extra) {
@@ -89,7 +85,6 @@ PG_API void pg_obj_incref_many(void *base, const uint64_t *offs, uint32_t n) {
         pg_add_acqrel(&AT(base, offs[i], pg_objhdr_t)->refcnt, 1);
 }
 
-uint32_t pg_obj_decref(void *base, uint64_t o);
 PG_API void pg_obj_decref_many(void *base, const uint64_t *offs, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
         pg_obj_decref(base, offs[i]);

@@ -75,18 +75,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-/* chan.c, sched.c and sync.c entry points used here */
-void pg_park_plain(void *base, uint64_t g, uint32_t reason, int counted);
-int pg_park_cancel(void *base, uint64_t g);
-int64_t pg_chan_close(void *base, uint64_t ch);
-uint32_t pg_obj_decref(void *base, uint64_t o);
-int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t flags, uint32_t kind,
-              uint64_t site, uint64_t parent, const uint64_t *refs, uint32_t nrefs, uint64_t *out);
-int pg_chan_timer_send_locked(void *base, uint64_t ch, const void *data, uint64_t len, int replace,
-                              uint64_t *wakeg);
-int pg_chan_drain_locked(void *base, uint64_t ch);
-int64_t pg_chan_new(void *base, uint32_t cap, const void *type, uint64_t tlen);
-
 #define HEAP_MIN 64 /* entries: the smallest heap block */
 
 static inline pg_timer_t *T(void *base, uint64_t t) { return AT(base, t, pg_timer_t); }

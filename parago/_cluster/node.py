@@ -199,7 +199,6 @@ class Node:
         self.answers_recv = 0
         self.thread_calls = 0  # remote operations of threads, in flight
         self.waits = 0  # goroutines here parked on a remote answer (park_on with this node)
-        self.find_args = len(lib.pg_findrunnable.argtypes)
         self.max_message = max_message()
         self.fout = (ctypes.c_uint64 * 4)()
         from .._chan import Chan
@@ -684,10 +683,7 @@ class Node:
 
     def _find(self) -> int:
         rt = self.rt
-        f = lib.pg_findrunnable
-        if self.find_args == 7:  # (base, p, tick, exited, obuf, ocap, out)
-            return f(rt.base, rt.p, 1, 0, rt.obuf, rt.OBUF, self.fout)
-        return f(rt.base, rt.p, 0, rt.obuf, rt.OBUF, self.fout)
+        return lib.pg_findrunnable(rt.base, rt.p, 0, rt.obuf, rt.OBUF, self.fout)  # type: ignore[no-any-return]
 
     def _export(self, want: int) -> list[tuple[bytes, str]]:
         """Give up to half of this node's queued unstarted goroutines (as a P

@@ -1,12 +1,15 @@
 """ctypes bindings of the C shim (shm/), loaded once per process.
 
-Owns: the library handle, every entry point's argtypes/restype (declared
-once, here), the constant and layout tables exported by C, and the single
-place where status codes become exceptions (:func:`check`).
+Owns: loading the library (building it first in a source checkout), its
+three handles ``lib``/``blocking``/``fast`` configured from the one table
+of entry points (cdecl.py: name, restype, argtypes, whether it waits), the
+check of that table against the library and the C sources, and the
+constant, wait-reason and layout tables exported by C.  Status codes become
+exceptions in status.py (:func:`check`).
 
-Two handles onto the same library: ``lib`` is a ``PyDLL`` (the GIL stays
-held: cheaper, for the calls that never block), ``blocking`` a ``CDLL``
-(releases the GIL) for the calls that wait or spin.
+``lib`` is a ``PyDLL`` (the GIL stays held: cheaper, for the calls that
+never wait), ``blocking`` a ``CDLL`` (releases the GIL) for the calls
+cdecl.py marks ``waits=True``; ``fast`` is described below.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from __future__ import annotations
 import ctypes
 import enum
 import os
-from ctypes import POINTER, c_char_p, c_int, c_int64, c_uint32, c_uint64, c_void_p
+from ctypes import c_char_p, c_int64, c_uint64
 from pathlib import Path
 from typing import Any
 
-from . import _build
+from . import _build, cdecl, cproto
 
 _HERE = Path(__file__).resolve().parent
 _SHM = _HERE.parents[1] / "shm"
@@ -35,124 +38,70 @@ def _find_library() -> Path:
     return lib
 
 
-_path = _find_library()
-lib = ctypes.PyDLL(str(_path))
-blocking = ctypes.CDLL(str(_path))
-# The hot paths call through ``fast``: the same functions with restype set
-# but no argtypes, so ctypes skips per-argument conversion (DESIGN §3a:
-# ~270 ns instead of ~450-900 ns).  Callers pass only prebuilt ctypes
-# objects (c_void_p base, c_uint64 offsets), bytes, ctypes buffers, and
-# Python ints for parameters that are C ``int``/small lengths (< 2**31).
-fast = ctypes.PyDLL(str(_path))
+class _Declared:
+    """A library handle that answers only the functions cdecl.py declares:
+    those are set on the instance at load (so a call costs what a plain
+    ctypes handle's cached attribute costs); any other name is refused
+    with where to declare it, never guessed as ``int f()``."""
 
-from . import sigs_fault, sigs_map, sigs_sched, sigs_sync, sigs_synctest, sigs_timer  # noqa: E402
-from ._ctypes import u32p, u64p  # noqa: E402
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in cdecl.WAITS:  # only ``fast`` lacks a declared name
+            raise AttributeError(f"{name} may wait (cdecl.py waits=True): not on the fast handle, use blocking")
+        raise AttributeError(f"{name}: not declared in parago/_shim/cdecl.py (the one table of the C interface)")
 
-_SIGS: dict[str, tuple[list, object]] = {
-    # arena.c
-    "pg_layout_entry": ([c_int, POINTER(c_char_p), POINTER(c_char_p), u64p, u64p], c_int),
-    "pg_const_entry": ([c_int, POINTER(c_char_p), POINTER(c_int64)], c_int),
-    "pg_waitreason_entry": ([c_int, POINTER(c_int64), POINTER(c_char_p)], c_int),
-    "pg_layout_hash": ([], c_uint32),
-    "pg_arena_init": ([c_void_p, c_int, c_uint64, c_uint64, c_uint32], c_int64),
-    "pg_arena_attach": ([c_void_p, c_int, u32p, u32p], c_int64),
-    "pg_set_wakefd": ([c_int, c_int], None),
-    "pg_malloc": ([c_void_p, c_uint64], c_int64),
-    "pg_mfree": ([c_void_p, c_uint64], None),
-    "pg_store_bytes": ([c_void_p, c_char_p, c_uint64], c_int64),
-    "pg_panic_record": ([c_void_p, c_char_p, c_uint64], c_int),
-    # sched.c
-    "pg_seed": ([c_uint64], None),
-    "pg_wake_all": ([c_void_p], None),
-    "pg_wakep_of": ([c_void_p, c_int], None),
-    "pg_go": (
-        [c_void_p, c_int, c_char_p, c_uint64, c_uint32, c_uint32, c_uint64, c_uint64, c_void_p, c_uint32, c_void_p],
-        c_int64,
-    ),
-    "pg_gnew_running": ([c_void_p, c_int, c_uint32, c_uint64], c_int64),
-    "pg_gexit": ([c_void_p, c_uint64], None),
-    "pg_gstart": ([c_void_p, c_int, c_uint64, c_void_p, c_uint64, u64p], c_int64),
-    "pg_findrunnable": ([c_void_p, c_int, c_uint64, c_void_p, c_uint64, c_void_p], c_uint64),
-    "pg_p_idle": ([c_void_p, c_int, c_uint64], c_uint64),
-    "pg_p_awake": ([c_void_p, c_int], None),
-    "pg_park_plain": ([c_void_p, c_uint64, c_uint32, c_int], None),
-    "pg_unpark_local": ([c_void_p, c_uint64, c_int], None),
-    "pg_park_cancel": ([c_void_p, c_uint64], c_int),
-    "pg_thread_park": ([c_void_p, c_uint64, c_uint64], c_int),
-    # chan.c
-    "pg_chan_new": ([c_void_p, c_uint32, c_char_p, c_uint64], c_int64),
-    "pg_chan_send": ([c_void_p, c_uint64, c_uint64, c_char_p, c_uint64, c_int], c_int64),
-    "pg_chan_recv": ([c_void_p, c_uint64, c_uint64, c_int, c_void_p, c_uint64, u64p], c_int64),
-    "pg_chan_recv_finish": ([c_void_p, c_uint64, c_void_p, c_uint64, u64p], c_int64),
-    "pg_chan_close": ([c_void_p, c_uint64], c_int64),
-    "pg_chan_send_many": (
-        [c_void_p, c_uint64, c_uint64, c_void_p, c_void_p, c_uint64, c_int, u64p],
-        c_int64,
-    ),
-    "pg_chan_recv_many": (
-        [c_void_p, c_uint64, c_uint64, c_uint64, c_int, c_void_p, c_uint64, u64p],
-        c_int64,
-    ),
-    "pg_select": (
-        [c_void_p, c_uint64, c_char_p, c_uint32, c_char_p, c_int, c_uint64, c_void_p, c_uint64, u64p],
-        c_int64,
-    ),
-    "pg_select_finish": (
-        [c_void_p, c_uint64, c_char_p, c_uint32, c_void_p, c_uint64, u64p],
-        c_int64,
-    ),
-    # sync.c
-    "pg_sync_new": ([c_void_p, c_uint32, c_int64], c_int64),
-    "pg_buffer_new": ([c_void_p, c_uint64], c_int64),
-    "pg_counter_new": ([c_void_p], c_int64),
-    "pg_obj_incref": ([c_void_p, c_uint64], c_uint32),
-    "pg_obj_decref": ([c_void_p, c_uint64], c_uint32),
-    "pg_obj_incref_many": ([c_void_p, c_void_p, c_uint32], None),
-    "pg_obj_decref_many": ([c_void_p, c_void_p, c_uint32], None),
-    "pg_wg_add": ([c_void_p, c_uint64, c_int64], c_int64),
-    "pg_wg_wait": ([c_void_p, c_uint64, c_uint64], c_int64),
-    "pg_mutex_lock": ([c_void_p, c_uint64, c_uint64, c_int, c_uint64], c_int64),
-    "pg_mutex_unlock": ([c_void_p, c_uint64], c_int64),
-    "pg_rw_rlock": ([c_void_p, c_uint64, c_uint64, c_int], c_int64),
-    "pg_rw_runlock": ([c_void_p, c_uint64], c_int64),
-    "pg_rw_lock": ([c_void_p, c_uint64, c_uint64, c_int], c_int64),
-    "pg_rw_unlock": ([c_void_p, c_uint64], c_int64),
-    "pg_rw_writer_gone": ([c_void_p, c_uint64], None),
-    "pg_sema_acquire": ([c_void_p, c_uint64, c_uint64, c_int64, c_int], c_int64),
-    "pg_sema_release": ([c_void_p, c_uint64, c_int64], c_int64),
-    "pg_sema_kick": ([c_void_p, c_uint64], None),
-    "pg_cond_enqueue": ([c_void_p, c_uint64, c_uint64], c_int64),
-    "pg_cond_signal": ([c_void_p, c_uint64, c_int], c_int64),
-    "pg_once_begin": ([c_void_p, c_uint64, c_uint64, c_void_p, c_uint64, u64p], c_int64),
-    "pg_once_done": ([c_void_p, c_uint64, c_char_p, c_uint64], c_int64),
-    "pg_atomic_load": ([c_void_p, c_uint64], c_int64),
-    "pg_atomic_store": ([c_void_p, c_uint64, c_int64], None),
-    "pg_atomic_add": ([c_void_p, c_uint64, c_int64], c_int64),
-    "pg_atomic_swap": ([c_void_p, c_uint64, c_int64], c_int64),
-    "pg_atomic_cas": ([c_void_p, c_uint64, c_int64, c_int64], c_int),
-    "pg_word_add": ([c_void_p, c_uint64, c_int64], None),
-}
 
-_SIGS.update(sigs_sched.SIGS)
-_SIGS.update(sigs_fault.SIGS)
-_SIGS.update(sigs_timer.SIGS)
-_SIGS.update(sigs_synctest.SIGS)
-_SIGS.update(sigs_sync.SIGS)
-_SIGS.update(sigs_map.SIGS)
-_BLOCKING = (
-    {"pg_p_idle", "pg_thread_park"} | sigs_sched.BLOCKING | sigs_fault.BLOCKING | sigs_timer.BLOCKING | sigs_sync.BLOCKING
-)
+class _PyHandle(_Declared, ctypes.PyDLL):
+    pass
 
-for _name, (_args, _res) in _SIGS.items():
-    if not hasattr(lib, _name):
-        # a table names a function this build does not have (a shim built
-        # from other sources, PARAGO_SHIM): calling it raises AttributeError
-        continue
-    for _dll in (lib, blocking):
-        _fn = getattr(_dll, _name)
-        _fn.argtypes = _args
-        _fn.restype = _res
-    getattr(fast, _name).restype = _res
+
+class _CHandle(_Declared, ctypes.CDLL):
+    pass
+
+
+def _check_sources() -> None:
+    """In a source checkout: every declaration agrees with its C definition
+    (restype and each argument, coarsely: pointer, 32/64-bit, signedness)."""
+    if not _SHM.is_dir():
+        return
+    bad = cproto.mismatches(cdecl.DECLS, cproto.parse(_SHM))
+    if bad:
+        raise ImportError("parago._shim: cdecl.py does not match the C sources:\n  " + "\n  ".join(bad))
+
+
+def _bind(path: Path, decls: tuple[cdecl.Decl, ...] = cdecl.DECLS) -> tuple[Any, Any, Any]:
+    """The three handles onto one library, configured from cdecl.DECLS; a
+    declared function the library lacks fails the import with its name."""
+    lib_, blocking_, fast_ = _PyHandle(str(path)), _CHandle(str(path)), _PyHandle(str(path))
+    missing = []
+    for d in decls:
+        try:
+            fns = (lib_[d.name], blocking_[d.name], fast_[d.name])
+        except AttributeError:  # dlsym found no such symbol
+            missing.append(d.name)
+            continue
+        for h, fn in ((lib_, fns[0]), (blocking_, fns[1])):
+            fn.argtypes = d.argtypes
+            fn.restype = d.restype
+            setattr(h, d.name, fn)
+        if not d.waits:
+            fns[2].restype = d.restype
+            setattr(fast_, d.name, fns[2])
+    if missing:
+        raise ImportError(f"parago._shim: {path} does not export {', '.join(missing)} (declared in cdecl.py)")
+    return lib_, blocking_, fast_
+
+
+_check_sources()
+lib, blocking, fast = _bind(_find_library())
+# ``lib`` keeps the GIL (cheaper, for calls that never wait); ``blocking``
+# releases it (cdecl's waits=True calls).  The hot paths call through
+# ``fast``: the same functions with restype set but no argtypes, so ctypes
+# skips per-argument conversion (DESIGN §3a: ~270 ns instead of ~450-900
+# ns).  Callers pass only prebuilt ctypes objects (c_void_p base, c_uint64
+# offsets), bytes, ctypes buffers, and Python ints for parameters that are
+# C ``int``/small lengths (< 2**31).  ``fast`` has no waiting function.
 
 
 def _read_consts() -> dict[str, int]:
