@@ -59,13 +59,11 @@ def run(
     if cluster is None:
         cluster = os.environ.get("PARAGO_CLUSTER") or None
     if cluster:  # across the nodes of a Ray cluster; Ray is imported only here
-        if cooperative_io:
-            raise ValueError("cooperative_io is not supported with cluster= (yet): use pg.blocking there")
         if leaks is not None:
             raise ValueError("pg.run: leaks= checks the Ps of one machine; it cannot be used with cluster=")
         from ._cluster import run as cluster_run
 
-        return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster)
+        return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster, cooperative_io=cooperative_io)
     if callable(main) and not _is_async(main):
         main = functools.partial(_main_body, main)  # pg.goexit() in main: Go's ending
     return _run(main, *args, procs=procs, start_method=start_method, cooperative_io=cooperative_io, leaks=leaks)

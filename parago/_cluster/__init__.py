@@ -99,7 +99,7 @@ def _actors(ray: Any) -> tuple[Any, Any]:
 class _Run:
     """The driver's view of one cluster run."""
 
-    def __init__(self, ray: Any, procs: int | None, start_method: str | None) -> None:
+    def __init__(self, ray: Any, procs: int | None, start_method: str | None, cooperative_io: bool = False) -> None:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.ray = ray
@@ -138,6 +138,7 @@ class _Run:
                     self.mailboxes[i],
                     self.mailboxes[0],
                     script,
+                    cooperative_io,  # coop.py in every P of every node
                 )
             )
 
@@ -170,10 +171,16 @@ class _Run:
         self.mailboxes.clear()
 
 
-def run(main: Callable, args: tuple, procs: int | None, start_method: str | None, cluster: str) -> Any:
-    """Run main(*args) on this process's node, with every other Ray node joining."""
+def run(
+    main: Callable, args: tuple, procs: int | None, start_method: str | None, cluster: str, cooperative_io: bool = False
+) -> Any:
+    """Run main(*args) on this process's node, with every other Ray node joining
+    (``cooperative_io``: as pg.run's, on every node; $PARAGO_COOPERATIVE_IO
+    travels with the other PARAGO_* variables)."""
     if not isinstance(cluster, str):
         raise TypeError(f"cluster must be a str, got {type(cluster).__name__}")
+    if not isinstance(cooperative_io, bool):
+        raise TypeError(f"cooperative_io must be a bool, got {type(cooperative_io).__name__}")
     address = _address(cluster)
     from .node import placement
 
@@ -193,10 +200,12 @@ def run(main: Callable, args: tuple, procs: int | None, start_method: str | None
     global last_run
     r = None
     try:
-        r = last_run = _Run(ray, procs, start_method)
+        r = last_run = _Run(ray, procs, start_method, cooperative_io)
         from .driver import driver_main
 
-        return _procs.run(driver_main, r, main, args, procs=r.nprocs[0], start_method=start_method)
+        return _procs.run(
+            driver_main, r, main, args, procs=r.nprocs[0], start_method=start_method, cooperative_io=cooperative_io
+        )
     finally:
         if r is not None:
             r.stop()

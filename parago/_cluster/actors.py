@@ -85,6 +85,7 @@ class Host:
         mailbox: Any,
         driver: Any,
         script: tuple[str, str] | None = None,
+        cooperative_io: bool = False,
     ) -> tuple[str, Any]:
         """Run this node's pg.run until the driver says stop; how it ended."""
         for p in reversed(path):
@@ -98,7 +99,10 @@ class Host:
         saved = sys.modules.get("__main__"), sys.modules.get("__mp_main__")
         try:
             _install_main(script, name)
-            procs.run(node_main, index, name, mailbox, driver, procs=nprocs, start_method=start_method)
+            procs.run(
+                node_main, index, name, mailbox, driver, procs=nprocs, start_method=start_method,
+                cooperative_io=cooperative_io,
+            )
             return ("ok", None)
         except Panic as e:
             return ("panic", _portable(e))

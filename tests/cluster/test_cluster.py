@@ -552,3 +552,71 @@ def test_a_bare_host_port_is_a_ray_address():
     for bad in ("spark://x", "host:", "h:p0rt", ":6379x"):
         with pytest.raises(ValueError, match="cluster must be"):
             _address(bad)
+
+
+# ---- cooperative_io on every node ----
+
+
+def _fetch(url: str, out: pg.Chan) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as r:
+        out.send((os.getpid(), r.status, r.read()))
+
+
+def _fetch_all(url: str, n: int) -> list:
+    out = pg.Chan(n)
+    for _ in range(n):
+        pg.go(_fetch, url, out)
+    return [out.recv() for _ in range(n)]
+
+
+@pytest.mark.timeout(180)
+def test_cooperative_io_parks_urllib_goroutines_on_every_node(ray_cluster, monkeypatch):
+    """The server answers only once all n requests are in at the same time
+    (a barrier): the goroutines that placement spreads over the nodes (two
+    on each: a 1-P node has two) must all be waiting in urlopen together,
+    which only cooperative I/O allows -- without it a node's first urlopen
+    holds its P and the second is never sent (the barrier breaks: 503)."""
+    import http.server
+    import threading
+
+    from parago import _cluster
+
+    n = 6
+    barrier = threading.Barrier(n, timeout=30)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                barrier.wait()
+                code, body = 200, b"together"
+            except threading.BrokenBarrierError:
+                code, body = 503, b"not all in flight at once"
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        monkeypatch.setenv("PARAGO_CLUSTER_PLACEMENT", "spread")
+        url = f"http://127.0.0.1:{srv.server_address[1]}/"
+        got = pg.run(_fetch_all, url, n, cluster="ray", cooperative_io=True)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert sorted((s, b) for _, s, b in got) == [(200, b"together")] * n, got
+    others = set(_cluster.last_run.pids)
+    assert len({p for p, _, _ in got} & others) >= 2, "no fetch ran on another node"
+    assert not gone(_cluster.last_run.pids) and not actors_alive(_cluster.last_run.actors)
+
+
+def test_cooperative_io_with_cluster_must_be_a_bool():
+    with pytest.raises(TypeError, match="cooperative_io must be a bool"):
+        pg.run(_fetch_all, "http://127.0.0.1:1/", 1, cluster="ray", cooperative_io=1)
