@@ -47,13 +47,21 @@ class Refs:
         it has a handle for (and ``extra`` ones, e.g. the start cache's), so
         that what no P holds any more is freed -- the arena's ``inuse`` comes
         back to what the run really leaked (the conftest checks it)."""
-        offs = list(self.table)
-        offs.extend(self.pending)
+        # released first: a handle dying from here on (a pg.blocking thread
+        # dropping it, the collector) gives back nothing itself.  Each table
+        # entry is taken with one popitem, so a handle is either taken here
+        # (its reference given back below) or had already removed its own
+        # entry and queued its decref in pending -- never both: a second
+        # decref would steal the reference of whatever reuses the block.
+        self.released = True
+        table = self.table
+        offs: list[int] = []
+        while table:
+            offs.append(table.popitem()[0])
+        pend, self.pending = self.pending, []
+        offs.extend(pend)
         if extra:
             offs.extend(extra)
-        self.table.clear()
-        self.pending.clear()
-        self.released = True
         if offs and not self.rt._closed:
             arr = array.array("Q", offs)
             addr, n = arr.buffer_info()
