@@ -1,7 +1,12 @@
-"""net: pg.net echo servers against uvloop asyncio servers.
+"""net: pg.net echo and HTTP servers against uvloop, gevent, Go and uvicorn.
 
     echo    64-byte request / 64-byte response over C concurrent connections
             (1,000 full, 100 quick) for D seconds; round trips/s.
+    http    examples/http_server.py (``--serve``: pg.net.serve, h11) under
+            wrk, GET / with a handler costing ~1 ms of pure-Python CPU
+            (--work-ms), beside uvicorn (1 and N workers) serving the same
+            answer after the same work from a trivial ASGI app
+            (benchmarks/_asgi_hello.py); requests/s.
 
 Servers, each in its own process tree, measured in the same invocation:
   - parago accept loop: ``for conn in ln: pg.go(handle, conn)`` (each conn
@@ -11,13 +16,20 @@ Servers, each in its own process tree, measured in the same invocation:
     asyncio shape)
   - nproc processes of that server on one SO_REUSEPORT port (what
     ``uvicorn --workers N`` does)
+  - gevent's StreamServer (one process; greenlets, gevent's own loop)
+  - Go's net: benchmarks/go/echo_server.go, GOMAXPROCS=nproc (when ``go``
+    is on PATH)
 
 The load generator is one process for everyone: asyncio + uvloop with C
 client connections, each sending a request and awaiting its answer in a
 loop (Python: it competes for the CPUs with the server on a small
 machine -- the same for every server; the ratios are what to read).
 
-Run: python3 benchmarks/bench_net.py [--quick] [--repeat N] [--procs N] [--conns C] [--seconds D]
+The ``http`` load generator is wrk (Debian's package: ``apt install wrk``),
+2 threads, the same for every server.  A peer that is not installed
+(gevent, uvicorn, wrk, Go) is skipped with a line saying how to add it.
+
+Run: python3 benchmarks/bench_net.py [--quick] [--repeat N] [--procs N] [--conns C] [--seconds D] [--work-ms MS]
 """
 
 from __future__ import annotations
@@ -25,9 +37,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -36,7 +52,9 @@ import _harness as h  # noqa: E402
 
 import parago as pg  # noqa: E402
 
-NAMES = ["echo"]
+NAMES = ["echo", "http"]
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(BENCH_DIR, "..", "examples")
 FORK = multiprocessing.get_context("fork")
 MSG = 64
 
@@ -126,6 +144,61 @@ def _uv_server(port: int, ready: Any, reuse_port: bool) -> None:
     uvloop.run(main())
 
 
+def _gevent_server(port: int, ready: Any) -> None:
+    from gevent import signal_handler
+    from gevent.server import StreamServer
+
+    def handle(sock: Any, _addr: Any) -> None:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                break
+            sock.sendall(b)
+        sock.close()
+
+    srv = StreamServer(("127.0.0.1", port), handle, backlog=4096)
+    srv.init_socket()
+    ready.send(srv.server_port)
+    signal_handler(signal.SIGTERM, srv.stop)
+    srv.serve_forever()
+
+
+def _need_gevent() -> None:
+    try:
+        import gevent  # noqa: F401
+    except ImportError:
+        raise h.PeerMissing("gevent is not installed (pip install gevent)") from None
+
+
+_go_built: dict[str, str | None] = {}
+
+
+def _go_exe(b: h.Bench, program: str) -> str:
+    """benchmarks/go/<program>.go built once per invocation; PeerMissing without Go."""
+    go = None if b.args.no_go else h.go_binary()
+    if go is None:
+        why = "--no-go" if b.args.no_go else "`go` is not on PATH"
+        raise h.PeerMissing(f"Go's net server needs Go ({why}; install Go >= 1.19)")
+    if program not in _go_built:
+        env = dict(os.environ)
+        if not env.get("GOCACHE") and not env.get("HOME"):
+            env["GOCACHE"] = os.path.join(tempfile.gettempdir(), "parago-bench-gocache")
+        exe = os.path.join(tempfile.mkdtemp(prefix="parago-bench-net-"), program)
+        r = subprocess.run(
+            [go, "build", "-o", exe, os.path.join(h.GO_DIR, f"{program}.go")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"go build {program}.go failed: {r.stderr.strip()}")
+        _go_built[program] = exe
+    exe = _go_built[program]
+    assert exe is not None
+    return exe
+
+
 def _free_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -137,18 +210,35 @@ def _free_port() -> int:
 class _Servers:
     """Start a server (one process, or several on one SO_REUSEPORT port); stop them."""
 
-    def __init__(self, kind: str, procs: int) -> None:
+    def __init__(self, kind: str, procs: int, go_exe: str | None = None) -> None:
         self.procs_list: list[Any] = []
+        self.popen: subprocess.Popen | None = None
         self.stop_r, self.stop_w = os.pipe()
         port = _free_port()
+        if kind == "go":
+            assert go_exe is not None
+            self.popen = subprocess.Popen(
+                [go_exe, "-procs", str(procs), "-port", "0"], stdout=subprocess.PIPE, text=True
+            )
+            assert self.popen.stdout is not None
+            line = self.popen.stdout.readline()
+            if not line.strip().isdigit():
+                self.stop()
+                raise RuntimeError("the Go echo server did not start")
+            self.port = int(line)
+            return
         n = procs if kind == "uvloop_n" else 1
         for _ in range(n):
             rd, wr = FORK.Pipe(duplex=False)
             if kind in ("accept", "serve"):
-                p = FORK.Process(target=_pg_server, args=(kind, procs, port, wr, self.stop_r, self.stop_w), daemon=False)
+                p = FORK.Process(
+                    target=_pg_server, args=(kind, procs, port, wr, self.stop_r, self.stop_w), daemon=False
+                )
+            elif kind == "gevent":
+                p = FORK.Process(target=_gevent_server, args=(port, wr), daemon=True)
             else:
                 p = FORK.Process(target=_uv_server, args=(port, wr, kind == "uvloop_n"), daemon=True)
-            p._uv = kind.startswith("uvloop")  # type: ignore[attr-defined]
+            p._uv = kind.startswith("uvloop") or kind == "gevent"  # type: ignore[attr-defined]
             p.start()
             wr.close()
             if not rd.poll(60):
@@ -159,6 +249,15 @@ class _Servers:
             self.procs_list.append(p)
 
     def stop(self) -> None:
+        if self.popen is not None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+            if self.popen.stdout is not None:
+                self.popen.stdout.close()
         os.write(self.stop_w, b"x")
         for p in self.procs_list:
             if p.is_alive() and getattr(p, "_uv", False):
@@ -210,8 +309,10 @@ def _load(port: int, conns: int, seconds: float, out: Any) -> None:
     out.send(uvloop.run(main()))
 
 
-def _measure(kind: str, procs: int, conns: int, seconds: float) -> tuple[float, int]:
-    srv = _Servers(kind, procs)
+def _measure(kind: str, procs: int, conns: int, seconds: float, go_exe: str | None = None) -> tuple[float, int]:
+    if kind == "gevent":
+        _need_gevent()
+    srv = _Servers(kind, procs, go_exe)
     try:
         rd, wr = FORK.Pipe(duplex=False)
         p = FORK.Process(target=_load, args=(srv.port, conns, seconds, wr), daemon=True)
@@ -238,11 +339,19 @@ def bench_echo(b: h.Bench) -> None:
     impls.append(("uvloop asyncio 1 process", "uvloop", 1))
     if b.procs > 1:
         impls.append((f"uvloop asyncio {b.procs} processes (SO_REUSEPORT)", "uvloop_n", b.procs))
+    impls.append(("gevent StreamServer 1 process", "gevent", 1))
+    impls.append((f"go net GOMAXPROCS={b.procs}", "go", b.procs))
     rows = {}
     for label, kind, p in impls:
         samples = []
         for _ in range(b.repeat):
-            r = b.guard("echo", label, _measure, kind, p, conns, seconds)
+            if kind == "go":
+                exe = b.guard("echo", label, _go_exe, b, "echo_server")
+                if exe is None:
+                    break
+                r = b.guard("echo", label, _measure, kind, p, conns, seconds, exe)
+            else:
+                r = b.guard("echo", label, _measure, kind, p, conns, seconds)
             if r is None:
                 break
             rate, bad = r
@@ -259,17 +368,173 @@ def bench_echo(b: h.Bench) -> None:
     for label in (f"parago accept loop procs={b.procs}", f"parago serve procs={b.procs}"):
         if label in rows:
             b.compare("echo", rows[label], multi)
+            b.compare("echo", rows[label], rows.get("gevent StreamServer 1 process"))
+            b.compare("echo", rows[label], rows.get(f"go net GOMAXPROCS={b.procs}"))
+
+
+# ======================================================================
+# http: examples/http_server.py and uvicorn under wrk
+
+
+def _get_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+        return data.startswith(b"HTTP/1.1 200") and data.endswith(b"hello, world\n")
+    except OSError:
+        return False
+
+
+class _HttpServer:
+    """examples/http_server.py --serve (procs Ps) or uvicorn (procs workers),
+    a process tree of its own; stopped with SIGINT (both end on Ctrl-C)."""
+
+    def __init__(self, kind: str, procs: int, work_ms: float) -> None:
+        self.port = _free_port()
+        env = dict(os.environ, BENCH_WORK_MS=str(work_ms), PARAGO_MAXPROCS=str(procs))
+        if kind == "parago":
+            cmd = [
+                sys.executable,
+                os.path.join(EXAMPLES, "http_server.py"),
+                "--serve",
+                f"127.0.0.1:{self.port}",
+                "--work-ms",
+                str(work_ms),
+            ]
+        else:
+            cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                BENCH_DIR,
+                "_asgi_hello:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(procs),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--lifespan",
+                "off",
+                "--backlog",
+                "4096",
+            ]
+        # its stderr in a file: wrk's connections closing at the end of a
+        # run are broken pipes the server logs (net/http's shape); shown
+        # only when the server does not start
+        self.err = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=self.err, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not _get_ok(self.port):
+            if self.p.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                self.err.seek(0)
+                tail = self.err.read()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"{kind} http server did not start (exit {self.p.returncode}): {tail}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGINT)
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(5)
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)  # a worker left behind
+        except ProcessLookupError:
+            pass
+        self.err.close()
+
+
+_WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_WRK_BAD = re.compile(r"(Non-2xx or 3xx responses: \d+|Socket errors: [^\n]*)")
+
+
+def _wrk(kind: str, procs: int, conns: int, seconds: float, work_ms: float) -> tuple[float, str]:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise h.PeerMissing("wrk is not installed (Debian/Ubuntu: apt install wrk)")
+    if kind == "uvicorn":
+        try:
+            import uvicorn  # noqa: F401
+        except ImportError:
+            raise h.PeerMissing("uvicorn is not installed (pip install uvicorn)") from None
+    srv = _HttpServer(kind, procs, work_ms)
+    try:
+        r = subprocess.run(
+            [wrk, "-t2", f"-c{conns}", f"-d{seconds:g}s", f"http://127.0.0.1:{srv.port}/"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+        )
+    finally:
+        srv.stop()
+    m = _WRK_RATE.search(r.stdout)
+    if r.returncode != 0 or m is None:
+        raise RuntimeError(f"wrk failed: {r.stdout.strip()} {r.stderr.strip()}")
+    bad = _WRK_BAD.search(r.stdout)
+    return float(m.group(1)), bad.group(1) if bad else ""
+
+
+def bench_http(b: h.Bench) -> None:
+    conns = b.args.conns or b.size(256, 64)
+    seconds = b.args.seconds or (5.0 if not b.quick else 2.0)
+    work_ms = b.args.work_ms
+    b.note(
+        f"http: wrk -t2 -c{conns} -d{seconds:g}s GET /, each request ~{work_ms:g} ms of pure-Python CPU; "
+        "parago: examples/http_server.py --serve (pg.net.serve, h11); "
+        "uvicorn: its defaults (uvloop, httptools), benchmarks/_asgi_hello.py"
+    )
+    impls: list[tuple[str, str, int]] = [(f"parago http_server procs={p}", "parago", p) for p in range(1, b.procs + 1)]
+    impls.append(("uvicorn 1 worker", "uvicorn", 1))
+    if b.procs > 1:
+        impls.append((f"uvicorn {b.procs} workers", "uvicorn", b.procs))
+    rows = {}
+    for label, kind, p in impls:
+        samples = []
+        for _ in range(b.repeat):
+            r = b.guard("http", label, _wrk, kind, p, conns, seconds, work_ms)
+            if r is None:
+                break
+            rate, bad = r
+            b.check(not bad, "http", label, f"wrk saw errors: {bad}")
+            samples.append(rate)
+        if samples:
+            rows[label] = b.add_samples("http", label, "requests", samples, "req/s")
+            print(f"  http [{label}]: {h.fmt_num(rows[label]['value'])} req/s", flush=True)
+    one = rows.get("uvicorn 1 worker")
+    multi = rows.get(f"uvicorn {b.procs} workers")
+    for label, row in rows.items():
+        if label.startswith("parago"):
+            b.compare("http", row, one)
+            if label.endswith(f"procs={b.procs}"):
+                b.compare("http", row, multi)
 
 
 def _extra(ap: Any) -> None:
     ap.add_argument("--conns", type=int, default=None, help="concurrent connections (default 1000; quick 100)")
-    ap.add_argument("--seconds", type=float, default=None, help="seconds per run (default 5; quick 1.5)")
+    ap.add_argument("--seconds", type=float, default=None, help="seconds per run (default 5; quick 1.5 echo, 2 http)")
+    ap.add_argument("--work-ms", type=float, default=1.0, help="http: pure-Python CPU per request, ms (default 1)")
 
 
 def main(argv: list[str] | None = None) -> int:
     b = h.Bench("net", __doc__.splitlines()[0], NAMES, argv, extra=_extra)
     if b.want("echo"):
         bench_echo(b)
+    if b.want("http"):
+        bench_http(b)
     return b.finish()
 
 
