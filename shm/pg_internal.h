@@ -51,10 +51,17 @@ void pg_chan_free(void *base, uint64_t ch);              /* chan.c */
 void pg_map_free(void *base, uint64_t m);                /* map.c */
 void pg_value_free(void *base, uint64_t o);              /* atomics.c (atomic.Value, causes) */
 
-/* timer.c: the free paths of OBJ_TIMER / OBJ_CTX, and sysmon's firing */
+/* timer.c: the free path of OBJ_TIMER, sysmon's firing, a context's deadline */
 void pg_timer_free(void *base, uint64_t t);
-void pg_ctx_free(void *base, uint64_t c);
 uint64_t pg_timers_run(void *base, int p);
+int64_t pg_obj_alloc(void *base, uint64_t size, uint32_t kind);
+int64_t pg_deadline_new(void *base, uint64_t c);
+int64_t pg_deadline_arm(void *base, int p, uint64_t t, uint64_t delay);
+void pg_deadline_stop(void *base, uint64_t t);
+void pg_deadline_drop(void *base, uint64_t t);
+/* context.c: the free path of OBJ_CTX; a deadline's firing cancels */
+void pg_ctx_free(void *base, uint64_t c);
+PG_API int64_t pg_ctx_cancel(void *base, uint64_t c, uint32_t code);
 /* synctest.c: a due batch's timers with equal deadlines in random order, in virtual time */
 void pg_vclock_shuffle(pg_tentry_t *batch, uint32_t n);
 void pg_timers_tidy(void *base, int p);
