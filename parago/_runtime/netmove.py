@@ -160,7 +160,11 @@ class Mover:
         mid = next(self.ids)
         self.moving[mid] = sock
         self.anchors[mid] = anchor
-        self.owners[mid] = weakref.ref(owner, functools.partial(self._owner_gone, mid))
+        ref = self.owners[mid] = weakref.ref(owner, functools.partial(self._owner_gone, mid))
+        # our reference sits in the P's table as a handle's does, so that the
+        # P gives it back when it leaves the run (Refs.release) if the move
+        # is still open then; whoever takes the entry out drops it (_unanchor)
+        rt.handles[anchor] = ref
         return (rt.p, os.getpid(), fd, ino, mid), anchor
 
     def _taken(self) -> None:
@@ -181,12 +185,20 @@ class Mover:
         """The receiver has the socket: forget the move and drop the anchor
         (the payload's reference and ours)."""
         s = self.moving.pop(mid, None)
+        anchor = self.anchors.get(mid)
+        if anchor is not None and not self.rt.closed:
+            lib.pg_obj_decref(self.rt.base, anchor)  # the payload's
+        self._unanchor(mid)
+        return s
+
+    def _unanchor(self, mid: int) -> None:
+        """The move is over (committed or cancelled): drop our reference on
+        its anchor, unless the P already gave it back (Refs.release)."""
         self.owners.pop(mid, None)
         anchor = self.anchors.pop(mid, None)
-        if anchor is not None and not self.rt.closed:
-            lib.pg_obj_decref(self.rt.base, anchor)
-            lib.pg_obj_decref(self.rt.base, anchor)
-        return s
+        rt = self.rt
+        if anchor is not None and rt.handles.pop(anchor, None) is not None and not rt.closed:
+            lib.pg_obj_decref(rt.base, anchor)
 
     def _undelivered(self, mid: int) -> bool:
         """No payload holds the move's anchor any more (the send failed)."""
@@ -203,8 +215,7 @@ class Mover:
         if not self._undelivered(mid):
             return None
         s = self.moving.pop(mid)
-        self.owners.pop(mid, None)
-        lib.pg_obj_decref(self.rt.base, self.anchors.pop(mid))  # ours: frees it
+        self._unanchor(mid)  # ours was the last reference: frees it
         return s
 
     def _owner_gone(self, mid: int, _ref: Any = None) -> None:
@@ -274,17 +285,14 @@ class Mover:
             self._tell(addr, data)
 
     def close(self) -> None:
-        """This P leaves the run: sockets never taken are closed, and the
-        anchors lose our reference (an anchor in a payload nobody will
-        decode keeps that payload's reference, as any handle inside it)."""
+        """The run is over: sockets never taken are closed.  (Our references
+        on the anchors of open moves went back when the P left the run,
+        Refs.release; an anchor in a payload nobody will decode keeps that
+        payload's reference, as any handle inside it does.)"""
         for s in self.moving.values():
             s.close()
         self.moving.clear()
         self.owners.clear()
-        rt = self.rt
-        if not rt.closed:
-            for anchor in self.anchors.values():
-                lib.pg_obj_decref(rt.base, anchor)
         self.anchors.clear()
         if self.inbox is not None:
             try:
