@@ -1156,3 +1156,47 @@ def test_a_conn_in_a_dropped_channel_is_closed_at_teardown(run, procs):
         ln.close()
 
     run(main)
+
+
+_kept: list = []
+
+
+def test_a_failed_send_whose_conn_outlives_the_run_leaves_nothing(run):
+    """Neither the socket (the fd check) nor the move's anchor (the arena
+    check): the P gives its reference back when it leaves the run."""
+
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        c = pg.net.dial(ln.addr)
+        s = ln.accept()
+        ch = pg.Chan(1)
+        ch.close()
+        for x in (s, ln):
+            with pytest.raises(pg.ClosedChannelError):
+                ch.send(x)
+        _kept.extend((s, ln))  # never used again, alive after pg.run
+        c.close()
+
+    try:
+        run(main)
+        s, ln = _kept
+        with pytest.raises(pg.ParagoError):
+            s.read()
+    finally:
+        _kept.clear()
+
+
+def test_a_listener_in_a_failed_send_accepts_again(run):
+    def main():
+        ln = pg.net.listen("127.0.0.1:0")
+        ch = pg.Chan(1)
+        ch.close()
+        with pytest.raises(pg.ClosedChannelError):
+            ch.send(ln)
+        c = pg.net.dial(ln.addr)
+        s = ln.accept()
+        _still_usable(s, c, b"listener")
+        for x in (s, c, ln):
+            x.close()
+
+    run(main)
