@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include "pg_internal.h"
 
-#define BLOCK_MAGIC 0xb10cb10cu
-
 int pg_wakefd[PG_MAXP];
 static int pg_memfd = -1;
 

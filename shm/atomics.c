@@ -55,8 +55,6 @@ PG_API int64_t pg_atomic_add32(void *base, uint64_t o, int64_t d, int is_signed)
 
 /* ---------------- atomic.Value ---------------- */
 
-#define VAL_HDR 8u /* tlen, nrefs */
-
 /* where a block's type name starts (0: a malformed block) */
 static uint64_t name_at(const uint8_t *b, uint64_t len, uint32_t *tlen) {
     uint32_t nrefs;

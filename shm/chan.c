@@ -547,8 +547,6 @@ static int sel_lock(void *base, const pg_case_t *cs, const uint16_t *lo, int m) 
     return PG_OK;
 }
 
-#define SEL_MAX 1024
-
 /*
  * select: cases[n] (dir 0 = nil case), send values in blob.
  * Returns PG_OK with out[0] = case index, out[1] = RES_*, out[2] = length,

@@ -574,6 +574,13 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
 #define PG_GONE_DIED 1u /* the death watch saw its process end (P0's pidfd; P0: the death pipe) */
 #define PG_GONE_LEFT 2u /* it left the run itself (pg_p_leave): sysmon joined, hub done */
 
+/* ---- limits and tunings one C file uses (not exported to Python) ---- */
+#define BLOCK_MAGIC 0xb10cb10cu     /* arena.c: a live block's header (pg_free checks it) */
+#define VAL_HDR 8u                  /* atomics.c: a stored value's header: u32 tlen, u32 nrefs */
+#define SEL_MAX 1024                /* chan.c: the most cases one select takes */
+#define STARVE_NS 1000000ull        /* sync.c: Go's starvationThresholdNs (a mutex turns fair) */
+#define HEAP_MIN 64                 /* timer.c: entries: the smallest timer heap block */
+
 _Static_assert(sizeof(pg_block_t) == 16, "block header keeps 16-byte alignment");
 _Static_assert(sizeof(pg_slot_t) == 64, "a slot is one cache line");
 _Static_assert(sizeof(pg_p_t) % 64 == 0, "P records are cache-line multiples");

@@ -27,9 +27,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-
-#define STARVE_NS 1000000ull /* Go's starvationThresholdNs */
-
 static inline pg_sync_t *S(void *base, uint64_t o) { return AT(base, o, pg_sync_t); }
 static inline pg_g_t *G(void *base, uint64_t g) { return AT(base, g, pg_g_t); }
 

@@ -76,8 +76,6 @@
 #include <string.h>
 #include "pg_internal.h"
 
-#define HEAP_MIN 64 /* entries: the smallest heap block */
-
 static inline pg_timer_t *T(void *base, uint64_t t) { return AT(base, t, pg_timer_t); }
 static inline pg_p_t *P(void *base, int p) { return &ARENA(base)->p[p]; }
 static inline uint64_t tseq(uint64_t v) { return v >> 2; }
