@@ -1200,3 +1200,22 @@ def test_a_listener_in_a_failed_send_accepts_again(run):
             x.close()
 
     run(main)
+
+
+def test_a_conn_whose_send_failed_can_be_sent_again_at_once(run, procs):
+    def main():
+        _ps_up()
+        ln, c, s = _pair()
+        closed = pg.Chan(1)
+        closed.close()
+        with pytest.raises(pg.ClosedChannelError):
+            closed.send(s)
+        ch, back = pg.Chan(), pg.Chan(1)
+        pg.go(_recv_send_back, ch, back)
+        ch.send(s)  # not touched in between: the failed move is cancelled here
+        s2 = _recv_timeout(back)
+        _still_usable(s2, c, b"second send")
+        for x in (s2, c, ln):
+            x.close()
+
+    run(main)
