@@ -20,10 +20,11 @@ Servers, each in its own process tree, measured in the same invocation:
   - Go's net: benchmarks/go/echo_server.go, GOMAXPROCS=nproc (when ``go``
     is on PATH)
 
-The load generator is one process for everyone: asyncio + uvloop with C
-client connections, each sending a request and awaiting its answer in a
-loop (Python: it competes for the CPUs with the server on a small
-machine -- the same for every server; the ratios are what to read).
+The load generator is one process for everyone: benchmarks/go/echo_client.go
+(GOMAXPROCS=1) when ``go`` is on PATH, else asyncio + uvloop; C client
+connections, each sending a request and awaiting its answer in a loop (it
+competes for the CPUs with the server on a small machine -- the same for
+every server; the ratios are what to read).
 
 The ``http`` load generator is wrk (Debian's package: ``apt install wrk``),
 2 threads, the same for every server.  A peer that is not installed
@@ -35,6 +36,7 @@ Run: python3 benchmarks/bench_net.py [--quick] [--repeat N] [--procs N] [--conns
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
 import re
@@ -309,11 +311,24 @@ def _load(port: int, conns: int, seconds: float, out: Any) -> None:
     out.send(uvloop.run(main()))
 
 
-def _measure(kind: str, procs: int, conns: int, seconds: float, go_exe: str | None = None) -> tuple[float, int]:
+def _measure(
+    kind: str, procs: int, conns: int, seconds: float, client: str | None, go_exe: str | None = None
+) -> tuple[float, int]:
     if kind == "gevent":
         _need_gevent()
     srv = _Servers(kind, procs, go_exe)
     try:
+        if client is not None:
+            r = subprocess.run(
+                [client, "-port", str(srv.port), "-conns", str(conns), "-seconds", str(seconds), "-procs", "1"],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 120,
+            )
+            if r.returncode != 0:
+                raise RuntimeError(f"the Go load generator failed: {r.stderr.strip()}")
+            res = json.loads(r.stdout)
+            return res["n"] / res["elapsed"], res["bad"]
         rd, wr = FORK.Pipe(duplex=False)
         p = FORK.Process(target=_load, args=(srv.port, conns, seconds, wr), daemon=True)
         p.start()
@@ -328,10 +343,24 @@ def _measure(kind: str, procs: int, conns: int, seconds: float, go_exe: str | No
         srv.stop()
 
 
+def _client(b: h.Bench) -> str | None:
+    """The Go load generator when Go is there (it takes less of the CPUs
+    the servers need than a Python one); None: the asyncio one."""
+    try:
+        return _go_exe(b, "echo_client")
+    except h.PeerMissing:
+        return None
+    except RuntimeError as e:
+        b.note(f"echo: the Go load generator did not build ({e}); using the asyncio one")
+        return None
+
+
 def bench_echo(b: h.Bench) -> None:
     conns = b.args.conns or b.size(1000, 100)
     seconds = b.args.seconds or (5.0 if not b.quick else 1.5)
-    b.note(f"load generator: one asyncio+uvloop process, {conns} connections, {seconds:g} s per run")
+    client = _client(b)
+    gen = "a Go process (benchmarks/go/echo_client.go, GOMAXPROCS=1)" if client else "an asyncio+uvloop process"
+    b.note(f"echo: load generator {gen}, {conns} connections, {seconds:g} s per run")
     impls: list[tuple[str, str, int]] = []
     for p in range(1, b.procs + 1):
         impls.append((f"parago accept loop procs={p}", "accept", p))
@@ -349,9 +378,9 @@ def bench_echo(b: h.Bench) -> None:
                 exe = b.guard("echo", label, _go_exe, b, "echo_server")
                 if exe is None:
                     break
-                r = b.guard("echo", label, _measure, kind, p, conns, seconds, exe)
+                r = b.guard("echo", label, _measure, kind, p, conns, seconds, client, exe)
             else:
-                r = b.guard("echo", label, _measure, kind, p, conns, seconds)
+                r = b.guard("echo", label, _measure, kind, p, conns, seconds, client)
             if r is None:
                 break
             rate, bad = r
