@@ -2,12 +2,17 @@
 
 General layout (imports go one way only, STYLE "Layers"):
 
+    parago/_cluster/   pg.run(cluster=...): a run across Ray nodes (above the
+                       API; registers with _runtime/cluster.py's hooks)
     parago/*.py        the user API (this file only re-exports)
     parago/_runtime/   the scheduler, G/P, parking, timers, process lifecycle
     parago/_shim/      ctypes bindings, layouts, the arena
     shm/               the C shim
 """
 
+# the cluster layer, above the API: importing it registers pg.run(cluster=...)
+# and pg.select across nodes with the runtime (parago/_runtime/cluster.py)
+from . import _cluster as _cluster
 from . import atomic as atomic
 from . import context as context
 from . import debug as debug

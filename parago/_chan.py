@@ -11,6 +11,7 @@ the fast path; the batched forms move many values per call.
 from __future__ import annotations
 
 import ctypes
+import functools
 import pickle
 import random
 import struct
@@ -26,7 +27,8 @@ from ._errors import (
     EndOfChannel,
     OutOfSharedMemory,
 )
-from ._runtime import codec, handles, ops, park
+from ._runtime import codec, ops, park
+from ._runtime.cluster import hooks
 from ._runtime.g import WR
 from ._runtime.handles import CrossHome, Handle, HandleMixin
 from ._runtime.ops import CLOSED, OK, PARKED, WOULDBLOCK, Wake, check, error, fast, lib, views
@@ -292,8 +294,9 @@ class Chan(Handle):
             r = lib.pg_chan_send(rt.base, self._off, gs.off, data, n, 1)
         if r == OK:
             return
-        if r == PARKED:  # park: on an interrupt the handles' references go back
-            park.park(gs, (lambda: self._drop(rt, refs)) if refs else None)
+        if r == PARKED:  # on an interrupt the handles' references go back (a partial:
+            # a closure's cells would slow every send, parked or not)
+            park.park(gs, functools.partial(self._drop, rt, refs) if refs else None)
         self._send_finish(rt, gs, r, refs, n)
 
     async def send_async(self, v: Any) -> None:
@@ -305,7 +308,7 @@ class Chan(Handle):
             self._hold(rt, refs)
         r = lib.pg_chan_send(rt.base, self._off, gs.off, data, len(data), 1)
         if r == PARKED:
-            await park.park_async(gs, (lambda: self._drop(rt, refs)) if refs else None)
+            await park.park_async(gs, functools.partial(self._drop, rt, refs) if refs else None)
         self._send_finish(rt, gs, r, refs, len(data))
 
     def _send_finish(self, rt: Any, gs: Any, r: int, refs: list[int] | None, n: int) -> None:
@@ -703,7 +706,7 @@ def select(*cases: Any, default: bool = False) -> tuple[int, Any, bool]:
     try:
         sel = _Select(cases)
     except CrossHome:  # a channel of another node (a cluster run)
-        return handles.remote_select(cases, default)  # type: ignore[no-any-return]
+        return hooks.select(cases, default)  # type: ignore[misc]  # registered: a remote handle exists
     gs = park.current(rt, "pg.select()")
     if not sel.live:
         if default:
@@ -726,7 +729,7 @@ async def select_async(*cases: Any, default: bool = False) -> tuple[int, Any, bo
     try:
         sel = _Select(cases)
     except CrossHome:
-        return await handles.remote_select_async(cases, default)  # type: ignore[no-any-return]
+        return await hooks.select_async(cases, default)  # type: ignore[misc]
     gs = rt.task_g()
     if not sel.live:
         if default:

@@ -12,6 +12,7 @@ import greenlet
 from ._errors import ParagoError
 from ._runtime import park
 from ._runtime.blocking import BlockingPool
+from ._runtime.cluster import hooks as cluster_hooks
 from ._runtime.g import GreenletG, TaskG, ThreadG
 from ._runtime.procs import run as _run
 from ._runtime.sched import cur, need_rt
@@ -61,9 +62,10 @@ def run(
     if cluster:  # across the nodes of a Ray cluster; Ray is imported only here
         if leaks is not None:
             raise ValueError("pg.run: leaks= checks the Ps of one machine; it cannot be used with cluster=")
-        from ._cluster import run as cluster_run
-
-        return cluster_run(main, args, procs=procs, start_method=start_method, cluster=cluster, cooperative_io=cooperative_io)
+        launch = cluster_hooks.launch  # parago._cluster registers it (import parago imports it)
+        if launch is None:
+            raise ParagoError("pg.run(cluster=...): parago._cluster is not loaded (import parago)")
+        return launch(main, args, procs=procs, start_method=start_method, cluster=cluster, cooperative_io=cooperative_io)
     if callable(main) and not _is_async(main):
         main = functools.partial(_main_body, main)  # pg.goexit() in main: Go's ending
     return _run(main, *args, procs=procs, start_method=start_method, cooperative_io=cooperative_io, leaks=leaks)

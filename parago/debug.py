@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import IO
 
-from ._runtime import dump as _dump
 from ._runtime import leaks as _leaks
+from ._runtime.cluster import hooks
 from ._runtime.leaks import Leaked as Leaked
 from ._runtime.sched import need_rt
 
@@ -20,8 +20,9 @@ def dump(file: IO[str] | None = None) -> str:
     """
     rt = need_rt("pg.debug.dump")
     text = rt.sup.collect_dump() if rt.sup is not None else rt.dump_text()
-    if _dump.cluster_part is not None and rt.sup is not None:  # a cluster run: every node's goroutines
-        text += _dump.cluster_part()
+    node = hooks.node
+    if node is not None and rt.sup is not None:  # a cluster run: every node's goroutines
+        text += node.dump_others()
     if file is not None:
         file.write(text)
         file.flush()

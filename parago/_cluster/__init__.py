@@ -8,12 +8,16 @@ that node's Ps).  See node.py for the protocol, remote.py for the handles
 that operate through their home node, docs/cluster.md for what crosses
 nodes and what it costs.
 
-Layering: this package is runtime-level.  It imports parago._runtime,
-parago._shim and parago._errors, and -- only for the remote handle
-subclasses and the node's outbox -- the API classes (parago._chan), because
-a remote handle must *be* a pg.Chan / pg.WaitGroup / ... (``isinstance``
-holds) while its operations go to the home node.  Ray is imported only
-here, and only when a cluster run starts.
+Layering: this package is the top layer, above the API.  It imports the
+API (a remote handle must *be* a pg.Chan / pg.WaitGroup / ... --
+``isinstance`` holds -- while its operations go to the home node),
+parago._runtime and parago._errors, never parago._shim; nothing below
+imports it.  ``import parago`` imports it, and it registers with the
+runtime's one interface to it, parago._runtime.cluster.hooks: ``launch``
+(pg.run(cluster=...)) and ``select`` (a pg.select across homes); a node
+attaches itself for its run (node.py).  Its modules never import this
+package module (no import circle): this file imports them.  Ray is imported
+only when a cluster run starts.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import sys
 from typing import Any, Callable
 
 from .._errors import ParagoError
+from .._runtime.cluster import hooks
+from . import select as _select  # its module: parago._cluster.select stays that
 
 INSTALL_HINT = "pg.run(cluster=...) needs Ray: pip install 'parago[ray]' (or pip install ray)"
-START_TIMEOUT = 120.0
 STOP_GRACE = 3.0
 last_run: Any = None  # the latest run's driver state (tests read its pids and actors)
 
@@ -182,7 +187,7 @@ def run(
     if not isinstance(cooperative_io, bool):
         raise TypeError(f"cooperative_io must be a bool, got {type(cooperative_io).__name__}")
     address = _address(cluster)
-    from .node import placement
+    from .steal import placement
 
     placement()  # a bad $PARAGO_CLUSTER_PLACEMENT: the error before anything starts
     ray = _import_ray()
@@ -211,3 +216,8 @@ def run(
             r.stop()
         if started:
             ray.shutdown()
+
+
+hooks.launch = run
+hooks.select = _select.select
+hooks.select_async = _select.select_async

@@ -11,7 +11,11 @@ from typing import Any, Callable
 
 from .._errors import Deadlock, WorkerLost
 from .._runtime import failure, state
-from .node import Node, park_on, record_lost, record_remote_panic, xloads
+from .client import park_on
+from .node import Node, record_lost, record_remote_panic
+from .wire import xloads
+
+START_TIMEOUT = 120.0  # every node's run must have started by then
 
 
 def driver_main(r: Any, main: Callable, args: tuple) -> Any:
@@ -117,8 +121,6 @@ class ClusterDeadlock:
 
 def _start(r: Any, rt: Any, node: Node) -> None:
     """Wait until every node's run has started, then tell each the directory."""
-    from . import START_TIMEOUT
-
     n = len(r.names)
     nonces = {0: rt.nonce}
     ready = rt.loop.create_future()

@@ -36,16 +36,29 @@ from typing import Any
 import greenlet
 
 from .._errors import ParagoError, Shutdown, stale_handle
-from .._runtime import dump, handles, state
+from .._runtime import dump, handles, ops, state
 from .._runtime.blocking import BlockingPool
+from .._runtime.cluster import hooks
 from .._runtime.handles import HandleMixin
-from .._shim import lib
 
 _classes: dict[type, type] = {}
-# home nonce -> node (set by node.py in P0 of each node for the run)
+# home nonce -> node (set by node.py in P0 of each node for the run); the
+# Node of this process while a cluster run is active (P0 only) is hooks.node
 directory: dict[int, Any] = {}
-# the Node of this process while a cluster run is active (P0 only)
-node: Any = None
+# what a goroutine parked on a remote operation shows in a dump
+REASONS = {
+    "send": "chan send",
+    "send_many": "chan send",
+    "recv_ok": "chan receive",
+    "recv": "chan receive",
+    "recv_many": "chan receive",
+    "__next__": "chan receive",  # for v in ch
+    "wait": "sync.WaitGroup.Wait",
+    "lock": "sync.Mutex.Lock",
+    "rlock": "sync.RWMutex.RLock",
+    "do": "sync.Once.Do",
+    "acquire": "semacquire",
+}
 
 # names a remote class never forwards: identity, pickling, local plumbing
 _KEEP = {"rlocker"}
@@ -70,15 +83,15 @@ class RemoteMixin:
     def _call(self, name: str, args: tuple = (), kw: dict | None = None) -> Any:
         if _in_async_goroutine():
             return _from_async_goroutine(self, name, args, kw or {})
-        n = node
+        n: Any = hooks.node
         if n is not None:
-            return n.call(self, name, args, kw or {})
+            return n.client.call(self, name, args, kw or {})
         return via_outbox(self._outbox, self, name, args, kw or {})
 
     async def _call_async(self, name: str, args: tuple = (), kw: dict | None = None) -> Any:
-        n = node
+        n: Any = hooks.node
         if n is not None:
-            return await n.call_async(self, name, args, kw or {})
+            return await n.client.call_async(self, name, args, kw or {})
         return await via_outbox_async(self._outbox, self, name, args, kw or {})
 
     def _live_rt(self) -> Any:
@@ -140,9 +153,9 @@ def _from_async_goroutine(h: Any, name: str, args: tuple, kw: dict) -> Any:
     rt = state.rt
     if rt.executor is None:
         rt.executor = BlockingPool(f"parago-P{rt.p}-blocking")
-    n = node
+    n: Any = hooks.node
     if n is not None:
-        fut = rt.executor.submit(n.call_blocking, h, name, args, kw)
+        fut = rt.executor.submit(n.client.call_blocking, h, name, args, kw)
     else:
         fut = rt.executor.submit(via_outbox, h._outbox, h, name, args, kw)
     # bounded waits: the hub is blocked here, so read the run's state from the arena
@@ -192,9 +205,7 @@ def via_outbox(outbox: Any, h: Any, name: str, args: tuple, kw: dict) -> Any:
 def _reason(h: Any, name: str) -> str:
     if h is None:
         return "select" if name == "select" else "IO wait"
-    from .node import _REASONS
-
-    return _REASONS.get(name, "IO wait")
+    return REASONS.get(name, "IO wait")
 
 
 async def via_outbox_async(outbox: Any, h: Any, name: str, args: tuple, kw: dict) -> Any:
@@ -288,7 +299,7 @@ _Elsewhere = _ElsewhereRT()
 
 def rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
     """handles._rebuild's hook in P0 of a node: a handle from another node."""
-    n = node
+    n: Any = hooks.node
     if n is None or nonce not in directory:
         raise stale_handle(cls.__name__)
     key = (nonce, off, gen)
@@ -304,12 +315,9 @@ def _rebuild_local(cls: type, nonce: int, off: int, gen: int, outbox: Any) -> An
     if rt is None:
         raise stale_handle(cls.__name__)
     if rt.nonce == nonce:  # it came back home: _rebuild adopts a reference, so take one
-        lib.pg_obj_incref(rt.base, off)
+        ops.incref_many(rt, [off])
         return handles._rebuild(cls, nonce, off, gen)
-    n = node
-    if n is not None:
+    if hooks.node is not None:
         return rebuild(cls, nonce, off, gen)
     return _make(cls, nonce, off, gen, outbox)
 
-
-from . import select as _select  # noqa: E402,F401 -- installs handles.remote_select (pg.select across homes)

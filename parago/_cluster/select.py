@@ -40,8 +40,8 @@ from __future__ import annotations
 import random
 from typing import Any, Generator
 
-from .._runtime import handles
-from . import remote
+from .._runtime.cluster import hooks
+from .remote import RemoteMixin, via_outbox, via_outbox_async
 
 SLICE_MIN = 0.002
 SLICE_MAX = 0.1
@@ -63,7 +63,7 @@ def _groups(cases: tuple) -> dict[int, list[tuple[int, Any]]]:
             continue
         if not isinstance(ch, Chan):  # pragma: no cover - Recv/Send check it
             raise TypeError(f"select: case {i}: expected a pg.Chan, got {type(ch).__name__}")
-        home = ch._home if isinstance(ch, remote.RemoteMixin) else _LOCAL
+        home = ch._home if isinstance(ch, RemoteMixin) else _LOCAL
         groups.setdefault(home, []).append((i, c))
     return groups
 
@@ -120,30 +120,34 @@ def _cases_of(specs: list[tuple]) -> list:
 def select_here(specs: list[tuple], timeout: float) -> tuple | None:
     """One home's part of a select, at that home (its own channels): a
     non-blocking select (timeout 0) or one parked for up to timeout s."""
-    from .. import _chan, _time
+    from .._chan import Recv
+    from .._chan import select as local_select
+    from .._time import Timer
 
     cases = _cases_of(specs)
     if not timeout:
-        j, v, ok = _chan.select(*cases, default=True)
+        j, v, ok = local_select(*cases, default=True)
         return None if j < 0 else (j, v, ok)
-    t = _time.Timer(timeout)
+    t = Timer(timeout)
     try:
-        j, v, ok = _chan.select(*cases, _chan.Recv(t.c))
+        j, v, ok = local_select(*cases, Recv(t.c))
     finally:
         t.stop()
     return None if j == len(cases) else (j, v, ok)
 
 
 async def select_here_async(specs: list[tuple], timeout: float) -> tuple | None:
-    from .. import _chan, _time
+    from .._chan import Recv
+    from .._chan import select_async as local_select_async
+    from .._time import Timer
 
     cases = _cases_of(specs)
     if not timeout:
-        j, v, ok = await _chan.select_async(*cases, default=True)
+        j, v, ok = await local_select_async(*cases, default=True)
         return None if j < 0 else (j, v, ok)
-    t = _time.Timer(timeout)
+    t = Timer(timeout)
     try:
-        j, v, ok = await _chan.select_async(*cases, _chan.Recv(t.c))
+        j, v, ok = await local_select_async(*cases, Recv(t.c))
     finally:
         t.stop()
     return None if j == len(cases) else (j, v, ok)
@@ -154,7 +158,7 @@ def _outbox_of(group: list) -> Any:
 
 
 def select(cases: tuple, default: bool) -> tuple[int, Any, bool]:
-    """handles.remote_select: pg.select with a case on another node."""
+    """cluster.hooks.select: pg.select with a case on another node."""
     steps = _rounds(_groups(cases), default, random.Random())
     got: tuple | None = None
     try:
@@ -163,16 +167,16 @@ def select(cases: tuple, default: bool) -> tuple[int, Any, bool]:
             specs = _specs(group)
             if home == _LOCAL:
                 got = select_here(specs, timeout)
-            elif remote.node is not None:
-                got = remote.node.call_select(home, specs, timeout)
+            elif hooks.node is not None:
+                got = hooks.node.client.call_select(home, specs, timeout)  # type: ignore[attr-defined]
             else:  # another P of the node: P0 talks to Ray for it
-                got = remote.via_outbox(_outbox_of(group), None, "select", (home, specs, timeout), {})
+                got = via_outbox(_outbox_of(group), None, "select", (home, specs, timeout), {})
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
 
 
 async def select_async(cases: tuple, default: bool) -> tuple[int, Any, bool]:
-    """handles.remote_select_async: pg.select_async with a case on another node."""
+    """cluster.hooks.select_async: pg.select_async with a case on another node."""
     steps = _rounds(_groups(cases), default, random.Random())
     got: tuple | None = None
     try:
@@ -181,13 +185,9 @@ async def select_async(cases: tuple, default: bool) -> tuple[int, Any, bool]:
             specs = _specs(group)
             if home == _LOCAL:
                 got = await select_here_async(specs, timeout)
-            elif remote.node is not None:
-                got = await remote.node.call_select_async(home, specs, timeout)
+            elif hooks.node is not None:
+                got = await hooks.node.client.call_select_async(home, specs, timeout)  # type: ignore[attr-defined]
             else:
-                got = await remote.via_outbox_async(_outbox_of(group), None, "select", (home, specs, timeout), {})
+                got = await via_outbox_async(_outbox_of(group), None, "select", (home, specs, timeout), {})
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
-
-
-handles.remote_select = select
-handles.remote_select_async = select_async

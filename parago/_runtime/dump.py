@@ -33,10 +33,6 @@ from .._shim import GKind, lib, views
 from . import netpoll, report
 from .g import WAIT_REASONS, GreenletG, TaskG
 
-# A cluster run's part of a dump (parago/_cluster: every other node's
-# goroutines, asked for from P0): cluster_part() -> text to append, or None
-# outside a cluster run.
-cluster_part: Any = None
 # G offset -> the wait reason a dump shows instead of its park's own (a
 # goroutine on a node's other P whose remote operation P0 performs for it
 # waits on a reply channel: it shows the operation's reason)

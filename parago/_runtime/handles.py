@@ -24,6 +24,7 @@ from typing import Any
 from .._errors import DecodeError, ParagoError, not_in_runtime, stale_handle
 from .._shim import lib, views
 from . import state
+from .cluster import hooks
 
 # The handle offsets collected by the encode (or decode) in progress (codec
 # sets them, __reduce__ and _rebuild append).  A context variable, so each
@@ -125,21 +126,12 @@ class HandleMixin:
             rt.decref_later(self._off)
 
 
-# set by parago._cluster while a cluster run is active: rebuilds a handle whose
-# home is another node's arena (its nonce is that node's run) as a remote handle
-remote_rebuild: Any = None
-
-
 class CrossHome(ParagoError):
     """Raised by a remote handle's ``_live_rt`` (a channel of another node):
-    pg.select catches it and hands the whole select to ``remote_select``."""
+    pg.select catches it and hands the whole select to the cluster's
+    (cluster.hooks.select)."""
 
 
-# set by parago._cluster.remote when it is imported (a process that holds a
-# remote handle has imported it): ``remote_select(cases, default)`` and
-# ``remote_select_async`` -- pg.select over cases with more than one home
-remote_select: Any = None
-remote_select_async: Any = None
 # While parago._cluster encodes a message for another node: the (home,
 # offset) of every remote handle in it (collected by their __reduce__), and
 # a pg.Buffer pickles to a copy of its bytes (another node cannot map this
@@ -149,8 +141,9 @@ CROSSING: contextvars.ContextVar[list | None] = contextvars.ContextVar("parago_c
 
 
 def _rebuild(cls: type, nonce: int, off: int, gen: int) -> Any:
-    if remote_rebuild is not None and state.rt is not None and state.rt.nonce != nonce:
-        return remote_rebuild(cls, nonce, off, gen)
+    node = hooks.node  # a cluster run's: a handle whose home is another node's arena
+    if node is not None and state.rt is not None and state.rt.nonce != nonce:
+        return node.rebuild(cls, nonce, off, gen)
     refs = DEC_REFS.get()
     if refs is not None:
         refs.append(off)

@@ -81,8 +81,11 @@ def site(frame: FrameType) -> str:
     """A goroutine's created-by text, ``creator file:line``, made to fit the
     arena's PG_SITE bytes by shortening the path's head (the creator's name
     and the file's own name are what a reader needs)."""
-    head = func_name(frame) + " "
-    tail = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    return fit_site(func_name(frame) + " ", f"{frame.f_code.co_filename}:{frame.f_lineno}")
+
+
+def fit_site(head: str, tail: str) -> str:
+    """head + tail in the arena's PG_SITE bytes: tail's start gives way."""
     room = CONST["PG_SITE"] - 1 - len(head.encode())
     if len(tail.encode()) > room:
         tail = "..." + tail.encode()[-max(room - 3, 8) :].decode(errors="ignore")

@@ -21,14 +21,14 @@ from .._errors import ParagoError
 from .._shim import CONST, GKind, fast, lib, views
 from .._shim.status import check
 from . import codec, dump
+from .cluster import hooks
 from .types import RuntimeLike
 
 GF_LOCAL = CONST["GF_LOCAL"]
 
-# A cluster run's placement hook (parago/_cluster: PARAGO_CLUSTER_PLACEMENT=
+# A cluster run's placement hook is cluster.hooks.place (PARAGO_CLUSTER_PLACEMENT=
 # spread): place(fn, args, kw, depth) -> True when it sent the new goroutine to
-# another node.  None otherwise: the local path is one global's test.
-place: Any = None
+# another node.  None otherwise: the local path is one attribute's test.
 
 
 class Spawner:
@@ -103,6 +103,7 @@ class Spawner:
             return
         if not system:
             codec.warn_captured_writes(fn, depth)
+            place = hooks.place
             if place is not None and place(fn, args, kw, depth):
                 return
         hit = self.payloads.get(fn, args) if not kw else None

@@ -14,6 +14,12 @@ from typing import Any, Protocol
 
 from .._shim.arena import Arena
 
+# where an unstarted G's encoded (fn, args, kw) is: pg_gstart's and
+# pg_findrunnable's ``how`` (sched.Runtime.payload reads it)
+START_STARTED = 0  # none: a started G, readied
+START_OBUF = 1  # obuf[:n]
+START_BLOCK = 2  # an arena block of n bytes (freed when read)
+
 
 class RuntimeLike(Protocol):
     arena: Arena
@@ -38,6 +44,81 @@ class RuntimeLike(Protocol):
     n_external: int
     i_panicking: int
     handles: dict[int, Any]
+    # the roles of sched.Runtime use one another's state and calls through
+    # this Protocol (their self type): what they share is named here
+    OBUF: int
+    obuf: Any
+    fout: Any
+    current: Any
+    closed: bool
+    attn: bool
+    preempt_pending: bool
+    sliced: bool
+    dump_seen: int
+    evfd: int
+    executor: Any
+    tls: Any
+    pool: list
+    task_gs: dict[Any, Any]
+    start_cache: Any
+    refs: Any
+    spawner: Any
+    _sd_start: float
+    main_off: int
+    i_ack: int
+    i_dumpreq: int
+    i_nexternal: int
+    i_npreempt: int
+    i_shutdown: int
+    i_syscalltick: int
+
+    def flush_decrefs(self) -> None: ...
+
+    def intern_site(self, text: str) -> Any: ...
+
+    def site_text(self, g: int) -> str: ...
+
+    def push_local(self, gs: Any) -> None: ...
+
+    def push_yielded(self, gs: Any) -> None: ...
+
+    def run_g(self, off: int) -> None: ...
+
+    def start_g(self, off: int, how: int, n: int, block: int) -> None: ...
+
+    def payload(self, how: int, n: int, block: int) -> bytes: ...
+
+    def gexit(self, gs: Any) -> None: ...
+
+    def flush_exited(self) -> None: ...
+
+    def backlog(self) -> int: ...
+
+    def new_thread_g(self) -> Any: ...
+
+    def park_local(self, gs: Any, reason: str) -> None: ...
+
+    def wake_local(self, gs: Any) -> None: ...
+
+    def _future_done(self, gs: Any, fut: Any) -> None: ...
+
+    def yield_preempted(self, gs: Any) -> None: ...
+
+    def sysmon_exception(self, gs: Any) -> BaseException | None: ...
+
+    def answer_dump(self) -> None: ...
+
+    def begin_shutdown(self) -> None: ...
+
+    def shutdown_started(self) -> float: ...
+
+    def hub_failed(self, exc: BaseException) -> None: ...
+
+    def main_finished(self, result: Any, exc: BaseException | None) -> None: ...
+
+    def goroutine_failed(self, gs: Any, e: BaseException) -> None: ...
+
+    async def _run_task(self, gs: Any, fn: Any, args: tuple, kw: dict) -> None: ...
 
     @property
     def _closed(self) -> bool: ...

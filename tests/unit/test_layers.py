@@ -268,3 +268,145 @@ def test_no_integer_literal_stands_for_an_exported_constant_outside_the_shim():
                 if name in CONST or named:
                     bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert not bad, "constants copied as literals (use parago._shim's CONST / enums):\n" + "\n".join(bad)
+
+
+# ---------------------------------------------------------------- parago/_cluster: the top layer
+
+# _cluster sits above the API: its remote handles *are* pg.Chan, ... so it may
+# import the API modules, the runtime and the errors -- never the shim (it
+# reaches C through parago._runtime, as the API does) and never the package
+# itself (``import parago`` imports _cluster: that would be a circle)
+CLUSTER_ALLOWED = ("parago._cluster", "parago._runtime", "parago._errors", *(f"parago.{m}" for m in USER_API))
+
+
+def cluster_violations(src: str, modname: str, is_package: bool) -> list[str]:
+    return [
+        f"line {line}: imports {name}"
+        for line, name in imported_modules(src, modname, is_package)
+        if (name == "parago" or name.startswith("parago."))
+        and not any(name == a or name.startswith(a + ".") for a in CLUSTER_ALLOWED)
+    ]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("path", _files("_cluster"), ids=lambda p: p.name)
+def test_cluster_imports_the_api_and_the_runtime_never_the_shim(path):
+    assert cluster_violations(path.read_text(), _module_name(path), path.name == "__init__.py") == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", USER_API)
+def test_api_modules_never_import_the_cluster_layer(name):
+    # they reach it through parago._runtime.cluster.hooks, which it registers with
+    src = (PKG / f"{name}.py").read_text()
+    bad = [n for _, n in imported_modules(src, f"parago.{name}", False) if n.startswith("parago._cluster")]
+    assert bad == []
+
+
+@pytest.mark.timeout(10)
+def test_the_cluster_checker_sees_violations():
+    assert cluster_violations("from .._shim import lib", "parago._cluster.node", False) == [
+        "line 1: imports parago._shim"
+    ]
+    assert cluster_violations("import parago", "parago._cluster.select", False) == ["line 1: imports parago"]
+    assert cluster_violations(
+        "from .._chan import Chan\nfrom .._runtime import ops\nfrom .wire import xdumps", "parago._cluster.node", False
+    ) == []
+
+
+# ---------------------------------------------------------------- import circles
+
+# The edges are those of /work/shared/tools/structure.py's figure: every
+# import counts (module level, in a function, under TYPE_CHECKING), and
+# ``from X import a`` is an edge to X and, when X.a is a module, to X.a --
+# so ``from . import x`` inside a package is an edge to the package's
+# __init__ too (which runs first).
+
+
+def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """{module: (source, is_package)} -> {module: the package modules it imports}."""
+    edges: dict[str, set[str]] = {}
+    for mod, (src, is_package) in sources.items():
+        package = mod if is_package else mod.rpartition(".")[0]
+        out: set[str] = set()
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parts = package.split(".")
+                    base = parts[: len(parts) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                out.add(target)
+                out.update(f"{target}.{a.name}" for a in node.names)
+        edges[mod] = {t for t in out if t in sources and t != mod}
+    return edges
+
+
+def circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            strong(v)
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_no_import_circle_in_parago():
+    sources = {_module_name(p): (p.read_text(), p.name == "__init__.py") for p in sorted(PKG.rglob("*.py"))}
+    assert circles(import_graph(sources)) == []
+
+
+@pytest.mark.timeout(10)
+def test_the_circle_checker_sees_circles():
+    pkg = {
+        "parago": ("from . import _a", True),
+        "parago._a": ("def f():\n    from ._b import x", False),
+        "parago._b": ("from ._c import y", False),
+        "parago._c": ("", False),
+    }
+    assert circles(import_graph(pkg)) == []
+    # a function-level import back to the start
+    assert circles(import_graph({**pkg, "parago._c": ("def g():\n    from ._a import f", False)})) == [
+        ["parago._a", "parago._b", "parago._c"]
+    ]
+    # `from .. import x` is an edge to the package itself, which imports everything
+    assert circles(import_graph({**pkg, "parago._c": ("from . import _b", False)})) == [
+        ["parago", "parago._a", "parago._b", "parago._c"]
+    ]
+    # inside a subpackage: `from . import x` reaches the subpackage's __init__
+    sub = {
+        "parago._k": ("from . import m", True),
+        "parago._k.m": ("from . import n", False),
+        "parago._k.n": ("", False),
+    }
+    assert circles(import_graph(sub)) == [["parago._k", "parago._k.m"]]
