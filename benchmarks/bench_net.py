@@ -488,10 +488,13 @@ class _HttpServer:
 
 
 _WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
-_WRK_BAD = re.compile(r"(Non-2xx or 3xx responses: \d+|Socket errors: [^\n]*)")
+_WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_WRK_SOCK = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
-def _wrk(kind: str, procs: int, conns: int, seconds: float, work_ms: float) -> tuple[float, str]:
+def _wrk(kind: str, procs: int, conns: int, seconds: float, work_ms: float) -> tuple[float, str, int]:
+    """(requests/s, what went wrong or "", requests still unanswered after
+    wrk's 10 s timeout: latency on a loaded machine, not a wrong answer)."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise h.PeerMissing("wrk is not installed (Debian/Ubuntu: apt install wrk)")
@@ -503,7 +506,7 @@ def _wrk(kind: str, procs: int, conns: int, seconds: float, work_ms: float) -> t
     srv = _HttpServer(kind, procs, work_ms)
     try:
         r = subprocess.run(
-            [wrk, "-t2", f"-c{conns}", f"-d{seconds:g}s", f"http://127.0.0.1:{srv.port}/"],
+            [wrk, "-t2", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "10s", f"http://127.0.0.1:{srv.port}/"],
             capture_output=True,
             text=True,
             timeout=seconds + 120,
@@ -513,8 +516,17 @@ def _wrk(kind: str, procs: int, conns: int, seconds: float, work_ms: float) -> t
     m = _WRK_RATE.search(r.stdout)
     if r.returncode != 0 or m is None:
         raise RuntimeError(f"wrk failed: {r.stdout.strip()} {r.stderr.strip()}")
-    bad = _WRK_BAD.search(r.stdout)
-    return float(m.group(1)), bad.group(1) if bad else ""
+    bad = []
+    non2xx = _WRK_NON2XX.search(r.stdout)
+    if non2xx:
+        bad.append(f"{non2xx.group(1)} non-2xx answers")
+    sock = _WRK_SOCK.search(r.stdout)
+    timeouts = 0
+    if sock:
+        conn_e, read_e, write_e, timeouts = map(int, sock.groups())
+        if conn_e or read_e or write_e:
+            bad.append(f"socket errors: connect {conn_e}, read {read_e}, write {write_e}")
+    return float(m.group(1)), "; ".join(bad), timeouts
 
 
 def bench_http(b: h.Bench) -> None:
@@ -537,8 +549,10 @@ def bench_http(b: h.Bench) -> None:
             r = b.guard("http", label, _wrk, kind, p, conns, seconds, work_ms)
             if r is None:
                 break
-            rate, bad = r
+            rate, bad, timeouts = r
             b.check(not bad, "http", label, f"wrk saw errors: {bad}")
+            if timeouts:
+                b.note(f"http [{label}]: {timeouts} requests unanswered within wrk's 10 s timeout")
             samples.append(rate)
         if samples:
             rows[label] = b.add_samples("http", label, "requests", samples, "req/s")
