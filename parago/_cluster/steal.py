@@ -18,6 +18,7 @@ it reads through the runtime's own calls (rt.backlog, rt.take_unstarted).
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import threading
@@ -38,8 +39,6 @@ def placement() -> str:
     steals it; "spread": the goroutines a node's P0 starts go round robin
     over the nodes of the run, this one included (a worker pool spans the
     cluster from its first job)."""
-    import os
-
     how = os.environ.get("PARAGO_CLUSTER_PLACEMENT") or "local"
     if how not in PLACEMENTS:
         raise ValueError(f"PARAGO_CLUSTER_PLACEMENT must be one of {', '.join(PLACEMENTS)}, got {how!r}")
