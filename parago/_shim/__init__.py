@@ -7,9 +7,11 @@ check of that table against the library and the C sources, and the
 constant, wait-reason and layout tables exported by C.  Status codes become
 exceptions in status.py (:func:`check`).
 
-``lib`` is a ``PyDLL`` (the GIL stays held: cheaper, for the calls that
-never wait), ``blocking`` a ``CDLL`` (releases the GIL) for the calls
-cdecl.py marks ``waits=True``; ``fast`` is described below.
+``lib`` calls through a ``PyDLL`` (the GIL stays held: cheaper, for the
+calls that never wait), ``blocking`` through a ``CDLL`` (releases the GIL)
+for the calls cdecl.py marks ``waits=True``; ``fast`` is described below.
+Each handle is a module object holding the declared functions (see
+:func:`_handle`: the cheapest attribute lookup at a call site).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import os
+import types
 from ctypes import c_char_p, c_int64, c_uint64
 from pathlib import Path
 from typing import Any
@@ -38,26 +41,18 @@ def _find_library() -> Path:
     return lib
 
 
-class _Declared:
-    """A library handle that answers only the functions cdecl.py declares:
-    those are set on the instance at load (so a call costs what a plain
-    ctypes handle's cached attribute costs); any other name is refused
-    with where to declare it, never guessed as ``int f()``."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if name in cdecl.WAITS:  # only ``fast`` lacks a declared name
-            raise AttributeError(f"{name} may wait (cdecl.py waits=True): not on the fast handle, use blocking")
-        raise AttributeError(f"{name}: not declared in parago/_shim/cdecl.py (the one table of the C interface)")
-
-
-class _PyHandle(_Declared, ctypes.PyDLL):
-    pass
-
-
-class _CHandle(_Declared, ctypes.CDLL):
-    pass
+def _handle(name: str, dll: ctypes.CDLL, doc: str) -> Any:
+    """A handle: a module object holding the declared functions of ``dll``
+    as attributes.  A module, not the ctypes library object, so that the
+    attribute lookup at a call site (``lib.pg_chan_send``) is the
+    interpreter's specialised module-attribute load (~8 ns; a ctypes
+    library's ``__getattr__`` hook costs ~45 ns more on every call, and so
+    would a module ``__getattr__``).  A name cdecl.py lacks is a plain
+    AttributeError naming the function and ``parago._shim.cdecl.<handle>``."""
+    h = types.ModuleType(f"parago._shim.cdecl.{name}", doc)
+    h._dll = dll  # type: ignore[attr-defined]
+    h._name = dll._name  # type: ignore[attr-defined]
+    return h
 
 
 def _check_sources() -> None:
@@ -73,11 +68,14 @@ def _check_sources() -> None:
 def _bind(path: Path, decls: tuple[cdecl.Decl, ...] = cdecl.DECLS) -> tuple[Any, Any, Any]:
     """The three handles onto one library, configured from cdecl.DECLS; a
     declared function the library lacks fails the import with its name."""
-    lib_, blocking_, fast_ = _PyHandle(str(path)), _CHandle(str(path)), _PyHandle(str(path))
+    pydll, cdll, fastdll = ctypes.PyDLL(str(path)), ctypes.CDLL(str(path)), ctypes.PyDLL(str(path))
+    lib_ = _handle("lib", pydll, "the shim's functions, GIL held, arguments converted")
+    blocking_ = _handle("blocking", cdll, "the shim's functions, GIL released during the call")
+    fast_ = _handle("fast", fastdll, "the shim's functions that never wait: restype only, no conversion")
     missing = []
     for d in decls:
         try:
-            fns = (lib_[d.name], blocking_[d.name], fast_[d.name])
+            fns = (pydll[d.name], cdll[d.name], fastdll[d.name])
         except AttributeError:  # dlsym found no such symbol
             missing.append(d.name)
             continue
