@@ -90,6 +90,12 @@ DECLS: tuple[Decl, ...] = (
     # ---- context.c
     _d(c_int64, "pg_cause_new", c_void_p, c_char_p, c_uint64),
     _d(c_int, "pg_ctx_cause", c_void_p, c_uint64, u64p),
+    _d(c_int64, "pg_ctx_new_cause", c_void_p, c_int, c_uint64, c_uint64, c_int64, c_uint64),
+    _d(c_int64, "pg_ctx_new", c_void_p, c_int, c_uint64, c_uint64, c_int64),
+    # a cancel takes the context lock and every reached done channel's lock:
+    # it may wait for another P's holder
+    _d(c_int64, "pg_ctx_cancel", c_void_p, c_uint64, c_uint32, waits=True),
+    _d(c_int64, "pg_ctx_cancel_cause", c_void_p, c_uint64, c_uint32, c_uint64, waits=True),
     # ---- map.c
     _d(c_int64, "pg_map_new", c_void_p),
     _d(c_int64, "pg_map_clear", c_void_p, c_uint64),
@@ -98,21 +104,21 @@ DECLS: tuple[Decl, ...] = (
     _d(
         c_int64,
         "pg_map_write",
-        c_void_p,
-        c_uint64,
-        c_char_p,
-        c_uint32,
-        c_char_p,
-        c_uint64,
-        c_int,
-        c_uint32,
-        c_uint32,
-        c_void_p,
-        c_uint32,
-        c_uint64,
-        c_void_p,
-        c_uint64,
-        u64p,
+        c_void_p,  # base
+        c_uint64,  # map
+        c_char_p,  # key: canonical bytes, then exact bytes
+        c_uint32,  # klen
+        c_char_p,  # value bytes
+        c_uint64,  # vlen
+        c_int,  # op (MAP_*)
+        c_uint32,  # key tag (MK_*)
+        c_uint32,  # xlen
+        c_void_p,  # handle offsets inside the value (u64 each)
+        c_uint32,  # how many
+        c_uint64,  # seq (MAP_CAS / MAP_CAD)
+        c_void_p,  # obuf
+        c_uint64,  # ocap
+        u64p,  # out
     ),
     _d(c_int64, "pg_map_range", c_void_p, c_uint64, c_uint32, c_void_p, c_uint64, u64p),
     # ---- sched.c
@@ -213,10 +219,6 @@ DECLS: tuple[Decl, ...] = (
     _d(c_int64, "pg_timer_reset", c_void_p, c_int, c_uint64, c_uint64, c_uint64),
     _d(c_int64, "pg_sleep", c_void_p, c_int, c_uint64, c_uint64, c_uint32),
     _d(c_int, "pg_sleep_done", c_void_p, c_uint64),
-    _d(c_int64, "pg_ctx_new", c_void_p, c_int, c_uint64, c_uint64, c_int64),
-    _d(c_int64, "pg_ctx_new_cause", c_void_p, c_int, c_uint64, c_uint64, c_int64, c_uint64),
-    _d(c_int64, "pg_ctx_cancel", c_void_p, c_uint64, c_uint32, waits=True),
-    _d(c_int64, "pg_ctx_cancel_cause", c_void_p, c_uint64, c_uint32, c_uint64, waits=True),
     # ---- watch.c
     _d(None, "pg_set_self", c_int),
     _d(c_int64, "pg_lock_owner", c_uint32),

@@ -66,6 +66,27 @@ def test_declarations_match_the_c_prototypes():
     assert cproto.mismatches(cdecl.DECLS, protos) == []
 
 
+def test_each_block_of_the_table_is_its_c_file():
+    """cdecl.py keeps one block per C file (``# ---- x.c``), in the order the
+    file defines them: the table reads as a map of the C sources."""
+    protos = cproto.parse(SHM)
+    block, seen = "", []
+    for line in (ROOT / "parago/_shim/cdecl.py").read_text().splitlines():
+        m = re.match(r"\s*# ---- (\w+\.c)$", line)
+        if m:
+            block = m.group(1)
+        m = re.match(r'\s*(?:_d\(\w+, )?"(pg_\w+)",?', line)
+        if m and m.group(1) in DECLARED:
+            seen.append((m.group(1), block))
+    assert sorted(n for n, _ in seen) == sorted(DECLARED)
+    wrong = [
+        f"{n} under {b}, defined in {protos[n].where}" for n, b in seen if protos[n].where.split(":")[0] != f"shm/{b}"
+    ]
+    assert wrong == []
+    order = [(protos[n].where.split(":")[0], int(protos[n].where.split(":")[1])) for n, _ in seen]
+    assert order == sorted(order), "declarations out of their files' order"
+
+
 def test_the_parser_reads_types_coarsely(tmp_path):
     (tmp_path / "x.c").write_text(
         "/* PG_API int pg_commented(void) { */\n"
