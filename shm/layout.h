@@ -581,6 +581,21 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
 #define STARVE_NS 1000000ull        /* sync.c: Go's starvationThresholdNs (a mutex turns fair) */
 #define HEAP_MIN 64                 /* timer.c: entries: the smallest timer heap block */
 
+/* ---- the arena lock (lock.h, lock.c) ---- */
+#define PG_LOCK_WAITERS 1u                 /* the word's waiters bit: the unlocker wakes */
+#define PG_LOCK_NOP 0x7ffffffeu            /* owner index of a process that is no P */
+#define LOCK_SPIN 200                      /* lock.c: spins before the futex (holds are ~100s of ns) */
+#define LOCK_STEP_NS (2 * 1000 * 1000ull)  /* lock.c: each futex wait: bounded */
+#define NMAPS 8                            /* lock.c: arena mappings remembered (which arena a lock is in) */
+
+/* ---- the death watch (watch.c) and the sysmon thread (sysmon.c) ---- */
+#define DEATH_GRACE_NS (50 * 1000 * 1000ull) /* P0 gone: a P's hub gets this long to see PG_LOST */
+#define WATCH_RUNNING_NS 1000000ull          /* sysmon watches a running P every 1 ms */
+#define WATCH_IDLE_NS 10000000ull            /* ... and an idle one every 10 ms */
+#define PREEMPT_NS 10000000ull               /* Go's forcePreemptNS: the time slice */
+#define WAKE_IDLE_NS 1000000ull              /* queued work waits this long for an idle P */
+#define PATIENCE_NS 100000000ull             /* the hub may take this long to notice a flag */
+
 _Static_assert(sizeof(pg_block_t) == 16, "block header keeps 16-byte alignment");
 _Static_assert(sizeof(pg_slot_t) == 64, "a slot is one cache line");
 _Static_assert(sizeof(pg_p_t) % 64 == 0, "P records are cache-line multiples");

@@ -3,6 +3,7 @@
 #define PARAGO_INTERNAL_H
 #include "layout.h"
 #include "pg_atomic.h"
+#include "lock.h"
 
 #define PG_API __attribute__((visibility("default")))
 #define AT(base, off, type) ((type *)((uint8_t *)(base) + (off)))
@@ -15,7 +16,7 @@ int64_t pg_alloc_copy(void *base, const void *data, uint64_t len);
 int64_t pg_alloc_zeroed(void *base, uint64_t size);
 extern int pg_wakefd[PG_MAXP];
 
-/* watch.c */
+/* lock.c (the lock itself: lock.h) */
 void pg_lock_register(void *base, uint64_t size); /* pg_arena_attach: locks in [base, base+size) */
 void pg_lock_abort_on(const uint32_t *flag); /* this thread's lock waits: PG_LOST once *flag != 0 */
 

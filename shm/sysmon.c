@@ -44,12 +44,6 @@
 #include <time.h>
 #include "pg_internal.h"
 
-#define WATCH_RUNNING_NS 1000000ull /* watch a running P every 1 ms */
-#define WATCH_IDLE_NS 10000000ull   /* ... and an idle one every 10 ms */
-#define PREEMPT_NS 10000000ull      /* Go's forcePreemptNS: the time slice */
-#define WAKE_IDLE_NS 1000000ull     /* queued work waits this long for an idle P */
-#define PATIENCE_NS 100000000ull    /* the hub may take this long to notice a flag */
-
 static struct {
     void *base;
     int p;

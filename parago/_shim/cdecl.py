@@ -96,6 +96,13 @@ DECLS: tuple[Decl, ...] = (
     # it may wait for another P's holder
     _d(c_int64, "pg_ctx_cancel", c_void_p, c_uint64, c_uint32, waits=True),
     _d(c_int64, "pg_ctx_cancel_cause", c_void_p, c_uint64, c_uint32, c_uint64, waits=True),
+    # ---- lock.c
+    _d(None, "pg_set_self", c_int),
+    _d(c_int64, "pg_lock_owner", c_uint32),
+    _d(c_uint32, "pg_lock_tag", c_int),
+    _d(c_int64, "pg_lock_at", c_void_p, c_uint64, waits=True),
+    _d(None, "pg_unlock_at", c_void_p, c_uint64),
+    _d(c_uint64, "pg_lock_nslow"),
     # ---- map.c
     _d(c_int64, "pg_map_new", c_void_p),
     _d(c_int64, "pg_map_clear", c_void_p, c_uint64),
@@ -220,16 +227,10 @@ DECLS: tuple[Decl, ...] = (
     _d(c_int64, "pg_sleep", c_void_p, c_int, c_uint64, c_uint64, c_uint32),
     _d(c_int, "pg_sleep_done", c_void_p, c_uint64),
     # ---- watch.c
-    _d(None, "pg_set_self", c_int),
-    _d(c_int64, "pg_lock_owner", c_uint32),
-    _d(c_uint32, "pg_lock_tag", c_int),
     _d(c_int64, "pg_watch_start", c_void_p, c_void_p, c_void_p, c_int),
     _d(None, "pg_watch_stop", waits=True),
     _d(c_int64, "pg_deathpipe_watch", c_void_p, c_int),
     _d(None, "pg_p_leave", c_void_p, c_int),
-    _d(c_int64, "pg_lock_at", c_void_p, c_uint64, waits=True),
-    _d(None, "pg_unlock_at", c_void_p, c_uint64),
-    _d(c_uint64, "pg_lock_nslow"),
 )
 
 BY_NAME: dict[str, Decl] = {d.name: d for d in DECLS}

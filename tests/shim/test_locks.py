@@ -1,5 +1,5 @@
 """ctypes-level tests of the owner-tagged arena lock and the death watch
-(shm/pg_atomic.h, shm/watch.c): a lock word names the P holding it; a
+(shm/lock.h, shm/lock.c, shm/watch.c): a lock word names the P holding it; a
 waiter on a word whose P is gone gets PG_LOST without touching the
 object; every entry point that locks passes PG_LOST up; P0's pidfd watch
 marks a dead P gone, records FAIL_LOST and wakes every P; a P's death-pipe
