@@ -24,6 +24,8 @@ import pytest
 from parago import _shim
 from parago._shim import blocking, cdecl, cproto, fast, lib
 
+pytestmark = pytest.mark.shim
+
 ROOT = Path(__file__).resolve().parents[2]
 SHM = ROOT / "shm"
 PKG = ROOT / "parago"
