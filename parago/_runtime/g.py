@@ -1,12 +1,14 @@
 """Goroutine state on the Python side of one P (the G record lives in the arena).
 
-A G is one of three kinds, which differ only in how it waits -- their
-``park``/``park_async``, called by nothing but the park protocol
-(park.py: its entries, and the abort contract every wait keeps):
+A G is one of three kinds, which differ only in how it waits.  Every wait
+goes through the park protocol (park.py: its entries and the abort
+contract), which does a greenlet's wait itself and calls a thread's
+``park`` or a task's ``park_async`` -- nothing else calls them:
 
   GreenletG  a plain function on a greenlet whose parent is the hub:
              waiting = switch to the hub; the hub switches back when the G
              comes off this P's ready list (or a local event fires).
+             Written in park.park itself: the hot path.
   TaskG      an ``async def`` goroutine (or any task on the P's loop that
              uses the ``*_async`` forms): waiting = await a loop future
              that the hub resolves.
@@ -40,7 +42,6 @@ WR = {v: k for k, v in WAIT_REASONS.items()}  # Go's text -> wait reason
 __all__ = ["WAIT_REASONS", "WR", "GState", "GreenletG", "TaskG", "ThreadG"]
 
 
-
 class GState:
     __slots__ = (
         "off",
@@ -58,8 +59,8 @@ class GState:
         "i_status",
     )
 
-    def park(self) -> None:  # pragma: no cover - every kind defines its own
-        raise NotImplementedError
+    def park(self) -> None:  # pragma: no cover - a thread's G defines it
+        raise RuntimeError(f"{type(self).__name__}.park: a G waits through park.park / park.park_async")
 
     def __init__(self, rt: Any, off: int) -> None:
         self.rt = rt
@@ -87,21 +88,11 @@ class GState:
 
 
 class GreenletG(GState):
+    """Its wait -- a switch to the hub -- is park.park's own body (the
+    unbuffered hot path: no second call)."""
+
     __slots__ = ("gr",)
     gr: Any
-
-    def park(self) -> None:
-        """Wait for this G's ready (the C op already queued its sudog)."""
-        rt = self.rt
-        if rt.shutting_down and self.pending is None:
-            if lib.pg_park_cancel(rt.base, self.off):
-                raise Shutdown
-        if rt.sampler is None:
-            rt.hub.switch(None)
-        else:
-            rt.sampler.blocked(self, rt.hub.switch)  # the block profile times the wait
-        if self.pending is not None:
-            self.raise_pending()
 
 
 class TaskG(GState):

@@ -72,8 +72,10 @@ from typing import Any, Callable, Generator
 
 import greenlet
 
-from .._errors import not_in_runtime
+from .._errors import Shutdown, not_in_runtime
+from .._shim import lib
 from . import state
+from .g import GreenletG
 
 Steps = Generator[None, None, Any]
 
@@ -98,11 +100,28 @@ def runtime(op: str) -> Any:
 
 def park(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
     """Wait for the G's ready: begin returned PG_PARKED (or a local wait
-    took its ticket).  A greenlet G switches to the hub, a thread waits on
-    its G record's futex.  Raises on an interrupt, after ``on_abort``
-    (the contract above)."""
+    took its ticket).  Raises on an interrupt, after ``on_abort`` (the
+    contract above).
+
+    A greenlet G switches to the hub, which switches back when the G comes
+    off its P's ready list (or a local event or an interrupt pushes it
+    there).  That wait is written here, not in a method of GreenletG: it is
+    the unbuffered hot path, which so pays for no call beyond this one.  A
+    thread waits on the futex in its G record (ThreadG.park); a task's G
+    parks with park_async."""
     try:
-        gs.park()
+        if type(gs) is GreenletG:
+            rt = gs.rt
+            if rt.shutting_down and gs.pending is None and lib.pg_park_cancel(rt.base, gs.off):
+                raise Shutdown  # teardown: cancelled before anyone claimed it
+            if rt.sampler is None:
+                rt.hub.switch(None)
+            else:
+                rt.sampler.blocked(gs, rt.hub.switch)  # the block profile times the wait
+            if gs.pending is not None:
+                gs.raise_pending()
+        else:
+            gs.park()
     except BaseException:
         if on_abort is not None:
             on_abort()
@@ -125,7 +144,7 @@ def gosched(gs: Any) -> None:
     G goes to the back of its P's ready list and parks until the hub comes
     round to it.  Nothing to undo: an interrupt just raises."""
     gs.rt.push_yielded(gs)
-    gs.park()
+    park(gs)
 
 
 def _advance(steps: Steps, exc: BaseException | None) -> None:
@@ -139,7 +158,7 @@ def _advance(steps: Steps, exc: BaseException | None) -> None:
 
 def _parked(gs: Any) -> BaseException | None:
     try:
-        gs.park()
+        park(gs)
     except BaseException as e:
         return e
     return None
