@@ -6,9 +6,14 @@ a thread), :func:`park_async` (an async goroutine's task), :func:`gosched`
 parks more than once) -- and the abort contract below, written here once.
 Go waits only through ``gopark``, trio only through
 ``wait_task_rescheduled(abort_fn)``; parago only through these.  How each
-kind of G actually waits (a switch to the hub, a loop future, the futex in
-its G record) is g.py's ``park``/``park_async``, which nothing but this
-module calls (tests/unit/test_park_protocol.py fails on any other call).
+kind of G actually waits: a greenlet G switches to the hub, written in
+:func:`park` itself (the unbuffered hot path: no second call); a thread
+waits on the futex in its G record, a task awaits a loop future -- g.py's
+``ThreadG.park`` and ``TaskG.park_async``, which nothing but this module
+calls (tests/unit/test_park_protocol.py fails on any other call of a G's
+park in parago/).  The runtime's own waits come here too: a preempted
+yield (signals.py), a local wait on a timer, pg.blocking or await_
+(waits.py ``park_local``/``park_on_future``).
 
 Each blocking operation is three steps; only the first is on the fast path:
 
@@ -34,7 +39,7 @@ Each blocking operation is three steps; only the first is on the fast path:
 The abort contract.  A park returns normally only when a waker claimed the
 ticket and its ready arrived: the operation took effect, finish reads how.
 It raises when the G is interrupted -- teardown's Shutdown, a failure or
-Ctrl-C for main, a cancelled task for an async G (sched.py ``interrupt``)
+Ctrl-C for main, a cancelled task for an async G (waits.py ``interrupt``)
 -- and then exactly one of two things happened:
 
   1. the wait was cancelled (``pg_park_cancel`` won the CAS WAITING ->
