@@ -121,6 +121,19 @@ def test_a_mismatch_is_named():
         assert line.startswith("pg_x: ") and "shm/x.c:7" in line
 
 
+def test_a_changed_c_definition_fails_the_import_check_with_its_name(tmp_path, monkeypatch):
+    for src in SHM.glob("*.c"):
+        text = src.read_text()
+        if src.name == "chan.c":
+            old = "PG_API int64_t pg_chan_close(void *base, uint64_t ch) {"
+            assert old in text
+            text = text.replace(old, "PG_API int pg_chan_close(void *base, uint32_t ch) {")
+        (tmp_path / src.name).write_text(text)
+    monkeypatch.setattr(_shim, "_SHM", tmp_path)
+    with pytest.raises(ImportError, match=r"pg_chan_close: cdecl.py says i64 \(ptr, u64\), shm/chan.c:\d+ says i32"):
+        _shim._check_sources()
+
+
 def test_a_missing_symbol_fails_the_bind_with_its_name():
     extra = cdecl.Decl("pg_no_such_function", None, (), False)
     with pytest.raises(ImportError, match="pg_no_such_function"):
