@@ -69,6 +69,11 @@
 /* G flags (pg_g.flags, owner P once started); GF_HERE is a pg_go flag only */
 #define PG_GFLAG_LIST(X) X(GF_LOCAL, 1) X(GF_STARTED, 2) X(GF_HERE, 4)
 
+/* where pg_findrunnable / pg_gstart leave a G to run (out[0], "how"): a
+ * started G to resume; a new one's encoded (fn, args) in the caller's obuf;
+ * or in a payload block the caller reads and frees */
+#define PG_START_LIST(X) X(START_STARTED, 0) X(START_OBUF, 1) X(START_BLOCK, 2)
+
 /* wake results stored in g->wake_res */
 #define PG_WAKE_LIST(X) \
     X(WAKE_NONE, 0) X(WAKE_OK, 1) X(WAKE_CLOSED, 2) X(WAKE_RETRY, 3) \
@@ -119,6 +124,7 @@ enum pg_gstatus { PG_GSTATUS_LIST(PG_ENUM_ITEM) };
 enum pg_park { PG_PARK_LIST(PG_ENUM_ITEM) };
 enum pg_gkind { PG_GKIND_LIST(PG_ENUM_ITEM) };
 enum pg_gflag { PG_GFLAG_LIST(PG_ENUM_ITEM) };
+enum pg_start { PG_START_LIST(PG_ENUM_ITEM) };
 enum pg_wake { PG_WAKE_LIST(PG_ENUM_ITEM) };
 enum pg_objkind { PG_OBJ_LIST(PG_ENUM_ITEM) };
 enum pg_pstate { PG_PSTATE_LIST(PG_ENUM_ITEM) };
@@ -562,7 +568,7 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
 
 #define PG_ALL_CONSTS(X) \
     PG_MAP_CONSTS(X) PG_VALUE_CONSTS(X) \
-    PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) \
+    PG_STATUS_LIST(X) PG_GSTATUS_LIST(X) PG_PARK_LIST(X) PG_GKIND_LIST(X) PG_GFLAG_LIST(X) PG_START_LIST(X) \
     PG_WAKE_LIST(X) PG_OBJ_LIST(X) PG_PSTATE_LIST(X) PG_SYNC_KIND_LIST(X) \
     PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) PG_SELECT_LIST(X) PG_MUTEX_LIST(X) \
     PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TFLAG_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \

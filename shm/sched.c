@@ -803,9 +803,10 @@ static uint64_t pg_steal(void *base, int p, int steal_next) {
  * One G to run next on p, or 0 (does not sleep or spin).  exited: a G that
  * just finished on p (0 if none), retired here to save a foreign call.
  * An unstarted G is started here too (pg_gstart, another call saved):
- * out[0] = 0 for a started G to resume; 1 for a new one whose encoded
- * (fn, args) is in obuf, out[1] bytes; 2 when it did not fit: out[2] =
- * payload block, out[1] = length (the caller reads it and frees it).
+ * out[0] = START_STARTED for a started G to resume; START_OBUF for a new
+ * one whose encoded (fn, args) is in obuf, out[1] bytes; START_BLOCK when it
+ * did not fit: out[2] = payload block, out[1] = length (the caller reads it
+ * and frees it).
  * Every call is a scheduling decision: schedtick and lastsched move
  * (sysmon's progress signal, the thieves' age).
  */
@@ -825,17 +826,17 @@ PG_API uint64_t pg_findrunnable(void *base, int p, uint64_t exited, void *obuf, 
     if (!g || !obuf)
         return g;
     if (G(base, g)->flags & GF_STARTED) {
-        out[0] = 0;
+        out[0] = START_STARTED;
         return g;
     }
     uint64_t o2[2];
     int64_t n = pg_gstart(base, p, g, obuf, ocap, o2);
     if (n == PG_BIG) {
-        out[0] = 2;
+        out[0] = START_BLOCK;
         out[1] = o2[1];
         out[2] = o2[0];
     } else {
-        out[0] = 1;
+        out[0] = START_OBUF;
         out[1] = (uint64_t)n;
     }
     return g;

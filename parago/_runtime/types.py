@@ -12,13 +12,14 @@ import collections
 import ctypes
 from typing import Any, Protocol
 
+from .._shim import CONST
 from .._shim.arena import Arena
 
 # where an unstarted G's encoded (fn, args, kw) is: pg_gstart's and
-# pg_findrunnable's ``how`` (sched.Runtime.payload reads it)
-START_STARTED = 0  # none: a started G, readied
-START_OBUF = 1  # obuf[:n]
-START_BLOCK = 2  # an arena block of n bytes (freed when read)
+# pg_findrunnable's ``how`` (shm/layout.h PG_START_LIST; Runtime.payload reads it)
+START_STARTED = CONST["START_STARTED"]  # none: a started G, readied
+START_OBUF = CONST["START_OBUF"]  # obuf[:n]
+START_BLOCK = CONST["START_BLOCK"]  # an arena block of n bytes (freed when read)
 
 
 class RuntimeLike(Protocol):
