@@ -1,4 +1,10 @@
-/* pg_internal.h -- helpers shared by the shim's C files (not exported). */
+/*
+ * pg_internal.h -- the shim's internal interface: every function one C
+ * file calls in another is declared here, once (never re-declared in the
+ * calling .c file; tests/shim/test_cdecl.py checks), with the helpers the
+ * files share.  The exported ones (PG_API) are declared in Python once
+ * too, in parago/_shim/cdecl.py.  The lock: lock.h; constants: layout.h.
+ */
 #ifndef PARAGO_INTERNAL_H
 #define PARAGO_INTERNAL_H
 #include "layout.h"
@@ -19,12 +25,6 @@ extern int pg_wakefd[PG_MAXP];
 /* lock.c (the lock itself: lock.h) */
 void pg_lock_register(void *base, uint64_t size); /* pg_arena_attach: locks in [base, base+size) */
 void pg_lock_abort_on(const uint32_t *flag); /* this thread's lock waits: PG_LOST once *flag != 0 */
-
-/*
- * Every function one C file calls in another is declared here, once (never
- * re-declared in the calling .c file); the exported ones (PG_API) are
- * declared in Python once too, in parago/_shim/cdecl.py.
- */
 
 /* sched.c */
 void pg_ready(void *base, uint64_t g);
