@@ -377,38 +377,47 @@ def _fname(file: str, qualname: str) -> str:
     return f"{os.path.splitext(os.path.basename(file))[0]}.{qualname}"
 
 
-def merge_block(path: str, nprocs: int) -> None:
+def _merge_waits(path: str, nprocs: int, rows_of: Any, comment: str, site_label: str) -> None:
+    """One contention profile (--blockprofile / --mutexprofile) from every
+    P's part: pprof's contentions/delay samples and the .txt table.
+    ``rows_of(part)`` gives that part's ((stack, labels, table key), secs, n)."""
     b = pprof.Builder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1)
     rows: dict[tuple[str, str], list] = {}
     t0, dur = 0, 0
     for p, part in _load_parts(path, nprocs):
         t0 = t0 or part["t0"]
         dur = max(dur, part["dur"])
-        for (reason, stack), (secs, n) in part["blocks"].items():
-            b.add(list(stack), [n, int(secs * 1e9)], {"p": f"P{p}", "wait reason": reason})
-            r = rows.setdefault((reason, _site(stack)), [0.0, 0])
+        for stack, labels, key, secs, n in rows_of(part):
+            b.add(list(stack), [n, int(secs * 1e9)], {"p": f"P{p}", **labels})
+            r = rows.setdefault(key, [0.0, 0])
             r[0] += secs
             r[1] += n
-    b.comments.append("parago --blockprofile: time goroutines spent parked, by stack and wait reason")
+    b.comments.append(comment)
     b.write(path, t0, dur)
-    _write_table(path + ".txt", rows, "waits", "wait reason / call site")
+    _write_table(path + ".txt", rows, "waits", site_label)
+
+
+def merge_block(path: str, nprocs: int) -> None:
+    _merge_waits(
+        path,
+        nprocs,
+        lambda part: (
+            (stack, {"wait reason": reason}, (reason, _site(stack)), secs, n)
+            for (reason, stack), (secs, n) in part["blocks"].items()
+        ),
+        "parago --blockprofile: time goroutines spent parked, by stack and wait reason",
+        "wait reason / call site",
+    )
 
 
 def merge_mutex(path: str, nprocs: int) -> None:
-    b = pprof.Builder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1)
-    rows: dict[tuple[str, str], list] = {}
-    t0, dur = 0, 0
-    for p, part in _load_parts(path, nprocs):
-        t0 = t0 or part["t0"]
-        dur = max(dur, part["dur"])
-        for stack, (secs, n) in part["mutex"].items():
-            b.add(list(stack), [n, int(secs * 1e9)], {"p": f"P{p}"})
-            r = rows.setdefault(("", _site(stack)), [0.0, 0])
-            r[0] += secs
-            r[1] += n
-    b.comments.append("parago --mutexprofile: time waiters waited for a Mutex/RWMutex, by the stack that unlocked it")
-    b.write(path, t0, dur)
-    _write_table(path + ".txt", rows, "waits", "held by (the call site that unlocked it)")
+    _merge_waits(
+        path,
+        nprocs,
+        lambda part: ((stack, {}, ("", _site(stack)), secs, n) for stack, (secs, n) in part["mutex"].items()),
+        "parago --mutexprofile: time waiters waited for a Mutex/RWMutex, by the stack that unlocked it",
+        "held by (the call site that unlocked it)",
+    )
 
 
 def merge_mem(path: str, nprocs: int) -> None:
