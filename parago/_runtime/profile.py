@@ -48,7 +48,7 @@ import time
 from typing import Any
 
 from .._shim import Gstatus, views
-from . import pprof
+from . import pprof, report
 
 _RUNNABLE = Gstatus.RUNNABLE
 
@@ -206,12 +206,8 @@ def _stack(f: Any) -> tuple:
     return tuple(out)
 
 
-def _qualname(f: Any) -> str:
-    mod = f.f_globals.get("__name__") or "?"
-    if mod == "__mp_main__":
-        mod = "__main__"
-    c = f.f_code
-    return f"{mod}.{getattr(c, 'co_qualname', c.co_name)}"
+# ``module.qualname`` of a frame: the name a traceback report gives it (bound, not wrapped: no extra call per frame)
+_qualname = report.func_name
 
 
 # ----------------------------------------------------------------------
