@@ -15,8 +15,7 @@ import greenlet
 from ._atomic import Bool
 from ._chan import Chan
 from ._context import Context, with_cancel
-from ._errors import ParagoError, Shutdown
-from ._future import _portable
+from ._errors import ParagoError, Shutdown, portable
 from ._goroutine import go
 from ._sync import Semaphore, WaitGroup
 
@@ -67,7 +66,7 @@ class ErrGroup:
 
     def _fail(self, e: BaseException) -> None:
         if self._failed.compare_and_swap(False, True):
-            self._err._try_send(_portable(e))
+            self._err._try_send(portable(e))
             if self._cancel is not None:
                 self._cancel()
 

@@ -211,6 +211,16 @@ def not_in_runtime(what: str) -> NotInRuntime:
     )
 
 
+def portable(e: BaseException) -> BaseException:
+    """e, if it pickles (so it may cross to another P or node); else a
+    ParagoError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return ParagoError(f"{type(e).__name__}: {e}")
+
+
 def stale_handle(kind: str) -> NotInRuntime:
     return NotInRuntime(
         f"this {kind} belongs to an earlier pg.run (or was freed): objects from one pg.run cannot be used in another"

@@ -14,7 +14,7 @@ import greenlet
 
 from ._atomic import Bool
 from ._chan import Chan
-from ._errors import EncodeError, ParagoError, Shutdown
+from ._errors import EncodeError, ParagoError, Shutdown, portable
 from ._goroutine import go
 
 T = TypeVar("T")
@@ -60,16 +60,6 @@ def _rebuild(res: Chan, c: Chan, done: Bool) -> Future:
     return f
 
 
-def _portable(e: BaseException) -> BaseException:
-    import pickle
-
-    try:
-        pickle.loads(pickle.dumps(e))
-        return e
-    except Exception:
-        return ParagoError(f"{type(e).__name__}: {e}")
-
-
 def _settle(f: Future, ok: bool, v: Any) -> None:
     # done first: once result() returns, done() must already say True
     f._done.store(True)
@@ -80,7 +70,7 @@ def _settle(f: Future, ok: bool, v: Any) -> None:
     except EncodeError as e:
         ok, v = False, e
         f._res._try_send((ok, v))
-    f.c._try_send(v) if _sendable(f.c, v) else f.c._try_send(_portable(v) if isinstance(v, BaseException) else None)
+    f.c._try_send(v) if _sendable(f.c, v) else f.c._try_send(portable(v) if isinstance(v, BaseException) else None)
 
 
 def _sendable(c: Chan, v: Any) -> bool:
@@ -97,7 +87,7 @@ def _failed(f: Future, e: BaseException) -> None:
     if isinstance(e, greenlet.GreenletExit):  # pg.goexit(): no result, and not the waiter's own exit
         _settle(f, False, ParagoError("future: fn ended its goroutine with pg.goexit() before returning"))
         raise e
-    _settle(f, False, _portable(e))
+    _settle(f, False, portable(e))
 
 
 def _run(f: Future, fn: Callable, args: tuple, kw: dict) -> None:

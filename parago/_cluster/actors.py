@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
 import sys
 from typing import Any
+
+from .._errors import portable
 
 
 class Mailbox:
@@ -105,11 +106,11 @@ class Host:
             )
             return ("ok", None)
         except Panic as e:
-            return ("panic", _portable(e))
+            return ("panic", portable(e))
         except WorkerLost as e:
             return ("lost", str(e))
         except BaseException as e:
-            return ("panic", _portable(e))
+            return ("panic", portable(e))
         finally:
             for key, mod in zip(("__main__", "__mp_main__"), saved, strict=True):
                 if mod is not None:
@@ -157,10 +158,6 @@ def _install_main(script: tuple[str, str] | None, node: str) -> None:
 
 
 def _portable(e: BaseException) -> Any:
-    try:
-        pickle.loads(pickle.dumps(e))
-        return e
-    except Exception:
-        from .._errors import ParagoError
+    from .._errors import portable
 
-        return ParagoError(f"{type(e).__name__}: {e}")
+    return portable(e)

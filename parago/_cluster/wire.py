@@ -13,7 +13,7 @@ import os
 import pickle
 from typing import Any
 
-from .._errors import EncodeError, ParagoError
+from .._errors import EncodeError, portable
 from .._runtime import codec, handles, ops, state
 
 # the largest message a node sends (a remote operation with its values, an
@@ -71,13 +71,7 @@ def crossing_payload(data: bytes) -> bytes:
     return data
 
 
-def capture(e: BaseException) -> BaseException:
-    """e, if it pickles; else a ParagoError that says what it was."""
-    try:
-        pickle.loads(pickle.dumps(e))
-        return e
-    except Exception:
-        return ParagoError(f"{type(e).__name__}: {e}")
+capture = portable  # e, if it pickles; else a ParagoError that says what it was
 
 
 def sized(data: bytes, what: str, limit: int) -> bytes:
