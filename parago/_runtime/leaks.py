@@ -336,16 +336,24 @@ def _answer_leaks(rt: Any) -> str:
     return json.dumps(_local_facts(rt))
 
 
-def find(rt: Any) -> list[Leaked]:
-    """pg.debug.leaks(): the goroutines that can never wake, by goroutine id."""
-    facts = []
+def _other_ps(rt: Any, kind: int) -> list:
+    """Every other P's answer to a ``kind`` request (dump.collect_parts),
+    decoded: on P0 of a multi-P run, else none; a part that is not JSON is
+    passed over."""
+    out: list = []
     if rt.sup is not None and rt.nprocs > 1:
-        parts, _ = dump.collect_parts(rt, KIND_LEAKS)
+        parts, _ = dump.collect_parts(rt, kind)
         for part in parts:
             try:
-                facts.append(json.loads(part))
+                out.append(json.loads(part))
             except ValueError:
                 pass
+    return out
+
+
+def find(rt: Any) -> list[Leaked]:
+    """pg.debug.leaks(): the goroutines that can never wake, by goroutine id."""
+    facts = _other_ps(rt, KIND_LEAKS)
     facts.append(_local_facts(rt))
     per_obj: dict[int, list] = {}  # obj -> [every P said excl, handles held by those Ps]
     for part in facts:
@@ -400,13 +408,8 @@ def goroutine_profile(rt: Any) -> str:
     frame.  Python frames have no PCs: a function's entry is a stable hash
     of its name and file, a frame's PC that plus 4 per line."""
     stacks = _local_stacks(rt)
-    if rt.sup is not None and rt.nprocs > 1:
-        parts, _ = dump.collect_parts(rt, KIND_STACKS)
-        for part in parts:
-            try:
-                stacks.extend(json.loads(part))
-            except ValueError:
-                pass
+    for part in _other_ps(rt, KIND_STACKS):
+        stacks.extend(part)
     counts: dict[tuple, int] = {}
     for st in stacks:
         key = tuple((fn, file, line) for fn, file, line in st)
