@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from ._errors import ClosedConnError, NetDeadlineExceeded, not_in_runtime, stale_handle
 from ._runtime import codec, handles, netmove, netpoll, state
@@ -860,62 +860,22 @@ def _dial_finish(s: socket.socket, rt: Any) -> Conn:
     return Conn(s, rt)
 
 
-def dial(address: str, *, timeout: float | None = None) -> Conn:
-    """Connect to ``address`` ("host:port", "[::1]:8080", "unix:/path");
-    name resolution runs off the hub.  Parks the goroutine while connecting.
-
-    Raises: DeadlineExceeded (no answer within ``timeout`` seconds),
-    ConnectionRefusedError, OSError (unreachable, name not found),
-    ValueError for an address that does not parse.
-    """
-    rt = _need_rt("pg.net.dial")
-    kind, host, port, deadline = _dial_prepare(address, timeout)
-    targets = [(socket.AF_UNIX, host)] if kind == "unix" else _resolve(host, port, False)
+def _dial_steps(kind: str, address: str, targets: list, rt: Any) -> Generator[int, int, Conn]:
+    """dial's logic, for dial and dial_async alike: tries each target in
+    turn; yields the fd to wait for (writable, by the caller's deadline)
+    and is sent that wait's result.  The first connect that completes is
+    the Conn; a timeout ends the dial; any other failure tries the next
+    target, and the last one's is raised."""
     last: BaseException | None = None
     for fam, sa in targets:
         s, err = _connect_start(fam, sa)
         try:
             while err in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
-                if err == errno.EAGAIN and fam == socket.AF_UNIX:
-                    # a unix listener's backlog is full: wait, then try again
-                    r = netpoll.wait_fd(s.fileno(), True, deadline)
-                    if r == TIMEOUT:
-                        raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
-                    err = s.connect_ex(sa)
-                    continue
-                r = netpoll.wait_fd(s.fileno(), True, deadline)
-                if r == TIMEOUT:
-                    raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                raise _dial_error(kind, address, err)
-            return _dial_finish(s, rt)
-        except OSError as e:
-            s.close()
-            if isinstance(e, DeadlineExceeded):
-                raise
-            last = e
-        except BaseException:
-            s.close()
-            raise
-    assert last is not None
-    raise last
-
-
-async def dial_async(address: str, *, timeout: float | None = None) -> Conn:
-    """``dial`` for an async goroutine."""
-    rt = _need_rt("pg.net.dial_async")
-    kind, host, port, deadline = _dial_prepare(address, timeout)
-    targets = [(socket.AF_UNIX, host)] if kind == "unix" else await _resolve_async(host, port, False)
-    last: BaseException | None = None
-    for fam, sa in targets:
-        s, err = _connect_start(fam, sa)
-        try:
-            while err in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
-                r = await netpoll.wait_fd_async(s.fileno(), True, deadline)
+                r = yield s.fileno()
                 if r == TIMEOUT:
                     raise DeadlineExceeded(f"dial {kind} {address}: i/o timeout")
                 if err == errno.EAGAIN and fam == socket.AF_UNIX:
+                    # a unix listener's backlog was full: try again
                     err = s.connect_ex(sa)
                 else:
                     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -927,11 +887,49 @@ async def dial_async(address: str, *, timeout: float | None = None) -> Conn:
             if isinstance(e, DeadlineExceeded):
                 raise
             last = e
-        except BaseException:
+        except BaseException:  # the wait raised (closing the generator throws GeneratorExit here)
             s.close()
             raise
     assert last is not None
     raise last
+
+
+def dial(address: str, *, timeout: float | None = None) -> Conn:
+    """Connect to ``address`` ("host:port", "[::1]:8080", "unix:/path");
+    name resolution runs off the hub.  Parks the goroutine while connecting.
+
+    Raises: DeadlineExceeded (no answer within ``timeout`` seconds),
+    ConnectionRefusedError, OSError (unreachable, name not found),
+    ValueError for an address that does not parse.
+    """
+    rt = _need_rt("pg.net.dial")
+    kind, host, port, deadline = _dial_prepare(address, timeout)
+    targets = [(socket.AF_UNIX, host)] if kind == "unix" else _resolve(host, port, False)
+    steps = _dial_steps(kind, address, targets, rt)
+    try:
+        fd = next(steps)
+        while True:
+            fd = steps.send(netpoll.wait_fd(fd, True, deadline))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()  # a wait that raised: the socket it was for is closed
+
+
+async def dial_async(address: str, *, timeout: float | None = None) -> Conn:
+    """``dial`` for an async goroutine."""
+    rt = _need_rt("pg.net.dial_async")
+    kind, host, port, deadline = _dial_prepare(address, timeout)
+    targets = [(socket.AF_UNIX, host)] if kind == "unix" else await _resolve_async(host, port, False)
+    steps = _dial_steps(kind, address, targets, rt)
+    try:
+        fd = next(steps)
+        while True:
+            fd = steps.send(await netpoll.wait_fd_async(fd, True, deadline))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
 
 
 # ----------------------------------------------------------------------
