@@ -460,10 +460,10 @@ class Value(Handle):
         assert res is not None
         self._drop(rt, res[1])
 
-    def swap(self, new: Any) -> Any:
-        """Store new; returns the previous value (None before the first store)."""
+    def swap(self, v: Any) -> Any:
+        """Store v; returns the previous value (None before the first store)."""
         rt = self._live_rt()
-        res = self._swap(rt, new, -1, "swap")
+        res = self._swap(rt, v, -1, "swap")
         assert res is not None
         return self._decode(rt, res[1], kept=False) if res[1] else None
 

@@ -432,7 +432,7 @@ class Chan(Handle):
         check(lib.pg_chan_close(rt.base, self._off), "close")
 
     # ---- batches ----
-    def send_many(self, values: Iterable[Any]) -> int:
+    def send_many(self, iterable: Iterable[Any]) -> int:
         """Send every value in order (one arena round trip per batch that fits).
 
         Returns the number sent.  If it fails part-way, the exception
@@ -443,7 +443,7 @@ class Chan(Handle):
         datas: list[bytes] = []
         held: dict[int, list[int]] = {}  # value index -> its handles' offsets
         scalar = self._codec is None
-        for v in values:
+        for v in iterable:
             if scalar and v.__class__ in _SCALARS:
                 datas.append(_dumps(v, 5))
             else:

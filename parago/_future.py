@@ -16,6 +16,7 @@ from ._atomic import Bool
 from ._chan import Chan
 from ._errors import EncodeError, ParagoError, Shutdown, portable
 from ._goroutine import go
+from ._runtime import park
 
 T = TypeVar("T")
 
@@ -30,6 +31,8 @@ class Future(Generic[T]):
 
     def result(self) -> T:
         """Park until fn finished; return its result or raise its exception."""
+        # an async goroutine is told the form it called (not the inner ch.recv)
+        park.current(park.runtime("fut.result()"), "fut.result()")
         ok, v = self._res.recv()
         self._res.send((ok, v))
         if not ok:

@@ -389,13 +389,14 @@ class Cond(Handle):
     _kind = "Cond"
     _L: Any
 
-    def __new__(cls, L: Any) -> "Cond":
-        if not (hasattr(L, "lock") and hasattr(L, "unlock")):
-            raise TypeError(f"pg.Cond: L must be a Locker (lock/unlock), got {type(L).__name__}")
+    def __new__(cls, mu: Any) -> "Cond":
+        # §1 spells it pg.Cond(mu); Go's field name L stays as the property.
+        if not (hasattr(mu, "lock") and hasattr(mu, "unlock")):
+            raise TypeError(f"pg.Cond: mu must be a Locker (lock/unlock), got {type(mu).__name__}")
         rt = park.runtime("pg.Cond()")
         off = check(lib.pg_sync_new(rt.base, SyncKind.COND, 0), "pg.Cond", 128)
         c = cls._new(rt, off)
-        c._L = L
+        c._L = mu
         return c
 
     @property
