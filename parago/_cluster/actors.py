@@ -155,9 +155,3 @@ def _install_main(script: tuple[str, str] | None, node: str) -> None:
         ) from None
     finally:
         os.environ.pop("_PARAGO_IN_P", None)
-
-
-def _portable(e: BaseException) -> Any:
-    from .._errors import portable
-
-    return portable(e)
