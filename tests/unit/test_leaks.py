@@ -304,6 +304,10 @@ PLUGIN_TESTS = """
 
     def test_explicit_wins(pg_leakcheck):
         pg.run(leaky, procs=1, leaks="warn")
+
+    @pytest.mark.pg_leakcheck(False)
+    def test_opted_out():
+        pg.run(leaky, procs=1)
 """
 
 
@@ -313,17 +317,25 @@ def test_pytest_plugin_fixture_marker_and_option(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("PARAGO_DEBUG", None)
 
-    def pytest_run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "parago.testing", "-p", "no:cacheprovider",
+    def pytest_run(*args: str, env: dict = env) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                "-o", "addopts=", *args, "test_prog.py"], capture_output=True, text=True,
                               timeout=100, cwd=tmp_path, env=env)
 
+    # without -p: the fixture and the marker, from the plugin pytest loads wherever parago is installed
     r = pytest_run()
-    assert re.search(r"2 failed, 2 passed", r.stdout), r.stdout + r.stderr
+    assert re.search(r"2 failed, 3 passed", r.stdout), r.stdout + r.stderr
     assert "FAILED test_prog.py::test_fixture - parago._errors.GoroutineLeak" in r.stdout, r.stdout
     assert "FAILED test_prog.py::test_marker - parago._errors.GoroutineLeak" in r.stdout, r.stdout
     r = pytest_run("--pg-leakcheck")
-    assert re.search(r"3 failed, 1 passed", r.stdout), r.stdout + r.stderr
+    assert re.search(r"3 failed, 2 passed", r.stdout), r.stdout + r.stderr
+    # -p parago.testing: every test is checked (pg_leakcheck(False) and an explicit leaks= excepted)
+    r = pytest_run("-p", "parago.testing")
+    assert re.search(r"3 failed, 2 passed", r.stdout), r.stdout + r.stderr
+    assert "FAILED test_prog.py::test_unchecked - parago._errors.GoroutineLeak" in r.stdout, r.stdout
+    # and on its own, with plugin autoloading off
+    r = pytest_run("-p", "parago.testing", env=dict(env, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert re.search(r"3 failed, 2 passed", r.stdout), r.stdout + r.stderr
 
 
 @pytest.mark.timeout(60)
