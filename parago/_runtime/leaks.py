@@ -42,6 +42,7 @@ import gc
 import json
 import re
 import sys
+import threading
 import time
 import types
 import zlib
@@ -199,15 +200,21 @@ def _live_frames(rt: Any) -> list[Any]:
     for gs in list(rt.gtable.values()):
         if isinstance(gs, GreenletG) and gs.gr is not None:
             keep.extend(f for f, _ in report.chain_frames(gs.gr.gr_frame))
-    for f in sys._current_frames().values():
-        keep.extend(f2 for f2, _ in report.chain_frames(f))
+    me = threading.get_ident()
+    for tid, f in sys._current_frames().items():
+        # not this function's own frame: kept alive in the list after it
+        # returned, it would own its locals (3.13+: a snapshot dict too)
+        keep.extend(f2 for f2, _ in report.chain_frames(sys._getframe(1) if tid == me else f))
     return keep
 
 
 def _own(rt: Any, gs: Any) -> set[int]:
     """ids of the frames (and coroutines) that are gs's own."""
-    ids: set[int] = set()
+    ids: set[int] = {id(gs)}
     if isinstance(gs, GreenletG) and gs.gr is not None:
+        # the greenlet too: from 3.12 on it traverses its suspended frames'
+        # stack itself, so the arguments it was started with refer from it
+        ids.add(id(gs.gr))
         ids.update(id(f) for f, _ in report.chain_frames(gs.gr.gr_frame))
     elif isinstance(gs, TaskG) and gs.task is not None:
         coro = gs.task.get_coro()
@@ -231,9 +238,15 @@ def _only_waiters(h: Any, ok: set[int], ignore: set[int], modules: set[int], fra
     seen = {id(h)}
     frontier = [h]
     ignore = set(ignore)
+    searched: list[Any] = []
     for _ in range(MAX_DEPTH):
         ignore.add(id(frontier))
-        refs = gc.get_referrers(*frontier)
+        # the argument tuple is this search's own (3.14+ keeps it alive
+        # on the stack while the next level is searched)
+        args = tuple(frontier)
+        ignore.add(id(args))
+        searched.append(args)  # alive till the end: its id is not reused
+        refs = gc.get_referrers(*args)
         ignore.add(id(refs))
         nxt: list[Any] = []
         ignore.add(id(nxt))
