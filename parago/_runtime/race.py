@@ -10,13 +10,17 @@ the ``pg.go`` call site, and the program exits with status 66 (as
 found statically, at spawn (codec.captured_writes).
 
 Through calls: the writes may be made by any function a goroutine calls,
-not only by its own.  With the checker on, each P traces its hub thread
-(``sys.settrace``; 3.11 has no sys.monitoring): a function's first call
-decides, from its code object once, whether it can write a module global
-or a captured variable (STORE_GLOBAL, STORE_DEREF of a free variable) and
-is the user's own (not parago's, the standard library's or an installed
-package's); only such frames get opcode events, and only those store
-instructions are looked at.  A global written by a goroutine other than
+not only by its own.  With the checker on, each P watches its hub thread:
+a function's first call decides, from its code object once, whether it
+can write a module global or a captured variable (STORE_GLOBAL,
+STORE_DEREF of a free variable) and is the user's own (not parago's, the
+standard library's or an installed package's); only such code gets
+instruction events, and only those store instructions are looked at.
+3.12+ uses sys.monitoring (PY_START, then INSTRUCTION on that code; every
+other instruction is disabled after its first event): there, opcode
+tracing asked for in settrace's call event starts only with a later call
+(3.13-3.15) or never (3.12).  3.10-3.11 use ``sys.settrace`` opcode
+events on the hub thread.  A global written by a goroutine other than
 main is reported; a captured variable only when its cell came with the
 goroutine's copies (a closure in what ``pg.go`` copied, found by walking
 the function and its arguments), not one the goroutine made itself.  The
@@ -31,6 +35,7 @@ import os
 import pickle
 import sys
 import sysconfig
+import threading
 import types
 from typing import Any, Callable
 
@@ -125,9 +130,12 @@ def reset() -> None:
     """A run with the checker starts in this process (its Runtime is being
     made, before any goroutine): reports start afresh, the hub thread is
     traced (writes through calls, below)."""
-    global _prev_trace
+    global _prev_trace, _hub
     _seen.clear()
     _copied.clear()
+    _hub = threading.get_ident()
+    if _monitor():
+        return
     _prev_trace = sys.gettrace()  # a coverage tool's or a debugger's: given back by uninstall
     sys.settrace(_on_call)
 
@@ -169,6 +177,11 @@ _code_writes: dict[types.CodeType, dict[int, tuple[str, str]]] = {}
 # whose cells came with its copies)
 _copied: dict[int, tuple[Any, frozenset]] = {}
 _prev_trace: Any = None
+_hub = 0  # the thread reset ran on: the P's hub, the only one watched
+# 3.12+: sys.monitoring and the tool id the checker holds while a run is on
+_MON: Any = getattr(sys, "monitoring", None)
+_TOOLS = (4, 3)  # the ids no standard tool names (debugger 0, coverage 1, profiler 2, optimizer 5)
+_tool: int | None = None
 
 
 def _writes(code: types.CodeType) -> dict[int, tuple[str, str]]:
@@ -205,6 +218,48 @@ def _on_opcode(frame: Any, event: str, arg: Any) -> Any:
         if hit is not None:
             _wrote(frame, hit)
     return _on_opcode
+
+
+def _monitor() -> bool:
+    """Watch the hub thread with sys.monitoring (3.12+); False: not
+    available (3.10-3.11) or every free tool id is taken -- settrace then."""
+    global _tool
+    if _MON is None:
+        return False
+    if _tool is None:
+        for t in _TOOLS:
+            if _MON.get_tool(t) is None:
+                _MON.use_tool_id(t, "parago race")
+                _tool = t
+                break
+        else:
+            return False
+    ev = _MON.events
+    _MON.register_callback(_tool, ev.PY_START, _on_start)
+    _MON.register_callback(_tool, ev.INSTRUCTION, _on_instruction)
+    _MON.set_events(_tool, ev.PY_START)
+    for code, w in _code_writes.items():  # judged in an earlier run: PY_START is not asked again
+        if w:
+            _MON.set_local_events(_tool, code, ev.INSTRUCTION)
+    return True
+
+
+def _on_start(code: types.CodeType, offset: int) -> Any:
+    w = _code_writes.get(code)
+    if w is None:
+        w = _writes(code)
+    if w and _tool is not None:
+        _MON.set_local_events(_tool, code, _MON.events.INSTRUCTION)
+    return _MON.DISABLE  # judged once: its writes (if any) are watched from now on
+
+
+def _on_instruction(code: types.CodeType, offset: int) -> Any:
+    hit = _code_writes[code].get(offset)
+    if hit is None:
+        return _MON.DISABLE  # not a store: never asked again
+    if threading.get_ident() == _hub:
+        _wrote(sys._getframe(1), hit)
+    return None
 
 
 def _current(rt: Any) -> Any:
@@ -288,7 +343,17 @@ def started(gs: Any, fn: Callable, args: tuple, kw: dict) -> None:
 
 def uninstall() -> None:
     """P0, when pg.run ends: code after it runs as it did before."""
-    global _prev_trace
-    sys.settrace(_prev_trace)
+    global _prev_trace, _tool
+    if _tool is not None:
+        _MON.set_events(_tool, 0)
+        for code, w in _code_writes.items():
+            if w:
+                _MON.set_local_events(_tool, code, 0)
+        _MON.register_callback(_tool, _MON.events.PY_START, None)
+        _MON.register_callback(_tool, _MON.events.INSTRUCTION, None)
+        _MON.free_tool_id(_tool)
+        _tool = None
+    else:
+        sys.settrace(_prev_trace)
     _prev_trace = None
     _copied.clear()
