@@ -690,7 +690,9 @@ def _popen_communicate_coop(self: Any, input: Any = None, timeout: float | None 
         stdout, stderr = self._communicate(input, endtime, timeout)
     finally:
         self._communication_started = True
-    self.wait(timeout=self._remaining_time(endtime))
+    # the time left as Popen computes it (its _remaining_time, 3.15's
+    # module-level _deadline_remaining: not a method to call on every version)
+    self.wait(timeout=None if endtime is None else endtime - _now_mono())
     return (stdout, stderr)
 
 
