@@ -215,7 +215,9 @@ def _own(rt: Any, gs: Any) -> set[int]:
         # the greenlet too: from 3.12 on it traverses its suspended frames'
         # stack itself, so the arguments it was started with refer from it
         ids.add(id(gs.gr))
-        ids.update(id(f) for f, _ in report.chain_frames(gs.gr.gr_frame))
+        for f, _ in report.chain_frames(gs.gr.gr_frame):
+            ids.add(id(f))
+            _own_generators(f, ids)
     elif isinstance(gs, TaskG) and gs.task is not None:
         coro = gs.task.get_coro()
         while coro is not None:
@@ -226,6 +228,23 @@ def _own(rt: Any, gs: Any) -> set[int]:
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
         ids.add(id(gs.task))
     return ids
+
+
+def _own_generators(f: Any, ids: set[int]) -> None:
+    """The generators a goroutine's frame drives (park.run's steps) are its
+    own too, with their frames: up to 3.10 a suspended generator's frame is
+    a frame object of its own, which the referrer search meets."""
+    try:
+        vals = list(f.f_locals.values())
+    except Exception:
+        return
+    for v in vals:
+        while isinstance(v, (types.GeneratorType, types.CoroutineType)) and id(v) not in ids:
+            ids.add(id(v))
+            fr = getattr(v, "gi_frame", None) or getattr(v, "cr_frame", None)
+            if fr is not None:
+                ids.add(id(fr))
+            v = getattr(v, "gi_yieldfrom", None) or getattr(v, "cr_await", None)
 
 
 def _only_waiters(h: Any, ok: set[int], ignore: set[int], modules: set[int], frames: list[Any]) -> bool:
