@@ -215,9 +215,9 @@ def _own(rt: Any, gs: Any) -> set[int]:
         # the greenlet too: from 3.12 on it traverses its suspended frames'
         # stack itself, so the arguments it was started with refer from it
         ids.add(id(gs.gr))
-        for f, _ in report.chain_frames(gs.gr.gr_frame):
-            ids.add(id(f))
-            _own_generators(f, ids)
+        for fr, _ in report.chain_frames(gs.gr.gr_frame):
+            ids.add(id(fr))
+            _own_generators(fr, ids)
     elif isinstance(gs, TaskG) and gs.task is not None:
         coro = gs.task.get_coro()
         while coro is not None:

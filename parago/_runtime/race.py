@@ -293,6 +293,8 @@ def _wrote(frame: Any, hit: tuple[str, str]) -> None:
     from .report import func_name
 
     fn = func_name(frame)
+    if not hasattr(code, "co_qualname"):  # 3.10: the qualified name is the function's
+        fn = fn[: len(fn) - len(code.co_name)] + _qualname(code)
     site = rt.goroutine_site(gs)
     what = f"{kind} {name!r}"
     key = (site, fn, what)
@@ -311,6 +313,17 @@ def _wrote(frame: Any, hit: tuple[str, str]) -> None:
     )
     sys.stderr.flush()
     lib.pg_word_add(rt.base, _COUNT, 1)
+
+
+def _qualname(code: types.CodeType) -> str:
+    """The __qualname__ of a function running code (3.10 has no
+    co_qualname): found once per report, among code's referrers."""
+    import gc
+
+    for r in gc.get_referrers(code):
+        if isinstance(r, types.FunctionType) and r.__code__ is code:
+            return str(r.__qualname__)
+    return code.co_name
 
 
 def started(gs: Any, fn: Callable, args: tuple, kw: dict) -> None:
