@@ -123,6 +123,11 @@ class HandleMixin:
                 h = r()
                 if h is None or h is self:
                     del d[self._off]
+                    # whoever takes the entry out gives its reference back:
+                    # this handle, even while its P leaves the run (a
+                    # collection triggered inside Refs.release)
+                    rt.refs.give_back(self._off)
+                    return
             rt.decref_later(self._off)
 
 

@@ -34,6 +34,15 @@ class Refs:
         if len(pend) >= BATCH:
             self.flush()
 
+    def give_back(self, off: int) -> None:
+        """The reference of a table entry its dying handle took out: batched
+        while the P runs; at once once release() began (it can no longer
+        see that entry, and a later decref_later drops nothing)."""
+        if not self.released:
+            self.decref_later(off)
+        elif not self.rt._closed:
+            lib.pg_obj_decref(self.rt.base, off)
+
     def flush(self) -> None:
         pend = self.pending
         if pend and not self.rt._closed:
@@ -47,12 +56,13 @@ class Refs:
         it has a handle for (and ``extra`` ones, e.g. the start cache's), so
         that what no P holds any more is freed -- the arena's ``inuse`` comes
         back to what the run really leaked (the conftest checks it)."""
-        # released first: a handle dying from here on (a pg.blocking thread
-        # dropping it, the collector) gives back nothing itself.  Each table
-        # entry is taken with one popitem, so a handle is either taken here
-        # (its reference given back below) or had already removed its own
-        # entry and queued its decref in pending -- never both: a second
-        # decref would steal the reference of whatever reuses the block.
+        # released first: from here on decref_later drops nothing.  Each
+        # table entry is taken out exactly once, with one popitem here or by
+        # its dying handle (give_back: at once, also during this loop -- a
+        # collection can run a __del__ between two popitems), and whoever
+        # takes it gives its reference back -- never both (a second decref
+        # would steal the reference of whatever reuses the block), never
+        # neither (a leak).
         self.released = True
         table = self.table
         offs: list[int] = []

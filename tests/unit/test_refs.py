@@ -28,6 +28,10 @@ class _Recorder:
     def pg_obj_decref_many(self, base: int, addr: int, n: int) -> None:
         self.dropped.update((ctypes.c_uint64 * n).from_address(addr))
 
+    def pg_obj_decref(self, base: int, off: int) -> int:
+        self.dropped[off] += 1
+        return 0
+
 
 @pytest.fixture
 def p(monkeypatch):
@@ -36,7 +40,7 @@ def p(monkeypatch):
     monkeypatch.setattr(refs_mod, "lib", rec)
     rt = types.SimpleNamespace(_closed=False, closed=False, base=0, nonce=1)
     r = refs_mod.Refs(rt)
-    rt.handles, rt.decref_later = r.table, r.decref_later
+    rt.handles, rt.decref_later, rt.refs = r.table, r.decref_later, r
     return rt, r, rec
 
 
@@ -88,12 +92,14 @@ def test_a_handle_dying_while_the_p_leaves_is_never_given_back_twice(p):
     rt, r, rec = p
     table = _DyingTable()
     r.table = rt.handles = table
+    table.victims = _handles(rt, (192,))  # first in: popitem (LIFO) reaches it last, after it died
     keep = _handles(rt, (64, 128))
-    table.victims = _handles(rt, (192,))
     table.armed = True
     r.release()
     assert not table.victims and not table.armed  # the victim died inside release
-    assert rec.dropped[192] <= 1, f"the dying handle's reference was given back {rec.dropped[192]} times"
+    # never twice (it would steal another object's reference), never lost (a leak: the run's
+    # arena check saw 256 bytes left in 1 of ~15 runs when the dying handle's decref was dropped)
+    assert rec.dropped[192] == 1, f"the dying handle's reference was given back {rec.dropped[192]} times"
     # the others were in the table when release took it: exactly once each
     assert rec.dropped[64] == 1 and rec.dropped[128] == 1
     keep.clear()
