@@ -323,7 +323,8 @@ def _do_into(g, key, fn, args, out):
     out.send(g.do(key, fn, *args))
 
 
-def _second(unblock_second):
+def _second(second_started, unblock_second):
+    second_started.close()
     unblock_second.recv_ok()
     return 2
 
@@ -343,17 +344,19 @@ def test_singleflight_forget(run):
         first_started.recv_ok()
         g.forget("key")
 
-        unblock_second = pg.Chan(0)
+        second_started, unblock_second = pg.Chan(0), pg.Chan(0)
         r2 = pg.Chan(1)
-        pg.go(_do_into, g, "key", _second, (unblock_second,), r2)
-        pg.sleep(0.05)  # the second call is in flight
+        pg.go(_do_into, g, "key", _second, (second_started, unblock_second), r2)
+        second_started.recv_ok()  # the second call is in flight
 
         unblock_first.close()
         first_finished.recv_ok()
         r1.recv()
 
         r3 = pg.Chan(1)
-        pg.go(_do_into, g, "key", _third, (), r3)
+        # on this P (never stolen): it joins the second call while main sleeps,
+        # however late another P would have started it
+        pg.go_local(_do_into, g, "key", _third, (), r3)
         pg.sleep(0.05)
         unblock_second.close()
         assert r2.recv()[0] == 2
