@@ -83,7 +83,14 @@ class ConnPool:
             self.stats["closed uses"].add(conn.uses)
 
 
-def client(pool, cid, requests, in_use, peak, results):
+def client(pool, cid, requests, in_use, peak, results, wg):
+    try:
+        serve(pool, cid, requests, in_use, peak, results)
+    finally:
+        wg.done()  # Go's defer wg.Done()
+
+
+def serve(pool, cid, requests, in_use, peak, results):
     for r in range(requests):
         conn = pool.get()
         n = in_use.add(1)
@@ -101,9 +108,12 @@ def main(clients, requests, size):
     pool = ConnPool(size, functools.partial(dial, stats), stats)
     in_use, peak = pg.atomic.Int64(), pg.atomic.Int64()
     results = pg.Chan(clients * requests)
+    wg = pg.WaitGroup()
     for c in range(clients):
-        pg.go(client, pool, c, requests, in_use, peak, results)
+        wg.add(1)
+        pg.go(client, pool, c, requests, in_use, peak, results, wg)
     served = [results.recv() for _ in range(clients * requests)]
+    wg.wait()  # a client puts its last conn back after sending its last result
     assert sorted(req for req, _ in served) == [(c, r) for c in range(clients) for r in range(requests)]
     idle = []
     while len(pool.pool):  # every client is done: drain the idle connections
