@@ -48,7 +48,7 @@ static struct {
     void *base;
     int p;
     int running;     /* hub thread only */
-    uint32_t stop;   /* atomic: set by pg_sysmon_stop / pg_sysmon_join */
+    uint32_t stop;   /* atomic: set by pg_sysmon_join */
     uint64_t stall_ns; /* test hook: sysmonstall (hub thread at start, then read only) */
     pthread_t thread;
     pthread_t hub;   /* the thread the signals go to */
@@ -223,19 +223,6 @@ PG_API int pg_sysmon_start(void *base, int p) {
         return PG_SYSERR;
     sm.running = 1;
     return PG_OK;
-}
-
-/* Stop and join it (before the arena is unmapped, and before the SIGUSR2
- * handler goes: an unhandled SIGUSR2 would kill the process). */
-PG_API void pg_sysmon_stop(void) {
-    if (!sm.running)
-        return;
-    pg_p_t *pp = &ARENA(sm.base)->p[sm.p];
-    pg_store_rel(&sm.stop, 1);
-    pg_add_sc(&pp->tgen, 1);
-    pg_futex_wake(&pp->tgen, 1);
-    pthread_join(sm.thread, NULL);
-    sm.running = 0;
 }
 
 /*

@@ -202,7 +202,6 @@ DECLS: tuple[Decl, ...] = (
     _d(c_uint64, "pg_vwait_take", c_void_p, c_uint64),
     # ---- sysmon.c
     _d(c_int, "pg_sysmon_start", c_void_p, c_int),
-    _d(None, "pg_sysmon_stop", waits=True),
     _d(c_int, "pg_sysmon_join", c_uint64, waits=True),
     _d(c_uint32, "pg_sysreq_take", c_void_p, c_int),
     # ---- timer.c
