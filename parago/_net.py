@@ -655,11 +655,11 @@ class ConnFile(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file.")
 
 
-def _adopt_conn(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, st: dict) -> Conn:
+def _adopt_conn(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, anchor: int, st: dict) -> Conn:
     rt = state.rt
     if rt is None or rt.closed:
         raise not_in_runtime("receiving a pg.net Conn")
-    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid)
+    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid, anchor)
     return Conn(sock, rt, st)
 
 
@@ -772,11 +772,11 @@ class Listener(_Sock):
                 pass
 
 
-def _adopt_listener(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, st: dict) -> Listener:
+def _adopt_listener(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, anchor: int, st: dict) -> Listener:
     rt = state.rt
     if rt is None or rt.closed:
         raise not_in_runtime("receiving a pg.net Listener")
-    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid)
+    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid, anchor)
     return Listener(sock, rt, st)
 
 

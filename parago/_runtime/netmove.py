@@ -24,21 +24,30 @@ No byte is lost: the kernel socket itself moves (its receive queue with
 it), and what the Conn had buffered in user space travels in the token.
 
 A move is committed only when the payload is delivered and decoded.  Each
-move has an *anchor*: a small arena object whose offset the token adds to
-the payload's handle references, so the arena reference the publishing call
-takes (a channel send, a select's Send case, pg.go) and gives back when the
-payload is not delivered after all (a closed channel, a Send case that
-lost, the undelivered rest of a send_many, an encode that failed) is counted
-on it like any handle's.  The sender keeps one reference of its own:
+move has an *anchor*: a small arena atomic whose offset the token carries
+and adds to the payload's handle references, so the arena reference the
+publishing call takes (a channel send, a select's Send case, pg.go) and
+gives back when the payload is not delivered after all (a closed channel,
+a Send case that lost, the undelivered rest of a send_many, an encode that
+failed) is counted on it like any handle's.  The receiver consumes that
+reference as a decode consumes a handle's: it marks the anchor "taken"
+(0 -> 1) and drops the payload's reference, then tells the sender.  The
+sender keeps one reference of its own:
 
-    refcount 1   no payload holds it: the send failed -- the sender's
-                 object revives on its next use (``revive``), or the socket
-                 is closed once that object is gone (``_orphan``)
-    refcount 2   a payload on its way (buffered, or a receiver decoding it)
-    "taken"      the receiver pulled it: the sender drops both references
+    refcount 2            a payload on its way (buffered, or a receiver
+                          decoding it)
+    refcount 1, value 1   taken: the "taken" datagram is on its way
+    refcount 1, value 0   no payload holds it: the send failed -- the
+                          sender's object revives on its next use
+                          (``revive``), or the socket is closed once that
+                          object is gone (``_orphan``)
+    datagram "taken"      the sender closes its copy and drops its reference
 
-The receiver never touches the anchor (it is no handle), so the sender
-alone decides, and never revives a socket that a receiver may hold.
+The sender reads the refcount before the mark (the receiver marks before it
+drops), so it never revives a socket that a receiver holds; and no
+reference waits on a datagram, so a run that ends with "taken" still
+queued leaves nothing in the arena (each P gives its own reference back
+when it leaves: Refs.release).
 
 Failure and lifetime (DESIGN rule 4, "never a leaked fd"):
   - the sender P died before step 2: ``pidfd_getfd`` fails (its files died
@@ -144,9 +153,10 @@ class Mover:
         self.unsent: list[tuple[bytes, bytes]] = []
 
     # ---- sender: step 1 and step 4 ----
-    def give(self, sock: socket.socket, owner: Any) -> tuple[tuple[int, int, int, int, int], int]:
-        """Keep sock for its receiver; returns ((p, pid, fd, inode, id),
-        anchor): the caller adds the anchor to the payload's references."""
+    def give(self, sock: socket.socket, owner: Any) -> tuple[tuple[int, int, int, int, int, int], int]:
+        """Keep sock for its receiver; returns ((p, pid, fd, inode, id,
+        anchor), anchor): the caller adds the anchor to the payload's
+        references."""
         rt = self.rt
         if self.inbox is None:
             _allow_pulls()
@@ -156,7 +166,7 @@ class Mover:
             self.inbox = ib
         fd = sock.fileno()
         ino = os.fstat(fd).st_ino
-        anchor = check(lib.pg_sync_new(rt.base, SyncKind.MUTEX, 0), "pg.net: moving a connection", 128)
+        anchor = check(lib.pg_sync_new(rt.base, SyncKind.ATOMIC, 0), "pg.net: moving a connection", 128)
         mid = next(self.ids)
         self.moving[mid] = sock
         self.anchors[mid] = anchor
@@ -165,7 +175,7 @@ class Mover:
         # P gives it back when it leaves the run (Refs.release) if the move
         # is still open then; whoever takes the entry out drops it (_unanchor)
         rt.handles[anchor] = ref
-        return (rt.p, os.getpid(), fd, ino, mid), anchor
+        return (rt.p, os.getpid(), fd, ino, mid, anchor), anchor
 
     def _taken(self) -> None:
         ib = self.inbox
@@ -182,12 +192,9 @@ class Mover:
                     s.close()
 
     def _commit(self, mid: int) -> socket.socket | None:
-        """The receiver has the socket: forget the move and drop the anchor
-        (the payload's reference and ours)."""
+        """The receiver has the socket (and dropped the payload's reference):
+        forget the move and drop ours."""
         s = self.moving.pop(mid, None)
-        anchor = self.anchors.get(mid)
-        if anchor is not None and not self.rt.closed:
-            lib.pg_obj_decref(self.rt.base, anchor)  # the payload's
         self._unanchor(mid)
         return s
 
@@ -207,7 +214,8 @@ class Mover:
         if anchor is None or mid not in self.moving or rt.closed:
             return False
         rt.flush_decrefs()  # a failed send's drop is batched
-        return bool(views.obj_refcnt(rt.arena, anchor) == 1)
+        # the refcount first: a receiver marks the anchor before it drops
+        return bool(views.obj_refcnt(rt.arena, anchor) == 1 and lib.pg_atomic_load(rt.base, anchor) == 0)
 
     def revive(self, mid: int) -> socket.socket | None:
         """The socket back to its sender if its payload was not delivered
@@ -239,14 +247,16 @@ class Mover:
             s.close()
 
     # ---- receiver: steps 2 and 3 ----
-    def take(self, nonce: int, p: int, pid: int, fd: int, ino: int, mid: int) -> socket.socket:
+    def take(self, nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, anchor: int) -> socket.socket:
         rt = self.rt
         if nonce != rt.nonce:
             raise stale_handle("pg.net connection")
         if pid == os.getpid():
-            s = self._commit(mid)
-            if s is None:
+            if mid not in self.moving:
                 raise ParagoError("pg.net: this connection was already received (a payload decoded twice)")
+            _consume(rt, anchor)
+            s = self._commit(mid)
+            assert s is not None
             return s
         if p < rt.nprocs and views.p_get(rt.arena, p, "gone"):
             raise _lost(rt, p)
@@ -263,6 +273,7 @@ class Mover:
         if os.fstat(nfd).st_ino != ino:
             os.close(nfd)  # the pid or the fd number was reused: the sender is gone
             raise _lost(rt, p)
+        _consume(rt, anchor)
         self._tell(_address(nonce, p), _ID.pack(mid))
         return socket.socket(fileno=nfd)
 
@@ -304,6 +315,14 @@ class Mover:
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
+
+
+def _consume(rt: Any, anchor: int) -> None:
+    """The receiver took the socket: mark the anchor taken, then drop the
+    payload's reference on it (the order the sender's check relies on)."""
+    if not lib.pg_atomic_cas(rt.base, anchor, 0, 1):
+        raise ParagoError("pg.net: this connection was already received (a payload decoded twice)")
+    lib.pg_obj_decref(rt.base, anchor)
 
 
 def _lost(rt: Any, p: int) -> BaseException:
