@@ -573,7 +573,8 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
     PG_SYSREQ_LIST(X) PG_ACK_LIST(X) PG_FAIL_LIST(X) PG_SELECT_LIST(X) PG_MUTEX_LIST(X) \
     PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TFLAG_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
-    X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION)
+    X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION) \
+    X(BLOCK_MAGIC, BLOCK_MAGIC)
 
 /* ---- a P out of the run (pg_p.gone; shm/watch.c): no lock word tagged
  * by it is ever waited on, no waker targets it ---- */
@@ -581,7 +582,7 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
 #define PG_GONE_LEFT 2u /* it left the run itself (pg_p_leave): sysmon joined, hub done */
 
 /* ---- limits and tunings one C file uses (not exported to Python) ---- */
-#define BLOCK_MAGIC 0xb10cb10cu     /* arena.c: a live block's header (pg_free checks it) */
+#define BLOCK_MAGIC 0xb10cb10cu     /* arena.c: a live block's header (pg_free checks it; views.live_blocks walks them) */
 #define VAL_HDR 8u                  /* atomics.c: a stored value's header: u32 tlen, u32 nrefs */
 #define SEL_MAX 1024                /* chan.c: the most cases one select takes */
 #define STARVE_NS 1000000ull        /* sync.c: Go's starvationThresholdNs (a mutex turns fair) */

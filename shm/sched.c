@@ -562,10 +562,20 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
                      uint32_t nrefs, uint64_t *out) {
     pg_arena_t *a = ARENA(base);
     int64_t payload = 0;
+    uint64_t total = 0;
     if (fnlen) {
-        payload = pg_alloc_copy(base, fn, fnlen);
+        /* the encoding, then its references and their count (the tail,
+         * payload_refs): what dropping it unstarted gives back, pg_gdrop */
+        total = fnlen + 8 * (uint64_t)nrefs + 8;
+        payload = pg_alloc(base, total);
         if (payload < 0)
             return PG_NOMEM;
+        uint8_t *pb = AT(base, (uint64_t)payload, uint8_t);
+        memcpy(pb, fn, fnlen);
+        if (nrefs)
+            memcpy(pb + fnlen, refs, 8 * (size_t)nrefs);
+        uint64_t nr = nrefs;
+        memcpy(pb + fnlen + 8 * (uint64_t)nrefs, &nr, 8);
     }
     int64_t g = pg_alloc(base, sizeof(pg_g_t));
     if (g < 0) {
@@ -582,7 +592,7 @@ PG_API int64_t pg_go(void *base, int p, const void *fn, uint64_t fnlen, uint32_t
     gp->flags = flags & GF_LOCAL;
     gp->wake_case = -1;
     gp->fn_off = (uint64_t)payload;
-    gp->fn_len = fnlen;
+    gp->fn_len = total;
     gp->parent = parent;
     gp->site = site;
     /* the payload's references to the handles encoded in it (handles.py) */
@@ -669,6 +679,78 @@ PG_API void pg_gexit(void *base, uint64_t g) {
         pg_free(base, gp->sel);
     pg_add_rlx(&a->epoch, 1);
     pg_free(base, g);
+}
+
+/* A payload's tail (pg_go): its nrefs references, then nrefs (u64). */
+static const uint64_t *payload_refs(const uint8_t *pb, uint64_t len, uint64_t *nrefs) {
+    uint64_t n;
+    memcpy(&n, pb + len - 8, 8);
+    *nrefs = n;
+    return (const uint64_t *)(const void *)(pb + len - 8 - 8 * n);
+}
+
+/* Drop an unstarted G (never started, owned by nobody): its payload's
+ * references, its payload, its record.  Teardown's (pg_drop_unstarted). */
+static void pg_gdrop(void *base, uint64_t g) {
+    pg_g_t *gp = G(base, g);
+    if (gp->fn_off) {
+        uint64_t nr;
+        const uint64_t *refs = payload_refs(AT(base, gp->fn_off, uint8_t), gp->fn_len, &nr);
+        for (uint64_t i = 0; i < nr; i++)
+            pg_obj_decref(base, refs[i]);
+    }
+    pg_gexit(base, g); /* frees the payload */
+}
+
+/* drop the unstarted Gs of a schedlink chain; returns how many */
+static uint32_t drop_chain(void *base, uint64_t g) {
+    uint32_t n = 0;
+    while (g) {
+        uint64_t nx = G(base, g)->schedlink;
+        if (!(G(base, g)->flags & GF_STARTED)) { /* a readied started G is its P's to free */
+            pg_gdrop(base, g);
+            n++;
+        }
+        g = nx;
+    }
+    return n;
+}
+
+/*
+ * Teardown, on P0 once every other P has left the run: like Go, the
+ * goroutines never started never run -- drop every G still queued
+ * unstarted (runnext, ring, inbox, ready lists, the global queue),
+ * giving back what its payload references.  Returns how many.  Nothing
+ * else may touch the queues now: no lock is taken.
+ */
+PG_API uint32_t pg_drop_unstarted(void *base) {
+    pg_arena_t *a = ARENA(base);
+    uint32_t n = 0;
+    for (uint32_t p = 0; p < a->nprocs; p++) {
+        pg_p_t *pp = &a->p[p];
+        uint64_t g = pg_xchg_acqrel(&pp->runnext, 0);
+        for (uint32_t h = pp->runqhead, t = pp->runqtail;; h++) {
+            if (g) {
+                G(base, g)->schedlink = 0; /* one G, not a chain */
+                n += drop_chain(base, g);
+            }
+            if (h == t)
+                break;
+            g = pp->runq[h % PG_RUNQ];
+        }
+        pg_store_rel(&pp->runqhead, pp->runqtail);
+        n += drop_chain(base, pp->inbox_head);
+        pp->inbox_head = pp->inbox_tail = 0;
+        pg_store_rlx(&pp->inbox_n, 0);
+        n += drop_chain(base, pp->privhead);
+        pp->privhead = pp->privtail = 0;
+        n += drop_chain(base, pg_xchg_sc(&pp->readyq, 0));
+        pg_store_rlx(&pp->nready, 0);
+    }
+    n += drop_chain(base, a->gq_head);
+    a->gq_head = a->gq_tail = 0;
+    pg_store_rel(&a->gq_size, 0);
+    return n;
 }
 
 /*

@@ -163,7 +163,9 @@ def no_leaks(_process_globals, request: pytest.FixtureRequest):
     # leaves, so what is left is a leak: a reference nobody will drop)
     leaked_bytes = state.last_inuse
     if leaked_bytes and not request.node.get_closest_marker("arena_residue_ok"):
-        raise AssertionError(f"the run left {leaked_bytes} bytes allocated in its arena (leaked blocks)")
+        raise AssertionError(
+            f"the run left {leaked_bytes} bytes allocated in its arena (leaked blocks: {state.last_leaked})"
+        )
 
 
 @pytest.fixture

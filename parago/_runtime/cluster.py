@@ -120,7 +120,9 @@ class NodeWork:
             if g in self.local_fns or views.g_get(self.arena, g, "kind") & GKind.SYSTEM:
                 self.start_g(g, how, fout[1], fout[2])
                 continue
-            data = self.payload(how, fout[1], fout[2])
+            # the encoding goes; its references here stay with the objects
+            # the other node reaches through it
+            data = codec.payload_refs(self.payload(how, fout[1], fout[2]))[0]
             site = self.site_text(g)
             lib.pg_gexit(self.base, g)
             out.append((data, site))

@@ -372,6 +372,15 @@ def _teardown(rt: Runtime) -> None:
         time.sleep(hold / 1000)
 
 
+def _describe_leak(arena: Arena) -> str:
+    """The blocks a run left in its arena, by size, with the first word of
+    each (an object's kind, a G's goid): for the leak check's message."""
+    by_size: dict[int, list[int]] = {}
+    for off, size in views.live_blocks(arena):
+        by_size.setdefault(size, []).append(arena.u32[off // 4])
+    return "; ".join(f"{len(w)} x {size} B (first words {sorted(set(w))[:8]})" for size, w in sorted(by_size.items()))
+
+
 _PINNED: list[memoryview] = []  # arenas a thread not joined may still read (never unmapped)
 
 
@@ -392,9 +401,13 @@ def _release(
     try:
         if rt is not None:
             if clean:
-                # every P left the run cleanly: what the arena still holds was leaked
+                # every P left the run cleanly: like Go, the goroutines never
+                # started never run (their payloads' references go back); what
+                # the arena still holds after that was leaked
+                lib.pg_drop_unstarted(rt.base)
                 rt.release_arena()
                 state.last_inuse = views.hdr(arena, "inuse")
+                state.last_leaked = _describe_leak(arena) if state.last_inuse else ""
             else:
                 state.last_inuse = None
             rt.close()

@@ -382,9 +382,12 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
         """Start a new G (pg_gstart was done): its payload (how, n, block)."""
         local = self.local_fns.pop(off, None)
         if self.shutting_down:
-            # main has returned: like Go, goroutines not yet started never run
-            if how == START_BLOCK:
-                lib.pg_mfree(self.base, block)
+            # main has returned: like Go, goroutines not yet started never
+            # run; the references its payload holds go back
+            if local is None:
+                refs = codec.payload_refs(self.payload(how, n, block))[1]
+                if refs:
+                    lib.pg_obj_decref_many(self.base, refs.buffer_info()[0], len(refs))
             lib.pg_gexit(self.base, off)
             return
         if local is not None:

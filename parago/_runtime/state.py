@@ -12,6 +12,8 @@ rt: Any = None
 # bytes the last pg.run left allocated in its arena when every P left it
 # cleanly (None otherwise): what it leaked; the test suite checks it
 last_inuse: int | None = None
+# what those bytes are: a line per block size, "N x SIZE B (kind words K...)"
+last_leaked: str = ""
 
 
 def _forget_in_child() -> None:

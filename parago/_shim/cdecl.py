@@ -155,6 +155,7 @@ DECLS: tuple[Decl, ...] = (
     ),
     _d(c_int64, "pg_gnew_running", c_void_p, c_int, c_uint32, c_uint64),
     _d(None, "pg_gexit", c_void_p, c_uint64),
+    _d(c_uint32, "pg_drop_unstarted", c_void_p),
     _d(c_int64, "pg_gstart", c_void_p, c_int, c_uint64, c_void_p, c_uint64, u64p),
     _d(c_uint64, "pg_findrunnable", c_void_p, c_int, c_uint64, c_void_p, c_uint64, c_void_p),
     _d(c_uint64, "pg_findready", c_void_p, c_int, c_uint64),

@@ -219,3 +219,29 @@ def obj_refcnt(arena: Any, o: int) -> int:
 def sync_waitq_first(arena: Any, o: int, q: str) -> int:
     """The first sudog of a sync record's wait queue ``q`` ("q1" or "q2"), 0 if empty."""
     return arena.q[(o + LAYOUT["pg_sync"][q][0] + LAYOUT["pg_waitq"]["first"][0]) // 8]
+
+
+_BLOCK_MAGIC = CONST["BLOCK_MAGIC"]
+_BLOCK_HDR = sizeof("pg_block")
+
+
+def _class_size(c: int) -> int:
+    b = 16 << (c // 2)
+    return ((b + b // 2 + 15) & ~15) if c & 1 else b  # arena.c: pg_class_size
+
+
+def live_blocks(arena: Any) -> list[tuple[int, int]]:
+    """Every allocated block of the arena, as (usable offset, block size):
+    a walk from the header to the bump pointer (blocks are contiguous, each
+    led by its pg_block header).  For diagnostics (what a run left behind);
+    the Ps must be gone."""
+    out = []
+    off = (sizeof("pg_arena") + 63) & ~63
+    end = hdr(arena, "bump")
+    m_ix, c_ix = LAYOUT["pg_block"]["magic"][0] // 4, LAYOUT["pg_block"]["cls"][0] // 4
+    while off < end:
+        size = _class_size(arena.u32[off // 4 + c_ix])
+        if arena.u32[off // 4 + m_ix] == _BLOCK_MAGIC:
+            out.append((off + _BLOCK_HDR, size))
+        off += size
+    return out

@@ -244,3 +244,30 @@ def test_a_signal_ends_a_stalled_teardown_within_2s(tmp_path, sig):
     assert proc.returncode is not None and took < 2.0, f"still running {took:.1f} s after the signal"
     assert proc.returncode != 0
     assert "KeyboardInterrupt" in err, err
+
+
+# ----------------------------------------------------------------------
+# goroutines never started when main returns
+
+
+def _sender(ch, i):
+    ch.send(i)
+
+
+def _spawn_and_return(n):
+    ch, mu, wg = pg.Chan(), pg.Mutex(), pg.WaitGroup()
+    for i in range(n):
+        pg.go(_sender, ch, i)  # queued everywhere (runnext, rings, inboxes): most never start
+        pg.go(pg.Mutex.lock, mu)  # a handle of another kind in the payload
+    pg.go_local(wg.wait)  # unstarted, pinned (its arguments never left this P)
+    return n
+
+
+@pytest.mark.timeout(60)
+def test_goroutines_never_started_when_main_returns_leave_nothing_in_the_arena(procs):
+    """Like Go, goroutines not started when main returns never run; their
+    records, payloads and the references their payloads hold go back (each
+    payload keeps its channel alive): the arena is empty after every run."""
+    for _ in range(5):
+        assert pg.run(_spawn_and_return, 300, procs=procs) == 300
+        assert state.last_inuse == 0, f"the run left {state.last_inuse} bytes in its arena"
