@@ -217,7 +217,7 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint64_t, dump_len, , "owner P") \
     X(pg_p, uint32_t, gone, , "atomic: PG_GONE_DIED once the death watch saw this P's process end, PG_GONE_LEFT once it left the run itself (never cleared)") \
     X(pg_p, int32_t, exit_status, , "written by the death watch before gone: wait status, -1 unknown") \
-    X(pg_p, uint64_t, lastsched, , "owner P stores, others load (atomic): CLOCK_MONOTONIC ns of its last findRunnable") \
+    X(pg_p, uint64_t, lastsched, , "owner P and the waker that woke it store, others load (atomic): CLOCK_MONOTONIC ns of its last findRunnable or wake-up; 0 until its first findRunnable") \
     X(pg_p, uint32_t, inbox_lock, , "lock word of the inbox (owner-tagged)") \
     X(pg_p, uint32_t, inbox_n, , "inbox lock (read racily as load)") \
     X(pg_p, uint64_t, inbox_head, , "inbox lock: unstarted Gs placed here by other Ps, FIFO through schedlink") \

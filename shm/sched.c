@@ -37,6 +37,10 @@
  * Go can afford "steal at once, migrate later"; parago cannot migrate, so
  * a transient burst must not pull every worker of a pool onto one P.  The
  * victim's sysmon wakes an idle P when its queued work ages (pg_wake_idle).
+ * The age counts from the victim's last findRunnable or from the moment a
+ * waker woke it, whichever is later; a P that has not scheduled yet (still
+ * starting: lastsched 0) is never a victim.  A pool spawned at the start of
+ * main, or right after the other Ps slept, stays where placement put it.
  *
  * Sleep protocol (Dekker with seq_cst): the P stores state=SLEEPING, then
  * re-checks every queue; the waker pushes, fences, then loads state.  One
@@ -83,13 +87,26 @@ static void pg_signal_p(void *base, int p) {
     }
 }
 
+/* A waker that moved P p from SLEEPING to RUNNING also moves its
+ * lastsched to now: the P is on its way to findRunnable, not stuck in a
+ * goroutine.  Left at its last findRunnable before the sleep, a P woken to
+ * take placed work would look stuck past a slice to an idle thief from
+ * the moment it woke (steal_quota), and the thief would take, one by one,
+ * every G placed there while the woken P's process is still being
+ * scheduled in.  The owner stores "now" too (pg_findrunnable): either
+ * store is right, so a plain release store is all this needs. */
+static inline void p_woken(void *base, int p) {
+    pg_store_rel(&P(base, p)->lastsched, pg_nanotime_real()); /* pairs with steal_quota's acquire */
+    pg_signal_p(base, p);
+}
+
 /* wake P p if it sleeps (step 4 above) */
 PG_API void pg_wakep_of(void *base, int p) {
     pg_p_t *pp = P(base, p);
     pg_fence_sc(); /* pairs with the sleeper's seq_cst store of SLEEPING */
     uint32_t st = pg_load_sc(&pp->state);
     if (st == P_SLEEPING && pg_cas_sc(&pp->state, &st, P_RUNNING))
-        pg_signal_p(base, p);
+        p_woken(base, p);
 }
 
 /* Go's wakep: new unstarted work; wake one sleeping P unless one spins. */
@@ -106,7 +123,7 @@ static void pg_wakep(void *base, int self) {
             continue;
         uint32_t st = pg_load_sc(&a->p[p].state);
         if (st == P_SLEEPING && pg_cas_sc(&a->p[p].state, &st, P_RUNNING)) {
-            pg_signal_p(base, p);
+            p_woken(base, p);
             return;
         }
     }
@@ -814,8 +831,10 @@ static uint32_t steal_quota(void *base, int p, int v, uint64_t now) {
     uint64_t queued = p_queued(vp);
     if (!queued)
         return 0;
-    uint64_t last = pg_load_acq(&vp->lastsched); /* pairs with the owner's release */
-    uint64_t age = now > last ? now - last : 0;
+    uint64_t last = pg_load_acq(&vp->lastsched); /* pairs with the owner's / waker's release */
+    /* never scheduled (0): the P is still starting, not stuck -- as young
+     * as one that scheduled just now (see "Placement") */
+    uint64_t age = last && now > last ? now - last : 0;
     if (age < pg_steal_age)
         return 0;
     uint64_t lv = queued + pg_load_rlx(&vp->nlive), lt = p_load(&a->p[p]);

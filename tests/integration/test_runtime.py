@@ -721,3 +721,39 @@ def test_every_start_method_runs_goroutines_on_the_other_p(method, forkserver_ru
     assert sorted(i for i, _ in seen) == list(range(spawned))  # each exactly once
     pids = {pid for _, pid in seen}
     assert len(pids - {me}) == 1, f"no goroutine ran on P1 with start_method={method}: {pids}"
+
+
+def _pool_worker(ready, jobs, wg) -> None:
+    ready.send(os.getpid())
+    for _ in jobs:  # parked until main closes jobs
+        pass
+    wg.done()
+
+
+def _pool_at_start_main(n):
+    """A worker pool started the moment main starts: n workers that park."""
+    ready, jobs, wg = pg.Chan(n), pg.Chan(), pg.WaitGroup()
+    wg.add(n)
+    for _ in range(n):
+        pg.go(_pool_worker, ready, jobs, wg)
+    pids = [ready.recv() for _ in range(n)]
+    jobs.close()
+    wg.wait()
+    return os.getpid(), pids
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_pool_spawned_at_the_start_of_main_spreads_over_every_p(method, forkserver_running):
+    """Placement puts half the pool in the other P's inbox while that P is
+    still starting (or was just woken from its sleep); an idle P0 must not
+    take it all back by stealing from a P that only looks stuck (shm/sched.c
+    "Placement": a P's age counts from its first findRunnable or its wake-up)."""
+    n, runs = 24, 20
+    counts = []
+    for _ in range(runs):
+        me, pids = pg.run(_pool_at_start_main, n, procs=2, start_method=method)
+        assert len(pids) == n  # every worker reported exactly once
+        counts.append((pids.count(me), n - pids.count(me)))
+    lopsided = [c for c in counts if min(c) == 0]
+    assert not lopsided, f"start_method={method}: (P0, P1) workers per run {counts}"

@@ -111,3 +111,41 @@ def test_a_gone_p_is_never_chosen(arena):
     views.p_set(a, 1, "gone", 1)  # the death watch marked it
     assert all(_go(a, 0) != 1 for _ in range(12))
     assert views.p_get(a, 1, "inbox_n") == 0
+
+
+def _placed_on_1(a: Arena) -> None:
+    """pg.go of P0 that placement sends to P1's inbox (P0 and P2 busier)."""
+    views.p_set(a, 0, "nlive", 9)
+    views.p_set(a, 2, "nlive", 9)
+    assert _go(a, 0) == 1
+    assert views.p_get(a, 1, "inbox_n") == 1
+
+
+@pytest.mark.timeout(10)
+def test_a_p_that_never_scheduled_is_starting_not_stuck(arena):
+    """P1 has not run findRunnable yet (lastsched 0: its process is still
+    starting): an idle thief leaves what was placed there alone, however
+    small the victim age -- else a pool spawned as main starts all lands on P0."""
+    a = arena
+    _placed_on_1(a)
+    assert views.p_get(a, 1, "lastsched") == 0
+    lib.pg_set_steal_age(1)  # any P that ever scheduled is long past 20 ages
+    assert _find(a, 2) == 0
+    assert views.p_get(a, 2, "nstolen") == 0 and views.p_get(a, 1, "inbox_n") == 1
+    assert _find(a, 1)  # its own first findRunnable takes it
+
+
+@pytest.mark.timeout(10)
+def test_a_p_woken_for_placed_work_counts_as_just_scheduled(arena):
+    """P1 slept since a findRunnable long ago; the pg.go that places work in
+    its inbox wakes it, and from then on it is on its way to findRunnable,
+    not stuck: a thief waits a victim age from the wake-up."""
+    a = arena
+    views.p_set(a, 1, "lastsched", 1)  # its last findRunnable: at boot
+    views.p_set(a, 1, "state", CONST["P_SLEEPING"])
+    lib.pg_set_steal_age(10 * 10**9)
+    _placed_on_1(a)
+    assert views.p_get(a, 1, "state") == CONST["P_RUNNING"]  # the placement woke it
+    assert views.p_get(a, 1, "lastsched") > 1
+    assert _find(a, 2) == 0  # not stolen: it woke just now
+    assert views.p_get(a, 1, "inbox_n") == 1
