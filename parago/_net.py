@@ -213,12 +213,35 @@ class _Sock:
     def _revived(self) -> None:
         pass
 
-    def _woke(self, r: int) -> None:
-        """After a wait: closed meanwhile (by another goroutine, or moved)?"""
+    # A wait is one shape for every operation of both kinds: park in
+    # wait_fd until the fd is ready for the side (read: False, write: True),
+    # then ask _waited whether the object or its deadline ended the wait.
+    def _deadline(self, write: bool) -> float | None:
+        """The deadline of the side's operations (None: none)."""
+        raise NotImplementedError
+
+    def _timeout(self, write: bool) -> DeadlineExceeded:
+        """The error of the side's operation whose deadline passed."""
+        raise NotImplementedError
+
+    def _wait(self, write: bool) -> None:
+        dl = self._deadline(write)
+        self._waited(netpoll.wait_fd(self._fd, write, dl), dl, write)
+
+    async def _wait_async(self, write: bool) -> None:
+        dl = self._deadline(write)
+        self._waited(await netpoll.wait_fd_async(self._fd, write, dl), dl, write)
+
+    def _waited(self, r: int, dl: float | None, write: bool) -> None:
+        """After a wait: closed meanwhile (by another goroutine, or moved)?
+        Timed out on a deadline that still holds (one moved while parked
+        kicked the wait: the caller tries again under the new one)?"""
         if self._closed is not None:
             raise ClosedConnError(self._closed)
         if r == CLOSED:
             raise ClosedConnError(_CLOSED)
+        if r == TIMEOUT and self._deadline(write) == dl:
+            raise self._timeout(write)
 
     def _release(self, why: str) -> None:
         """Mark closed and wake this P's goroutines parked on it (they raise
@@ -246,6 +269,11 @@ class _Sock:
             return
         self._release(_CLOSED)
         self._sock.close()
+
+    def fileno(self) -> int:
+        """The descriptor (valid while the object is open on this P)."""
+        self._live()
+        return self._fd
 
     def _revive_if_live(self) -> bool:
         rt = self._rt
@@ -280,6 +308,9 @@ class _Sock:
         self._move = (token, encoding, anchor)
         self._release(_MOVED)
         return token
+
+    def __reduce__(self) -> tuple:
+        return (_adopt, (type(self), *self._moved_token()))
 
     def _state(self) -> dict:
         return {}
@@ -341,9 +372,6 @@ class Conn(_Sock):
     def _state(self) -> dict:
         return {"rdl": self._rdl, "wdl": self._wdl, "wshut": self._wshut, "rbuf": bytes(self._rbuf)}
 
-    def __reduce__(self) -> tuple:
-        return (_adopt_conn, self._moved_token())
-
     def __repr__(self) -> str:
         st = f" {self._closed.split(' (')[0]}" if self._closed else ""
         return f"<pg.net.Conn {self._laddr} -> {self._raddr}{st}>"
@@ -358,14 +386,23 @@ class Conn(_Sock):
         """The peer's address, "host:port"."""
         return self._raddr
 
+    def _deadline(self, write: bool) -> float | None:
+        return self._wdl if write else self._rdl
+
+    def _timeout(self, write: bool) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{'write' if write else 'read'} {self._raddr}: i/o timeout")
+
     # ---- read ----
-    def _try_read(self, n: int) -> bytes | None:
+    def _try_read(self, n: int, buffered: bool = True) -> bytes | None:
+        """Up to n bytes, None when the socket has none yet.  Not buffered:
+        from the socket past what is buffered (a makefile's read-ahead
+        appends to the buffer)."""
         sock = self._live()
         dl = self._rdl
         if dl is not None and time.time() >= dl:
-            raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
+            raise self._timeout(False)
         rb = self._rbuf
-        if rb:
+        if rb and buffered:
             out = bytes(rb[:n])
             del rb[:n]
             return out
@@ -373,24 +410,6 @@ class Conn(_Sock):
             return sock.recv(n)
         except (BlockingIOError, InterruptedError):
             return None
-
-    def _try_sock_read(self) -> bytes | None:
-        """A read that skips the buffer (a makefile's read-ahead appends to it)."""
-        sock = self._live()
-        dl = self._rdl
-        if dl is not None and time.time() >= dl:
-            raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
-        try:
-            return sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return None
-
-    def _wait_read(self) -> None:
-        dl = self._rdl
-        r = netpoll.wait_fd(self._fd, False, dl)
-        self._woke(r)
-        if r == TIMEOUT and self._rdl == dl:
-            raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
 
     def read(self, n: int = 65536) -> bytes:
         """Up to n bytes; parks until at least one byte or EOF (``b""``).
@@ -404,7 +423,7 @@ class Conn(_Sock):
             b = self._try_read(n)
             if b is not None:
                 return b
-            self._wait_read()
+            self._wait(False)
 
     async def read_async(self, n: int = 65536) -> bytes:
         """``read`` for an async goroutine."""
@@ -413,24 +432,26 @@ class Conn(_Sock):
             b = self._try_read(n)
             if b is not None:
                 return b
-            dl = self._rdl
-            r = await netpoll.wait_fd_async(self._fd, False, dl)
-            self._woke(r)
-            if r == TIMEOUT and self._rdl == dl:
-                raise DeadlineExceeded(f"read {self._raddr}: i/o timeout")
+            await self._wait_async(False)
 
     # ---- write ----
-    def _try_write(self, mv: memoryview) -> int | None:
-        sock = self._live()
-        if self._wshut:
-            raise BrokenPipeError(errno.EPIPE, f"write {self._raddr}: the write side was closed by close_write()")
-        dl = self._wdl
-        if dl is not None and time.time() >= dl:
-            raise DeadlineExceeded(f"write {self._raddr}: i/o timeout")
-        try:
-            return sock.send(mv)
-        except (BlockingIOError, InterruptedError):
-            return None
+    def _send(self, mv: memoryview, off: int) -> int:
+        """Send mv[off:] until all of it is sent or the socket buffer is
+        full; the offset reached (len(mv) when done)."""
+        total = len(mv)
+        while True:
+            sock = self._live()
+            if self._wshut:
+                raise BrokenPipeError(errno.EPIPE, f"write {self._raddr}: the write side was closed by close_write()")
+            dl = self._wdl
+            if dl is not None and time.time() >= dl:
+                raise self._timeout(True)
+            try:
+                off += sock.send(mv[off:])
+            except (BlockingIOError, InterruptedError):
+                return off
+            if off >= total:
+                return off
 
     def write(self, data: Any) -> int:
         """Write all of data (bytes-like); parks while the socket buffer is
@@ -440,40 +461,20 @@ class Conn(_Sock):
         ``close_write``, or the peer went away), ConnectionResetError.
         """
         mv = _view(data)
-        total = len(mv)
-        off = 0
-        while off < total or total == 0:
-            k = self._try_write(mv[off:])
-            if k is not None:
-                off += k
-                if total == 0:
-                    break
-                continue
-            dl = self._wdl
-            r = netpoll.wait_fd(self._fd, True, dl)
-            self._woke(r)
-            if r == TIMEOUT and self._wdl == dl:
-                raise DeadlineExceeded(f"write {self._raddr}: i/o timeout")
-        return total
+        off = self._send(mv, 0)
+        while off < len(mv):
+            self._wait(True)
+            off = self._send(mv, off)
+        return len(mv)
 
     async def write_async(self, data: Any) -> int:
         """``write`` for an async goroutine."""
         mv = _view(data)
-        total = len(mv)
-        off = 0
-        while off < total or total == 0:
-            k = self._try_write(mv[off:])
-            if k is not None:
-                off += k
-                if total == 0:
-                    break
-                continue
-            dl = self._wdl
-            r = await netpoll.wait_fd_async(self._fd, True, dl)
-            self._woke(r)
-            if r == TIMEOUT and self._wdl == dl:
-                raise DeadlineExceeded(f"write {self._raddr}: i/o timeout")
-        return total
+        off = self._send(mv, 0)
+        while off < len(mv):
+            await self._wait_async(True)
+            off = self._send(mv, off)
+        return len(mv)
 
     # ---- close, half-close, deadlines ----
     def close_write(self) -> None:
@@ -511,11 +512,6 @@ class Conn(_Sock):
         self._live()
         self._wdl = t
         netpoll.kick(self._fd, True)
-
-    def fileno(self) -> int:
-        """The descriptor (valid while the conn is open on this P)."""
-        self._live()
-        return self._fd
 
     def makefile(self, mode: str = "rb", buffering: int | None = None, **text: Any) -> Any:
         """A file over the conn whose waits park the goroutine (``readline``
@@ -570,10 +566,10 @@ class ConnFile(io.BufferedIOBase):
         """Read from the socket past what is buffered; False at EOF."""
         c = self._conn
         while True:
-            chunk = c._try_sock_read()
+            chunk = c._try_read(65536, False)
             if chunk is not None:
                 break
-            c._wait_read()
+            c._wait(False)
         if not chunk:
             return False
         c._rbuf += chunk
@@ -655,14 +651,6 @@ class ConnFile(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file.")
 
 
-def _adopt_conn(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, anchor: int, st: dict) -> Conn:
-    rt = state.rt
-    if rt is None or rt.closed:
-        raise not_in_runtime("receiving a pg.net Conn")
-    sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid, anchor)
-    return Conn(sock, rt, st)
-
-
 # ----------------------------------------------------------------------
 # Listener
 
@@ -685,9 +673,6 @@ class Listener(_Sock):
     def _state(self) -> dict:
         return {"dl": self._dl, "unlink": self._unlink}
 
-    def __reduce__(self) -> tuple:
-        return (_adopt_listener, self._moved_token())
-
     def __repr__(self) -> str:
         return f"<pg.net.Listener {self._addr}{' closed' if self._closed else ''}>"
 
@@ -696,11 +681,17 @@ class Listener(_Sock):
         """The bound address, "host:port" (the real port of a ":0" listen)."""
         return self._addr
 
+    def _deadline(self, write: bool) -> float | None:
+        return self._dl
+
+    def _timeout(self, write: bool) -> DeadlineExceeded:
+        return DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+
     def _try_accept(self) -> Conn | None:
         sock = self._live()
         dl = self._dl
         if dl is not None and time.time() >= dl:
-            raise DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+            raise self._timeout(False)
         while True:
             try:
                 s, _ = sock.accept()
@@ -722,11 +713,7 @@ class Listener(_Sock):
             c = self._try_accept()
             if c is not None:
                 return c
-            dl = self._dl
-            r = netpoll.wait_fd(self._fd, False, dl)
-            self._woke(r)
-            if r == TIMEOUT and self._dl == dl:
-                raise DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+            self._wait(False)
 
     async def accept_async(self) -> Conn:
         """``accept`` for an async goroutine."""
@@ -734,11 +721,7 @@ class Listener(_Sock):
             c = self._try_accept()
             if c is not None:
                 return c
-            dl = self._dl
-            r = await netpoll.wait_fd_async(self._fd, False, dl)
-            self._woke(r)
-            if r == TIMEOUT and self._dl == dl:
-                raise DeadlineExceeded(f"accept {self._addr}: i/o timeout")
+            await self._wait_async(False)
 
     def __iter__(self) -> Iterator[Conn]:
         while True:
@@ -755,10 +738,6 @@ class Listener(_Sock):
         self._dl = t
         netpoll.kick(self._fd, False)
 
-    def fileno(self) -> int:
-        self._live()
-        return self._fd
-
     def close(self) -> None:
         """Stop listening; goroutines parked in accept raise ClosedConnError
         (a ``for conn in ln`` loop ends).  A unix socket's file is removed."""
@@ -772,12 +751,16 @@ class Listener(_Sock):
                 pass
 
 
-def _adopt_listener(nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, anchor: int, st: dict) -> Listener:
+def _adopt(
+    cls: type[Conn] | type[Listener], nonce: int, p: int, pid: int, fd: int, ino: int, mid: int, anchor: int, st: dict
+) -> Conn | Listener:
+    """The receiver's side of a move: a new object of the sender's kind
+    over the socket the sender gave (netmove.Mover.take)."""
     rt = state.rt
     if rt is None or rt.closed:
-        raise not_in_runtime("receiving a pg.net Listener")
+        raise not_in_runtime(f"receiving a pg.net {cls._kind}")
     sock = netmove.mover(rt).take(nonce, p, pid, fd, ino, mid, anchor)
-    return Listener(sock, rt, st)
+    return cls(sock, rt, st)
 
 
 # ----------------------------------------------------------------------
