@@ -358,30 +358,26 @@ class Map(Handle):
         else:
             self._write(rt, b, _STORE, (tag, kb, kl, xl), (data, arr, nref))
 
+    def _exchange(self, op: int, key: Any, value: Any, what: str) -> tuple[Any, bool]:
+        """A write that answers with what key held before: (that value,
+        True), or, when key was absent, (value, False) -- load_or_store
+        stored value; swap and load_and_delete pass None."""
+        k = _key(key)
+        enc = None if op == _LOAD_AND_DELETE else self._encode(value)
+        rt, b = self._rt_bufs()
+        r = self._write(rt, b, op, k, enc)
+        if r == WOULDBLOCK:
+            return (value if op == _LOAD_OR_STORE else None), False
+        return self._take(rt, b, r, what), True
+
     def load_or_store(self, key: Any, value: Any) -> tuple[Any, bool]:
         """The existing value and True if key is present; else store value
         and return (value, False)."""
-        k = _key(key)
-        enc = self._encode(value)
-        rt, b = self._rt_bufs()
-        r = self._write(rt, b, _LOAD_OR_STORE, k, enc)
-        if r >= 0:
-            try:
-                return _loads(bytes(b.obuf_mv[:r])), True
-            except Exception as e:
-                raise self._decode_error(e) from e
-        if r == WOULDBLOCK:
-            return value, False
-        return self._take(rt, b, r, "map.load_or_store"), True
+        return self._exchange(_LOAD_OR_STORE, key, value, "map.load_or_store")
 
     def load_and_delete(self, key: Any) -> tuple[Any, bool]:
         """Delete key; (its value, True), or (None, False) if it was absent."""
-        k = _key(key)
-        rt, b = self._rt_bufs()
-        r = self._write(rt, b, _LOAD_AND_DELETE, k, None)
-        if r == WOULDBLOCK:
-            return None, False
-        return self._take(rt, b, r, "map.load_and_delete"), True
+        return self._exchange(_LOAD_AND_DELETE, key, None, "map.load_and_delete")
 
     def delete(self, key: Any) -> None:
         """Delete key (nothing happens if it is absent)."""
@@ -392,13 +388,7 @@ class Map(Handle):
     def swap(self, key: Any, value: Any) -> tuple[Any, bool]:
         """Set the value for key; (the previous value, True), or (None,
         False) if there was none."""
-        k = _key(key)
-        enc = self._encode(value)
-        rt, b = self._rt_bufs()
-        r = self._write(rt, b, _SWAP, k, enc)
-        if r == WOULDBLOCK:
-            return None, False
-        return self._take(rt, b, r, "map.swap"), True
+        return self._exchange(_SWAP, key, value, "map.swap")
 
     def _compare(self, key: Any, old: Any, op: int, new: Any) -> bool:
         """compare_and_swap / compare_and_delete, two foreign calls: load the
