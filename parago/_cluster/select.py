@@ -157,20 +157,34 @@ def _outbox_of(group: list) -> Any:
     return group[0][1].ch._outbox
 
 
+def _select_at(home: int, group: list, timeout: float) -> tuple | None:
+    """One round's select at one home: here, through this node's client
+    (P0), or through P0's outbox (another P of the node: P0 talks to Ray
+    for it)."""
+    specs = _specs(group)
+    if home == _LOCAL:
+        return select_here(specs, timeout)
+    if hooks.node is not None:
+        return hooks.node.client.call_select(home, specs, timeout)  # type: ignore[attr-defined]
+    return via_outbox(_outbox_of(group), None, "select", (home, specs, timeout), {})
+
+
+async def _select_at_async(home: int, group: list, timeout: float) -> tuple | None:
+    specs = _specs(group)
+    if home == _LOCAL:
+        return await select_here_async(specs, timeout)
+    if hooks.node is not None:
+        return await hooks.node.client.call_select_async(home, specs, timeout)  # type: ignore[attr-defined]
+    return await via_outbox_async(_outbox_of(group), None, "select", (home, specs, timeout), {})
+
+
 def select(cases: tuple, default: bool) -> tuple[int, Any, bool]:
     """cluster.hooks.select: pg.select with a case on another node."""
     steps = _rounds(_groups(cases), default, random.Random())
     got: tuple | None = None
     try:
         while True:
-            home, group, timeout = steps.send(got)
-            specs = _specs(group)
-            if home == _LOCAL:
-                got = select_here(specs, timeout)
-            elif hooks.node is not None:
-                got = hooks.node.client.call_select(home, specs, timeout)  # type: ignore[attr-defined]
-            else:  # another P of the node: P0 talks to Ray for it
-                got = via_outbox(_outbox_of(group), None, "select", (home, specs, timeout), {})
+            got = _select_at(*steps.send(got))
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
 
@@ -181,13 +195,6 @@ async def select_async(cases: tuple, default: bool) -> tuple[int, Any, bool]:
     got: tuple | None = None
     try:
         while True:
-            home, group, timeout = steps.send(got)
-            specs = _specs(group)
-            if home == _LOCAL:
-                got = await select_here_async(specs, timeout)
-            elif hooks.node is not None:
-                got = await hooks.node.client.call_select_async(home, specs, timeout)  # type: ignore[attr-defined]
-            else:
-                got = await via_outbox_async(_outbox_of(group), None, "select", (home, specs, timeout), {})
+            got = await _select_at_async(*steps.send(got))
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
