@@ -64,21 +64,70 @@ class _Atomic(Handle):
         return f"pg.atomic.{type(self).__name__}({self.load()!r})"  # type: ignore[attr-defined]
 
 
-class Int64(_Atomic):
-    """A shared int64 (Go's atomic.Int64); arithmetic wraps."""
+class _Int(_Atomic):
+    """What every integer kind does alike.  A kind says how a value is
+    checked and held in the 64-bit word (``_check``), its masks' width and
+    whether they sign-extend (``_width``, ``_signed``), and which bits of
+    the word an old value returns (``_out``: Uint64 its 64; the others -1,
+    the word as it is held, which x & -1 leaves as it is)."""
 
     __slots__ = ()
+    _width = 64
+    _signed = False
+    _out = -1
+    # the error words of each operation, "Int32.store value" (set per kind)
+    _w_value = _w_store = _w_swap = _w_and = _w_or = ""
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        n = cls.__name__
+        cls._w_value, cls._w_store, cls._w_swap = f"{n} value", f"{n}.store value", f"{n}.swap value"
+        cls._w_and, cls._w_or = f"{n}.and_ mask", f"{n}.or_ mask"
 
     @staticmethod
-    def _to_c(v: Any) -> int:
-        return _int64(v, "Int64 value")
+    def _check(v: Any, what: str) -> int:
+        raise NotImplementedError
 
-    def load(self) -> int:
-        return self._live_rt().arena.i[self._ai]
+    @classmethod
+    def _to_c(cls, v: Any) -> int:
+        return cls._check(v, cls._w_value)
 
     def store(self, v: int) -> None:
         rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, _int64(v, "Int64.store value"))
+        lib.pg_atomic_store(rt.base, self._off, self._check(v, self._w_store))
+
+    def swap(self, v: int) -> int:
+        """Store v; returns the old value."""
+        rt = self._live_rt()
+        return lib.pg_atomic_swap(rt.base, self._off, self._check(v, self._w_swap)) & self._out  # type: ignore[no-any-return]
+
+    def compare_and_swap(self, old: int, new: int) -> bool:
+        rt = self._live_rt()
+        return bool(lib.pg_atomic_cas(rt.base, self._off, self._check(old, "old"), self._check(new, "new")))
+
+    def and_(self, mask: int) -> int:
+        """Bitwise AND with mask (Go 1.23's And; any int of the kind's width
+        is its bits, see _mask); returns the old value."""
+        rt = self._live_rt()
+        m = _mask(mask, self._width, self._w_and, self._signed)
+        return lib.pg_atomic_and(rt.base, self._off, m) & self._out  # type: ignore[no-any-return]
+
+    def or_(self, mask: int) -> int:
+        """Bitwise OR with mask (Go 1.23's Or; any int of the kind's width
+        is its bits, see _mask); returns the old value."""
+        rt = self._live_rt()
+        m = _mask(mask, self._width, self._w_or, self._signed)
+        return lib.pg_atomic_or(rt.base, self._off, m) & self._out  # type: ignore[no-any-return]
+
+
+class Int64(_Int):
+    """A shared int64 (Go's atomic.Int64); arithmetic wraps."""
+
+    __slots__ = ()
+    _check = staticmethod(_int64)
+
+    def load(self) -> int:
+        return self._live_rt().arena.i[self._ai]
 
     def add(self, d: int) -> int:
         """Add d; returns the new value."""
@@ -86,25 +135,6 @@ class Int64(_Atomic):
         if d.__class__ is int and -0x7FFFFFFF < d < 0x7FFFFFFF:
             return fast.pg_atomic_add(rt.cbase, self._c, d)
         return lib.pg_atomic_add(rt.base, self._off, _int64(d, "Int64.add delta"))
-
-    def swap(self, v: int) -> int:
-        """Store v; returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, _int64(v, "Int64.swap value"))
-
-    def compare_and_swap(self, old: int, new: int) -> bool:
-        rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, _int64(old, "old"), _int64(new, "new")))
-
-    def and_(self, mask: int) -> int:
-        """Bitwise AND with mask (Go 1.23's And); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 64, "Int64.and_ mask"))  # type: ignore[no-any-return]
-
-    def or_(self, mask: int) -> int:
-        """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 64, "Int64.or_ mask"))  # type: ignore[no-any-return]
 
 
 def _u64(v: Any, what: str) -> int:
@@ -115,21 +145,15 @@ def _u64(v: Any, what: str) -> int:
     return v - (1 << 64) if v >= (1 << 63) else v
 
 
-class Uint64(_Atomic):
+class Uint64(_Int):
     """A shared uint64 (Go's atomic.Uint64); arithmetic wraps mod 2**64."""
 
     __slots__ = ()
-
-    @staticmethod
-    def _to_c(v: Any) -> int:
-        return _u64(v, "Uint64 value")
+    _check = staticmethod(_u64)
+    _out = _MASK  # the word holds it as an int64
 
     def load(self) -> int:
         return self._raw() & _MASK
-
-    def store(self, v: int) -> None:
-        rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, _u64(v, "Uint64.store value"))
 
     def add(self, d: int) -> int:
         """Add d (may be negative, as Go's Add(^uint64(0)) idiom); returns the new value."""
@@ -138,24 +162,6 @@ class Uint64(_Atomic):
             raise TypeError(f"Uint64.add delta must be an int, got {type(d).__name__}")
         d &= _MASK
         return lib.pg_atomic_add(rt.base, self._off, d - (1 << 64) if d >= (1 << 63) else d) & _MASK
-
-    def swap(self, v: int) -> int:
-        rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, _u64(v, "Uint64.swap value")) & _MASK
-
-    def compare_and_swap(self, old: int, new: int) -> bool:
-        rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, _u64(old, "old"), _u64(new, "new")))
-
-    def and_(self, mask: int) -> int:
-        """Bitwise AND with mask (Go 1.23's And); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 64, "Uint64.and_ mask")) & _MASK  # type: ignore[no-any-return]
-
-    def or_(self, mask: int) -> int:
-        """Bitwise OR with mask (Go 1.23's Or); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 64, "Uint64.or_ mask")) & _MASK  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------
@@ -181,62 +187,32 @@ def _u32(v: Any, what: str) -> int:
     return v
 
 
-class Int32(_Atomic):
+class Int32(_Int):
     """A shared int32 (Go's atomic.Int32); add wraps at 32 bits."""
 
     __slots__ = ()
-
-    @staticmethod
-    def _to_c(v: Any) -> int:
-        return _int32(v, "Int32 value")
+    _check = staticmethod(_int32)
+    _width = 32
+    _signed = True  # a mask sign-extended, as the word holds an Int32
 
     def load(self) -> int:
         return self._raw()
-
-    def store(self, v: int) -> None:
-        rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, _int32(v, "Int32.store value"))
 
     def add(self, d: int) -> int:
         """Add d (an int32); returns the new value, wrapped as Go's int32."""
         rt = self._live_rt()
         return lib.pg_atomic_add32(rt.base, self._off, _int32(d, "Int32.add delta"), 1)  # type: ignore[no-any-return]
 
-    def swap(self, v: int) -> int:
-        """Store v; returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, _int32(v, "Int32.swap value"))  # type: ignore[no-any-return]
 
-    def compare_and_swap(self, old: int, new: int) -> bool:
-        rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, _int32(old, "old"), _int32(new, "new")))
-
-    def and_(self, mask: int) -> int:
-        """Bitwise AND with mask (an int32; Go 1.23's And); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 32, "Int32.and_ mask", signed=True))  # type: ignore[no-any-return]
-
-    def or_(self, mask: int) -> int:
-        """Bitwise OR with mask (an int32; Go 1.23's Or); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 32, "Int32.or_ mask", signed=True))  # type: ignore[no-any-return]
-
-
-class Uint32(_Atomic):
+class Uint32(_Int):
     """A shared uint32 (Go's atomic.Uint32); add wraps mod 2**32."""
 
     __slots__ = ()
-
-    @staticmethod
-    def _to_c(v: Any) -> int:
-        return _u32(v, "Uint32 value")
+    _check = staticmethod(_u32)
+    _width = 32
 
     def load(self) -> int:
         return self._raw()
-
-    def store(self, v: int) -> None:
-        rt = self._live_rt()
-        lib.pg_atomic_store(rt.base, self._off, _u32(v, "Uint32.store value"))
 
     def add(self, d: int) -> int:
         """Add d (may be negative down to -(2**32-1), as Go's
@@ -247,24 +223,6 @@ class Uint32(_Atomic):
         if not -_U32_MAX <= d <= _U32_MAX:
             raise OverflowError(f"Uint32.add delta out of range [-(2**32-1), 2**32-1]: {d}")
         return lib.pg_atomic_add32(rt.base, self._off, d, 0)  # type: ignore[no-any-return]
-
-    def swap(self, v: int) -> int:
-        rt = self._live_rt()
-        return lib.pg_atomic_swap(rt.base, self._off, _u32(v, "Uint32.swap value"))  # type: ignore[no-any-return]
-
-    def compare_and_swap(self, old: int, new: int) -> bool:
-        rt = self._live_rt()
-        return bool(lib.pg_atomic_cas(rt.base, self._off, _u32(old, "old"), _u32(new, "new")))
-
-    def and_(self, mask: int) -> int:
-        """Bitwise AND with mask (a uint32; Go 1.23's And); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_and(rt.base, self._off, _mask(mask, 32, "Uint32.and_ mask"))  # type: ignore[no-any-return]
-
-    def or_(self, mask: int) -> int:
-        """Bitwise OR with mask (a uint32; Go 1.23's Or); returns the old value."""
-        rt = self._live_rt()
-        return lib.pg_atomic_or(rt.base, self._off, _mask(mask, 32, "Uint32.or_ mask"))  # type: ignore[no-any-return]
 
 
 class Bool(_Atomic):
