@@ -202,16 +202,26 @@ def _io(sock: Any, write: bool, fn: Callable[..., Any], args: tuple, flag: int) 
 # socket.socket
 
 
-def _recv(self: Any, *args: Any) -> Any:
-    if _g() is None:
-        return _ss.recv(self, *args)
-    return _io(self, False, _ss.recv, args, 1)
+def _method(name: str, write: bool, flag: int, into: bool = False) -> Callable[..., Any]:
+    """socket.socket.<name> made cooperative: outside a goroutine the C
+    method itself; in one, _io (write: which readiness it waits for, flag:
+    see _io).  ``into``: recv_into and recvfrom_into, whose arguments may
+    be keywords (_into)."""
+    meth = getattr(_ss, name)
 
+    def method(self: Any, *args: Any) -> Any:
+        if _g() is None:
+            return meth(self, *args)
+        return _io(self, write, meth, args, flag)
 
-def _recvfrom(self: Any, *args: Any) -> Any:
-    if _g() is None:
-        return _ss.recvfrom(self, *args)
-    return _io(self, False, _ss.recvfrom, args, 1)
+    def method_kw(self: Any, *args: Any, **kw: Any) -> Any:
+        if _g() is None:
+            return meth(self, *args, **kw)
+        return _io(self, write, meth, _into(args, kw), flag)
+
+    out = method_kw if into else method
+    out.__name__ = out.__qualname__ = "_" + name
+    return out
 
 
 def _recvmsg(self: Any, *args: Any) -> Any:
@@ -237,22 +247,11 @@ def _into(args: tuple, kw: dict) -> tuple:
     return (full[0], full[1] or 0, full[2] or 0)
 
 
-def _recv_into(self: Any, *args: Any, **kw: Any) -> Any:
-    if _g() is None:
-        return _ss.recv_into(self, *args, **kw)
-    return _io(self, False, _ss.recv_into, _into(args, kw), 2)
-
-
-def _recvfrom_into(self: Any, *args: Any, **kw: Any) -> Any:
-    if _g() is None:
-        return _ss.recvfrom_into(self, *args, **kw)
-    return _io(self, False, _ss.recvfrom_into, _into(args, kw), 2)
-
-
-def _send(self: Any, *args: Any) -> Any:
-    if _g() is None:
-        return _ss.send(self, *args)
-    return _io(self, True, _ss.send, args, 1)
+_recv = _method("recv", False, 1)
+_recvfrom = _method("recvfrom", False, 1)
+_recv_into = _method("recv_into", False, 2, into=True)
+_recvfrom_into = _method("recvfrom_into", False, 2, into=True)
+_send = _method("send", True, 1)
 
 
 def _sendto(self: Any, *args: Any) -> Any:
@@ -261,12 +260,6 @@ def _sendto(self: Any, *args: Any) -> Any:
     if len(args) == 2:  # sendto(data, address)
         args = (args[0], 0, args[1])
     return _io(self, True, _ss.sendto, args, 1)
-
-
-def _sendmsg(self: Any, *args: Any) -> Any:
-    if _g() is None:
-        return _ss.sendmsg(self, *args)
-    return _io(self, True, _ss.sendmsg, args, -1)
 
 
 def _sendall(self: Any, data: Any, flags: int = 0) -> None:
@@ -720,7 +713,7 @@ _SOCKET_METHODS: dict[str, Callable[..., Any]] = {
 if hasattr(_ss, "recvmsg"):
     _SOCKET_METHODS["recvmsg"] = _recvmsg
 if hasattr(_ss, "sendmsg"):
-    _SOCKET_METHODS["sendmsg"] = _sendmsg
+    _SOCKET_METHODS["sendmsg"] = _method("sendmsg", True, -1)
 
 _PATCHES: list[tuple[Any, str, Any]] = [
     *((socket.socket, name, fn) for name, fn in _SOCKET_METHODS.items()),
