@@ -12,7 +12,7 @@ values (``chan_cap(arena, ch)``) or, for the runtime's hot paths, an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from . import CONST, LAYOUT, offset, sizeof
 
@@ -101,29 +101,22 @@ def g_site(arena: Any, g: int) -> str:
     return bytes(arena.mv[off : off + SITE_MAX]).split(b"\0", 1)[0].decode(errors="replace")
 
 
-def obj_gen(arena: Any, o: int) -> int:
-    return arena.u32[obj_index(o, "pg_objhdr", "gen")]
+def _u32_field(struct: str, field: str) -> Callable[[Any, int], int]:
+    """The reader of one 4-byte field of the shared object at ``o``:
+    ``read(arena, o)``."""
+
+    def read(arena: Any, o: int) -> int:
+        return arena.u32[obj_index(o, struct, field)]
+
+    return read
 
 
-def obj_kind(arena: Any, o: int) -> int:
-    return arena.u32[obj_index(o, "pg_objhdr", "kind")]
-
-
-def obj_lock(arena: Any, o: int) -> int:
-    """The lock word of a shared object (for fault tests and dumps)."""
-    return arena.u32[obj_index(o, "pg_objhdr", "lock")]
-
-
-def chan_cap(arena: Any, ch: int) -> int:
-    return arena.u32[obj_index(ch, "pg_chan", "cap")]
-
-
-def chan_qcount(arena: Any, ch: int) -> int:
-    return arena.u32[obj_index(ch, "pg_chan", "qcount")]
-
-
-def chan_closed(arena: Any, ch: int) -> int:
-    return arena.u32[obj_index(ch, "pg_chan", "closed")]
+obj_gen = _u32_field("pg_objhdr", "gen")
+obj_kind = _u32_field("pg_objhdr", "kind")
+obj_lock = _u32_field("pg_objhdr", "lock")  # the lock word (fault tests and dumps)
+chan_cap = _u32_field("pg_chan", "cap")
+chan_qcount = _u32_field("pg_chan", "qcount")
+chan_closed = _u32_field("pg_chan", "closed")
 
 
 def chan_type(arena: Any, ch: int) -> bytes | None:
