@@ -151,8 +151,13 @@ PG_API int64_t pg_arena_init(void *base, int fd, uint64_t size, uint64_t nonce, 
     a->nprocs = nprocs;
     a->abi = PG_ABI_VERSION;
     a->layout_hash = pg_layout_hash();
-    for (uint32_t i = 0; i < PG_MAXP; i++)
+    /* a starting P is young (no steal victim) for START_GRACE_NS: sched.c's
+     * "Placement" */
+    uint64_t young = pg_nanotime_real() + START_GRACE_NS;
+    for (uint32_t i = 0; i < PG_MAXP; i++) {
         a->p[i].state = i < nprocs ? P_RUNNING : P_GONE;
+        a->p[i].lastsched = young;
+    }
     pg_store_rel(&a->magic, PG_MAGIC);
     return PG_OK;
 }

@@ -217,7 +217,7 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint64_t, dump_len, , "owner P") \
     X(pg_p, uint32_t, gone, , "atomic: PG_GONE_DIED once the death watch saw this P's process end, PG_GONE_LEFT once it left the run itself (never cleared)") \
     X(pg_p, int32_t, exit_status, , "written by the death watch before gone: wait status, -1 unknown") \
-    X(pg_p, uint64_t, lastsched, , "owner P and the waker that woke it store, others load (atomic): CLOCK_MONOTONIC ns of its last findRunnable or wake-up; 0 until its first findRunnable") \
+    X(pg_p, uint64_t, lastsched, , "owner P and the waker that woke it store, others load (atomic): CLOCK_MONOTONIC ns of its last findRunnable or wake-up; START_GRACE_NS after the run began until its first") \
     X(pg_p, uint32_t, inbox_lock, , "lock word of the inbox (owner-tagged)") \
     X(pg_p, uint32_t, inbox_n, , "inbox lock (read racily as load)") \
     X(pg_p, uint64_t, inbox_head, , "inbox lock: unstarted Gs placed here by other Ps, FIFO through schedlink") \
@@ -574,7 +574,7 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
     PG_TOBJ_LIST(X) PG_TKIND_LIST(X) PG_TFLAG_LIST(X) PG_TSTATE_LIST(X) PG_CTXERR_LIST(X) \
     X(PG_MAXP, PG_MAXP) X(PG_RUNQ, PG_RUNQ) X(PG_NCLASS, PG_NCLASS) \
     X(PG_SITE, PG_SITE) X(PG_INLINE, PG_INLINE) X(PG_ABI_VERSION, PG_ABI_VERSION) \
-    X(BLOCK_MAGIC, BLOCK_MAGIC)
+    X(BLOCK_MAGIC, BLOCK_MAGIC) X(START_GRACE_NS, START_GRACE_NS)
 
 /* ---- a P out of the run (pg_p.gone; shm/watch.c): no lock word tagged
  * by it is ever waited on, no waker targets it ---- */
@@ -599,6 +599,7 @@ enum pg_value_kind { PG_VALUE_CONSTS(PG_ENUM_ITEM) };
 #define DEATH_GRACE_NS (50 * 1000 * 1000ull) /* P0 gone: a P's hub gets this long to see PG_LOST */
 #define WATCH_RUNNING_NS 1000000ull          /* sysmon watches a running P every 1 ms */
 #define WATCH_IDLE_NS 10000000ull            /* ... and an idle one every 10 ms */
+#define START_GRACE_NS 50000000ull           /* sched.c: a starting P is no steal victim for 50 ms */
 #define PREEMPT_NS 10000000ull               /* Go's forcePreemptNS: the time slice */
 #define WAKE_IDLE_NS 1000000ull              /* queued work waits this long for an idle P */
 #define PATIENCE_NS 100000000ull             /* the hub may take this long to notice a flag */

@@ -39,8 +39,11 @@
  * victim's sysmon wakes an idle P when its queued work ages (pg_wake_idle).
  * The age counts from the victim's last findRunnable or from the moment a
  * waker woke it, whichever is later; a P that has not scheduled yet (still
- * starting: lastsched 0) is never a victim.  A pool spawned at the start of
- * main, or right after the other Ps slept, stays where placement put it.
+ * starting) counts as scheduling until START_GRACE_NS after main began
+ * (pg_arena_init, then pg.run once every P has attached).  A pool spawned at the start of main, or right after the
+ * other Ps slept, stays where placement put it -- unless its P is still not
+ * running it a grace later (a slow spawn start, a loaded machine): then idle
+ * Ps take it, as they would from any stuck P.
  *
  * Sleep protocol (Dekker with seq_cst): the P stores state=SLEEPING, then
  * re-checks every queue; the waker pushes, fences, then loads state.  One
@@ -832,9 +835,7 @@ static uint32_t steal_quota(void *base, int p, int v, uint64_t now) {
     if (!queued)
         return 0;
     uint64_t last = pg_load_acq(&vp->lastsched); /* pairs with the owner's / waker's release */
-    /* never scheduled (0): the P is still starting, not stuck -- as young
-     * as one that scheduled just now (see "Placement") */
-    uint64_t age = last && now > last ? now - last : 0;
+    uint64_t age = now > last ? now - last : 0;    /* a starting P's is in the future: see "Placement" */
     if (age < pg_steal_age)
         return 0;
     uint64_t lv = queued + pg_load_rlx(&vp->nlive), lt = p_load(&a->p[p]);

@@ -39,7 +39,7 @@ from typing import Any, Callable
 import greenlet
 
 from .._errors import ParagoError, WorkerLost
-from .._shim import MAXP, lib, status, views
+from .._shim import CONST, MAXP, lib, status, views
 from .._shim.arena import Arena, default_size
 from . import deathwatch, failure, profile, race, report, schedtrace, state, trace, vclock
 from . import leaks as leakcheck
@@ -240,6 +240,11 @@ def run(
         finally:
             os.environ.pop("_PARAGO_IN_P", None)
         _await_ps(arena, procs_started)
+        # main starts now: the Ps that have not scheduled yet count as young
+        # from here (shm/sched.c "Placement"), not from when they were forked
+        young = time.monotonic_ns() + CONST["START_GRACE_NS"]
+        for p in range(1, nprocs):
+            views.p_set(arena, p, "lastsched", young)  # (a P's own findRunnable may overwrite it: fine)
         rt = Runtime(arena, 0, nprocs, nonce, wakefds, settings)
         Supervisor(rt, procs_started)  # P0's duties: rt.sup
         state.rt = rt
