@@ -226,11 +226,11 @@ class _Sock:
 
     def _wait(self, write: bool) -> None:
         dl = self._deadline(write)
-        self._waited(netpoll.wait_fd(self._fd, write, dl), dl, write)
+        self._waited(netpoll.wait_fd(self._fd, write, dl, self._sock, self), dl, write)
 
     async def _wait_async(self, write: bool) -> None:
         dl = self._deadline(write)
-        self._waited(await netpoll.wait_fd_async(self._fd, write, dl), dl, write)
+        self._waited(await netpoll.wait_fd_async(self._fd, write, dl, self._sock, self), dl, write)
 
     def _waited(self, r: int, dl: float | None, write: bool) -> None:
         """After a wait: closed meanwhile (by another goroutine, or moved)?

@@ -31,17 +31,24 @@ several writers parked at once; each direction has one registration):
 An async goroutine waits the same way with a loop future in place of the
 _Waiter (``wait_fd_async``).
 
-Step 6 runs on every exit path (a Shutdown at teardown included), so no
-registration outlives its wait: a registration left behind would wake the
-loop for ever once its fd number is reused.
+Step 6 runs on every exit path (a Shutdown at teardown included).  A
+registration never outlives its file: a plain fd's goes in step 6; a
+pg.net socket's (``wait_fd(..., sock=, owner=)``) is *kept* for the next
+wait -- the echo loop read/write/read re-registers nothing (each add and
+remove was an epoll_ctl and a libuv poll handle) -- and goes when a
+readiness finds no waiter (level-triggered epoll: data the goroutine has
+not read yet), at ``close_fd``, or when the owner object dies without a
+close.  While kept, the entry holds the socket object, so the fd cannot be
+closed (and its number reused) under the registration; libuv aborts on a
+registration whose fd went away.
 
 Invariants (owner: the P's hub thread only -- every function here runs on
 it, or is the thread fallback that touches no table):
-  - a fd has a reader registration iff its ``readers`` is not empty, and
-    likewise for writers;
+  - a fd with waiters in a direction is registered in that direction; a
+    registration with no waiters exists only for a kept entry;
   - a waiter in the table is not done: readiness and close_fd take the
-    waiters they complete out of it, so a wait that comes after them
-    registers afresh (and a reused fd number starts clean).
+    waiters they complete out of it, so a wait that comes after them is
+    added afresh (and a reused fd number starts clean).
 A thread that is no goroutine polls the fd itself (real ``poll()`` with
 the deadline): it holds no P.
 """
@@ -49,6 +56,7 @@ the deadline): it holds no P.
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
 import threading
 import time
@@ -68,14 +76,19 @@ _IO_WAIT = "IO wait"
 
 
 class _Fd:
-    """The waiters of one fd on one P, by direction (insertion-ordered sets)."""
+    """The waiters of one fd on one P, by direction (insertion-ordered sets),
+    and its registrations.  ``sock``/``owner``: a kept entry's socket (held
+    open while registered) and the object whose death drops the entry."""
 
-    __slots__ = ("readers", "writers")
+    __slots__ = ("readers", "writers", "rreg", "wreg", "sock", "owner")
 
     def __init__(self) -> None:
         # loop futures (async waits) or _Waiters (plain goroutines)
         self.readers: dict[Any, None] = {}
         self.writers: dict[Any, None] = {}
+        self.rreg = self.wreg = False
+        self.sock: Any = None
+        self.owner: weakref.ref | None = None
 
 
 class Netpoller:
@@ -107,23 +120,26 @@ class Netpoller:
             self.rt.arena.q[self.i_n] = len(self.waiting)
 
     # step 2
-    def add(self, fd: int, write: bool, fut: Any) -> None:
+    def add(self, fd: int, write: bool, fut: Any, sock: Any = None, owner: Any = None) -> None:
         ent = self.fds.get(fd)
         if ent is None:
             ent = self.fds[fd] = _Fd()
-        waiters = ent.writers if write else ent.readers
-        if not waiters:
+        if not (ent.wreg if write else ent.rreg):
             try:
                 # raises (EBADF, EPERM for a regular file) before anything is recorded
                 if write:
                     self.loop.add_writer(fd, self._ready, fd, True)
+                    ent.wreg = True
                 else:
                     self.loop.add_reader(fd, self._ready, fd, False)
+                    ent.rreg = True
             except BaseException:
-                if not ent.readers and not ent.writers:
-                    del self.fds[fd]
+                self._drop_if_unused(fd, ent)
                 raise
-        waiters[fut] = None
+        if sock is not None and ent.sock is None:
+            ent.sock = sock
+            ent.owner = weakref.ref(owner, functools.partial(self._owner_gone, fd))
+        (ent.writers if write else ent.readers)[fut] = None
 
     # step 6: a future still in the table is this wait's own; one that step
     # 4 or close_fd took out already has no registration to answer for
@@ -134,12 +150,23 @@ class Netpoller:
         waiters = ent.writers if write else ent.readers
         if fut in waiters:
             del waiters[fut]
-            if not waiters:
-                self._unregister(fd, write)
-        if not ent.readers and not ent.writers:
+            if not waiters and ent.sock is None:
+                self._unregister(fd, ent, write)
+        self._drop_if_unused(fd, ent)
+
+    def _drop_if_unused(self, fd: int, ent: _Fd) -> None:
+        if not (ent.readers or ent.writers or ent.rreg or ent.wreg) and self.fds.get(fd) is ent:
             del self.fds[fd]
 
-    def _unregister(self, fd: int, write: bool) -> None:
+    def _unregister(self, fd: int, ent: _Fd, write: bool) -> None:
+        if write:
+            if not ent.wreg:
+                return
+            ent.wreg = False
+        else:
+            if not ent.rreg:
+                return
+            ent.rreg = False
         try:
             if write:
                 self.loop.remove_writer(fd)
@@ -149,26 +176,48 @@ class Netpoller:
             pass
 
     # step 4: readiness wakes every waiter of that direction and takes them
-    # out of the table with the registration; each retries its operation (a
-    # reader that finds nothing registers again).  Level-triggered epoll
-    # would otherwise call this again before they ran, and a waiter that
-    # came meanwhile would find the direction "registered" and never wake.
+    # out of the table; each retries its operation (a reader that finds
+    # nothing waits again).  A plain fd's registration goes with them
+    # (level-triggered epoll would call this again before they ran); a kept
+    # one stays, and goes on a readiness that finds nobody waiting.
     def _ready(self, fd: int, write: bool) -> None:
         ent = self.fds.get(fd)
-        self._unregister(fd, write)
         if ent is None:
             return
         waiters = ent.writers if write else ent.readers
+        if not waiters or ent.sock is None:
+            self._unregister(fd, ent, write)
         futs = list(waiters)
         waiters.clear()
-        if not ent.readers and not ent.writers:
-            del self.fds[fd]
+        self._drop_if_unused(fd, ent)
         for fut in futs:
             if not fut.done():
                 fut.set_result(READY)
 
+    def _owner_gone(self, fd: int, ref: weakref.ref) -> None:
+        """A kept entry's owner died without close_fd (a dropped pg.net
+        object): the registration goes, then the socket (the entry held it
+        open).  GC may run in any thread: the hub does it."""
+        rt = self.rt
+        if rt.closed:
+            return
+        if threading.get_ident() != rt.hub_tid:
+            try:
+                self.loop.call_soon_threadsafe(self._owner_gone, fd, ref)
+            except RuntimeError:
+                pass  # the loop is closed: close() has it
+            return
+        ent = self.fds.get(fd)
+        if ent is not None and ent.owner is ref:
+            self.close_fd(fd)
+
     def close(self) -> None:
-        """The run is over (P0's teardown): close what pg.net holds here."""
+        """The run is over (P0's teardown): close what pg.net holds here
+        (the registrations first: libuv must not watch a closed fd)."""
+        for fd, ent in list(self.fds.items()):
+            self._unregister(fd, ent, False)
+            self._unregister(fd, ent, True)
+        self.fds.clear()
         for f in list(self.at_close_files.values()):
             f._closed = "use of closed network connection"
             f._sock.close()
@@ -179,11 +228,6 @@ class Netpoller:
             except Exception:
                 pass
         self.at_close.clear()
-        for fd, ent in list(self.fds.items()):
-            for waiters, write in ((ent.readers, False), (ent.writers, True)):
-                if waiters:
-                    self._unregister(fd, write)
-        self.fds.clear()
 
     def close_fd(self, fd: int) -> None:
         ent = self.fds.pop(fd, None)
@@ -191,12 +235,12 @@ class Netpoller:
             return
         # the entry goes at once: the fd number may be reused by the next
         # socket, whose waits must register afresh
-        for waiters, write in ((ent.readers, False), (ent.writers, True)):
-            if waiters:
-                self._unregister(fd, write)
-                for fut in waiters:
-                    if not fut.done():
-                        fut.set_result(CLOSED)
+        self._unregister(fd, ent, False)
+        self._unregister(fd, ent, True)
+        for waiters in (ent.readers, ent.writers):
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(CLOSED)
 
 
 def poller(rt: Any) -> Netpoller:
@@ -247,7 +291,7 @@ def _rt_and_g(op: str) -> tuple[Any, Any]:
     raise ParagoError(f"{op}: not in a goroutine")  # pragma: no cover
 
 
-def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
+def wait_fd(fd: int, write: bool, deadline: float | None, sock: Any = None, owner: Any = None) -> int:
     """Park the calling goroutine until ``fd`` is readable (``write=False``)
     or writable, the absolute ``deadline`` (``time.time()`` seconds, or
     None) passes, or ``close_fd(fd)`` is called on this P.
@@ -258,6 +302,9 @@ def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
     a false Deadlock).  Raises ``pg.Shutdown`` when the run ends meanwhile.
     From a thread that is no goroutine it is a real ``poll()``; from an
     async goroutine it raises ParagoError naming ``wait_fd_async``.
+    ``sock``/``owner``: fd's socket object and the object that closes it
+    (always through ``close_fd`` first): the registration is kept for the
+    next wait (module doc).
     """
     rt, gs = _rt_and_g("pg.net wait_fd()")
     if gs is None:
@@ -269,7 +316,7 @@ def wait_fd(fd: int, write: bool, deadline: float | None) -> int:
             return TIMEOUT
     np = poller(rt)
     w = _Waiter(gs)
-    np.add(fd, write, w)
+    np.add(fd, write, w, sock, owner)
     timer = rt.loop.call_later(delay, _expire, w) if delay is not None else None
     np.parked(gs.off, fd, write)
     # park as rt.park_on_future does (an external waiter, "IO wait"), but
@@ -315,7 +362,7 @@ class _Waiter:
             self.res = CLOSED
 
 
-async def wait_fd_async(fd: int, write: bool, deadline: float | None) -> int:
+async def wait_fd_async(fd: int, write: bool, deadline: float | None, sock: Any = None, owner: Any = None) -> int:
     """``wait_fd`` for an ``async def`` goroutine (or any task on a P's loop):
     awaits until ``fd`` is ready, the deadline passes or ``close_fd``.
     Outside a P's loop it polls in a thread of the running loop's executor."""
@@ -336,7 +383,7 @@ async def wait_fd_async(fd: int, write: bool, deadline: float | None) -> int:
     gs = rt.task_g()
     np = poller(rt)
     fut = loop.create_future()
-    np.add(fd, write, fut)
+    np.add(fd, write, fut, sock, owner)
     timer = loop.call_later(delay, _expire, fut) if delay is not None else None
     # the G shows "IO wait" (not counted as parked: an external waiter)
     lib.pg_park_plain(rt.base, gs.off, WR[_IO_WAIT], 0)

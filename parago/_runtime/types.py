@@ -43,6 +43,8 @@ class RuntimeLike(Protocol):
     gtable: dict[int, Any]
     main_gs: Any
     n_external: int
+    thread_set: set | None
+    user_threads: int
     i_panicking: int
     handles: dict[int, Any]
     # the roles of sched.Runtime use one another's state and calls through

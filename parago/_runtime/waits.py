@@ -34,6 +34,10 @@ from . import park
 from .g import WR, GState, TaskG, ThreadG
 from .types import RuntimeLike
 
+# the running threads by ident (CPython's own table; read, never written):
+# publish_idle counts the user's threads again only when it changed
+_ACTIVE: dict | None = getattr(threading, "_active", None)
+
 
 class LocalWaits:
     """Local waits, external waiters, interrupts, thread and task Gs (module doc)."""
@@ -118,10 +122,17 @@ class LocalWaits:
     def publish_idle(self: RuntimeLike) -> None:
         self.flush_exited()
         self.flush_decrefs()
-        # external waiters: pg.blocking calls, await_, user threads
-        threads = threading.active_count() - 1 - self.runtime_threads()
-        ext = self.n_external + max(0, threads)
-        self.arena.q[self.i_nexternal] = ext
+        # external waiters: pg.blocking calls, await_, user threads (counted
+        # again only when the set of threads changed: this runs each time the
+        # P goes idle, and threading.enumerate() was a tenth of an echo's CPU)
+        active = _ACTIVE.keys() if _ACTIVE is not None else None
+        if active is None or active != self.thread_set:
+            self.thread_set = set(active) if active is not None else None
+            self.user_threads = max(0, threading.active_count() - 1 - self.runtime_threads())
+        self.arena.q[self.i_nexternal] = self.n_external + self.user_threads
+
+    thread_set: set | None = None  # the thread idents user_threads was counted for
+    user_threads = 0
 
     def runtime_threads(self: RuntimeLike) -> int:
         n = 0

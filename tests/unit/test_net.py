@@ -9,6 +9,7 @@ from "the P was held" (a second).
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import re
 import socket
@@ -1219,3 +1220,97 @@ def test_a_conn_whose_send_failed_can_be_sent_again_at_once(run, procs):
             x.close()
 
     run(main)
+
+
+# ----------------------------------------------------------------------
+# a conn's registration is kept across its waits (netpoll's module doc)
+
+
+def _conn_pair():
+    ln = pg.net.listen("127.0.0.1:0")
+    c = pg.net.dial(ln.addr)
+    s = ln.accept()
+    ln.close()
+    return c, s
+
+
+def test_a_conns_registration_is_kept_across_waits_and_goes_with_the_conn(run):
+    def main():
+        np = netpoll.poller(state.rt)
+        c, s = _conn_pair()
+        got = pg.Chan(1)
+
+        def reader():
+            got.send(s.read())
+
+        for i in range(3):
+            pg.go_local(reader)
+            pg.sleep(0.02)  # parked: s's fd registered for reading
+            c.write(b"%d" % i)
+            assert got.recv() == b"%d" % i
+            ent = np.fds.get(s.fileno())
+            assert ent is not None and ent.rreg, "the registration went with the wait"
+        fd = s.fileno()
+        s.close()  # close_fd first: the registration goes before the fd
+        assert fd not in np.fds
+        c.close()
+        # data that comes while nobody waits: the first readiness with no
+        # waiter drops the registration (level-triggered epoll would spin)
+        c, s = _conn_pair()
+        pg.go_local(reader)
+        pg.sleep(0.02)
+        c.write(b"a")
+        assert got.recv() == b"a"
+        c.write(b"b")
+        pg.sleep(0.05)
+        assert s.fileno() not in np.fds
+        assert s.read() == b"b"
+        c.close()
+        s.close()
+        return True
+
+    assert run(main)
+
+
+def test_a_conn_dropped_unclosed_with_a_kept_registration_closes_and_its_fd_is_reusable(run):
+    """The kept entry holds the socket open; the owner's death drops the
+    registration first, then the socket: no fd leaks, and the next socket
+    that gets the same fd number waits and wakes normally."""
+
+    def main():
+        np = netpoll.poller(state.rt)
+        c, s = _conn_pair()
+        got = pg.Chan(1)
+
+        def reader(conn):
+            got.send(conn.read())
+
+        pg.go_local(reader, s)
+        pg.sleep(0.02)
+        c.write(b"x")
+        assert got.recv() == b"x"
+        fd = s.fileno()
+        assert np.fds[fd].rreg
+        del s
+        gc.collect()
+        assert fd not in np.fds
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed once the registration was gone
+        assert c.read() == b""  # the peer sees the close
+        c.close()
+        reused = []
+        for _ in range(4):  # new sockets take the lowest free numbers: fd among them
+            c2, s2 = _conn_pair()
+            reused.append((c2, s2))
+        for c2, s2 in reused:
+            pg.go_local(reader, s2)
+            pg.sleep(0.01)
+            c2.write(b"y")
+            assert got.recv() == b"y"
+        assert fd in {x.fileno() for pair in reused for x in pair}
+        for c2, s2 in reused:
+            c2.close()
+            s2.close()
+        return True
+
+    assert run(main)
