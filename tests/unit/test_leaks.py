@@ -14,9 +14,20 @@ from pathlib import Path
 import pytest
 
 import parago as pg
+from tests.helpers import wait_parked
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTLE = 0.15  # s: time for the goroutines to reach their waits
+# what each _debug_main kind's goroutines wait on, once they reach their
+# waits (waited for, not slept: a loaded machine may start them late)
+WAITS = {
+    "chan": [("chan receive", 3)],
+    "main_holds": [("chan receive", 1), ("chan send", 1)],
+    "select": [("chan receive", 1), ("select", 2)],
+    "mutex": [("chan receive", 1), ("sync.Mutex.Lock", 2)],
+    "waitgroup": [("chan receive", 1), ("sync.WaitGroup.Wait", 1)],
+    "async": [("chan receive", 2)],
+    "sleep": [("chan receive", 1), ("sleep", 1)],
+}
 
 
 def recv_forever(ch):
@@ -174,7 +185,8 @@ def _debug_main(kind):
     elif kind == "sleep":
         pg.go(sleep_then_exit, 3600)
     del ch
-    pg.sleep(SETTLE)
+    for reason, n in WAITS[kind]:
+        wait_parked(reason, n)
     report = pg.debug.leaks()
     text = pg.debug.dump()
     if kind == "chan":
@@ -215,7 +227,7 @@ def test_debug_leaks_select_is_leaked_only_when_every_case_is_unreachable(run) -
     out = run(_debug_main, "select")
     reasons = sorted(r[1] for r in out["leaks"])
     assert reasons == ["chan receive", "select"], out["leaks"]
-    assert len(re.findall(r"\[select\]:", out["dump"])) == 2
+    assert len(re.findall(r"\[select\]:", out["dump"])) == 2, out["dump"]
 
 
 @pytest.mark.timeout(60)
@@ -258,7 +270,8 @@ def _profile_main():
     for _ in range(3):
         pg.go(recv_forever, ch)
     pg.go(sleep_then_exit, 3600)
-    pg.sleep(SETTLE)
+    wait_parked("chan receive", 3)
+    wait_parked("sleep")
     text = pg.debug.goroutine_profile()
     for _ in range(3):
         ch.send(0)
