@@ -122,7 +122,7 @@ class NodeWork:
                 continue
             # the encoding goes; its references here stay with the objects
             # the other node reaches through it
-            data = self.payload_parts(how, fout[1], fout[2])[0]
+            data = views.payload_refs(self.payload(how, fout[1], fout[2]))[0]
             site = self.site_text(g)
             lib.pg_gexit(self.base, g)
             out.append((data, site))

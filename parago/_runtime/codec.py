@@ -134,16 +134,6 @@ def _short(x: Any) -> str:
     return r if len(r) <= 80 else r[:77] + "..."
 
 
-def payload_refs(data: bytes) -> tuple[bytes, array.array]:
-    """A goroutine payload as pg_go stored it: (the encoding, the arena
-    references the encoding holds) -- pg_go appends the references and
-    their count (u64) to the encoding.  pickle stops at its STOP opcode, so
-    a decode reads the whole payload as it is."""
-    n = int.from_bytes(data[-8:], "little")
-    end = len(data) - 8 - 8 * n
-    return data[:end], array.array("Q", data[end : len(data) - 8])
-
-
 def loads(data: Any) -> Any:
     return pickle.loads(data)
 

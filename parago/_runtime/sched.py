@@ -41,7 +41,6 @@ path and a node giving goroutines away both use it).
 
 from __future__ import annotations
 
-import array
 import asyncio
 import collections
 import ctypes
@@ -379,11 +378,6 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
             return data  # type: ignore[no-any-return]
         return bytes(self.obuf_mv[:n])
 
-    def payload_parts(self, how: int, n: int, block: int) -> tuple[bytes, array.array]:
-        """payload's (encoding, the arena references it holds): for a G that
-        will not start here (codec.payload_refs)."""
-        return codec.payload_refs(self.payload(how, n, block))
-
     def start_g(self, off: int, how: int, n: int, block: int) -> None:
         """Start a new G (pg_gstart was done): its payload (how, n, block)."""
         local = self.local_fns.pop(off, None)
@@ -391,7 +385,7 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
             # main has returned: like Go, goroutines not yet started never
             # run; the references its payload holds go back
             if local is None:
-                held = self.payload_parts(how, n, block)[1]
+                held = views.payload_refs(self.payload(how, n, block))[1]
                 if held:
                     lib.pg_obj_decref_many(self.base, held.buffer_info()[0], len(held))
             lib.pg_gexit(self.base, off)

@@ -12,6 +12,7 @@ values (``chan_cap(arena, ch)``) or, for the runtime's hot paths, an
 
 from __future__ import annotations
 
+import array
 from typing import Any, Callable
 
 from . import CONST, LAYOUT, offset, sizeof
@@ -212,6 +213,16 @@ def obj_refcnt(arena: Any, o: int) -> int:
 def sync_waitq_first(arena: Any, o: int, q: str) -> int:
     """The first sudog of a sync record's wait queue ``q`` ("q1" or "q2"), 0 if empty."""
     return arena.q[(o + LAYOUT["pg_sync"][q][0] + LAYOUT["pg_waitq"]["first"][0]) // 8]
+
+
+def payload_refs(data: bytes) -> tuple[bytes, array.array]:
+    """A goroutine payload as pg_go stored it: (the encoding, the arena
+    references the encoding holds) -- pg_go appends the references and
+    their count (u64) to the encoding.  pickle stops at its STOP opcode, so
+    a decode reads the whole payload as it is."""
+    n = int.from_bytes(data[-8:], "little")
+    end = len(data) - 8 - 8 * n
+    return data[:end], array.array("Q", data[end : len(data) - 8])
 
 
 _BLOCK_MAGIC = CONST["BLOCK_MAGIC"]
