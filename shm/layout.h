@@ -238,7 +238,9 @@ enum pg_mutex_flag { PG_MUTEX_LIST(PG_ENUM_ITEM) };
     X(pg_p, uint32_t, tgen, , "atomic futex word: bumped to wake this P's sysmon") \
     X(pg_p, uint32_t, nready, , "atomic: started Gs on readyq/privhead, readied and not yet resumed (diagnostics)") \
     X(pg_p, uint64_t, nnetpoll, , "owner P: goroutines parked in its netpoller (_runtime/netpoll.py; schedtrace)") \
-    X(pg_p, uint64_t, pad, [2], "size to a cache-line multiple")
+    X(pg_p, uint32_t, exiting, , "owner P stores, its sysmon loads: 1 once main finished (P0 only: Go's program is over, the hub must get the P back)") \
+    X(pg_p, uint32_t, pad32, , "") \
+    X(pg_p, uint64_t, pad, [1], "size to a cache-line multiple")
 
 /* ---- synctest's virtual clock (shm/synctest.c, parago/_runtime/vclock.py) ----
  * Words of the arena header, after the P array (their place keeps the P

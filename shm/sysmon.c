@@ -12,15 +12,18 @@
  *   watch, every 1 ms while the P is P_RUNNING
  *   (10 ms otherwise), sampling pg_p.schedtick:
  *   (a) a goroutine ran >= 10 ms and another is    SIGUSR2 handler (sysmon.py):
- *       runnable: preempt++, sysreq |= PREEMPT,    bits = xchg(sysreq, 0);
- *       SIGUSR2 (again every 10 ms while stuck)    rt.on_sysmon(bits, frame)
+ *       runnable (or main has finished: P0's      bits = xchg(sysreq, 0);
+ *       pg_p.exiting): preempt++, sysreq |=        rt.on_sysmon(bits, frame)
+ *       PREEMPT, SIGUSR2 (again every 10 ms while stuck)
  *   (b) stuck >= 1 ms with unstarted Gs queued:
  *       wake an idle P to take them (pg_wake_idle)
  *   (c) teardown (arena.shutdown) not acked by    the hub stores pg_p.ack bits
  *       the hub for 100 ms, or the hub stuck in   when it acts on the flags
  *       a goroutine for 100 ms while it is on:
  *       sysreq |= SHUTDOWN, SIGUSR2; P0 only, the
- *       same for a recorded failure (FAILURE)
+ *       same for a recorded failure (FAILURE), and
+ *       SHUTDOWN for a goroutine that kept the hub
+ *       100 ms after main finished (pg_p.exiting)
  *
  * Teardown (arena.shutdown: main returned) fires no timer any more -- Go's
  * program is over -- so none is in flight while Ps leave; a stop request
@@ -95,8 +98,16 @@ static void sysmon_watch(void *base, int p, watch_t *w, uint64_t now) {
         w->since = now;
     }
     uint64_t stuck = now - w->since;
-    /* (a) Go's retake: the running goroutine's time slice is over */
-    if (stuck >= PREEMPT_NS && now - w->preempted >= PREEMPT_NS && pg_p_has_runnable(base, p)) {
+    /* main has finished (P0; until teardown takes over): Go's program is
+     * over, but the hub runs on in whatever goroutine it resumed last, and
+     * one that never parks (a busy loop, a select that always has a ready
+     * case) would keep it for ever -- nothing else is runnable, so (a)
+     * alone never asks it to yield */
+    int exiting = pg_load_acq(&pp->exiting) && !pg_load_acq(&a->shutdown);
+    /* (a) Go's retake: the running goroutine's time slice is over, or the
+     * hub must get the P back to end the program */
+    if (stuck >= PREEMPT_NS && now - w->preempted >= PREEMPT_NS &&
+        (exiting || pg_p_has_runnable(base, p))) {
         w->preempted = now;
         pg_add_sc(&pp->preempt, 1);
         sysmon_signal(pp, SYS_PREEMPT);
@@ -113,6 +124,10 @@ static void sysmon_watch(void *base, int p, watch_t *w, uint64_t now) {
     if (p == 0 && flag_due(&w->fail_since, pg_load_acq(&a->panicking) == 2,
                            (ack & ACK_FAILURE) != 0, stuck, now))
         bits |= SYS_FAILURE;
+    /* ... and a goroutine that does not yield to (a) (not at a safe point,
+     * async preemption off) is unwound as teardown would (Shutdown) */
+    if (exiting && stuck >= PATIENCE_NS)
+        bits |= SYS_SHUTDOWN;
     if (bits && now - w->signalled >= PATIENCE_NS) {
         w->signalled = now;
         sysmon_signal(pp, bits);

@@ -83,11 +83,22 @@ class Supervisor:
         self.main_done = True
         self.main_result = result
         self.main_exc = exc
+        # Go's program is over; the loop stops once the hub gets control
+        # back, but it goes on in whatever goroutine it resumes next, and
+        # one that never parks (nothing else is runnable to preempt it for)
+        # would keep it for ever: P0's sysmon now preempts, then unwinds,
+        # any goroutine that keeps the hub (shm/sysmon.c, sysmon_exception)
+        views.p_set(self.rt.arena, 0, "exiting", 1)
         self.rt.loop.stop()
 
     # ---- sysmon (SYS_FAILURE): failures reaching a busy P0 ----
     def sysmon_exception(self, gs: Any) -> BaseException | None:
         rt = self.rt
+        if self.main_done:
+            # main has finished and a goroutine still keeps the hub, even
+            # past a preemption (shm/sysmon.c: pg_p.exiting): unwind it, as
+            # teardown would, so the program can end
+            return None if gs is rt.main_gs else Shutdown()
         if not self.failure_seen and rt.arena.u32[rt.i_panicking] == 2:
             if gs is rt.main_gs:
                 self.failure_seen = True
