@@ -250,6 +250,12 @@ class _Servers:
             rd.close()
             self.procs_list.append(p)
 
+    def pids(self) -> list[int]:
+        """Every process of the server (a parago run's Ps are P0's children)."""
+        if self.popen is not None:
+            return [self.popen.pid]
+        return [q for p in self.procs_list for q in _tree(p.pid)]
+
     def stop(self) -> None:
         if self.popen is not None:
             self.popen.terminate()
@@ -271,6 +277,35 @@ class _Servers:
                 p.join(5)
         os.close(self.stop_r)
         os.close(self.stop_w)
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for c in f.read().split():
+                out += _tree(int(c))
+    except OSError:
+        pass
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes, every thread (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{t}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ======================================================================
@@ -313,34 +348,44 @@ def _load(port: int, conns: int, seconds: float, out: Any) -> None:
 
 def _measure(
     kind: str, procs: int, conns: int, seconds: float, client: str | None, go_exe: str | None = None
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
+    """(round trips/s, wrong answers, the server's CPU per round trip in
+    microseconds: what a round trip costs, whoever else wants the CPUs)."""
     if kind == "gevent":
         _need_gevent()
     srv = _Servers(kind, procs, go_exe)
     try:
-        if client is not None:
-            r = subprocess.run(
-                [client, "-port", str(srv.port), "-conns", str(conns), "-seconds", str(seconds), "-procs", "1"],
-                capture_output=True,
-                text=True,
-                timeout=seconds + 120,
-            )
-            if r.returncode != 0:
-                raise RuntimeError(f"the Go load generator failed: {r.stderr.strip()}")
-            res = json.loads(r.stdout)
-            return res["n"] / res["elapsed"], res["bad"]
-        rd, wr = FORK.Pipe(duplex=False)
-        p = FORK.Process(target=_load, args=(srv.port, conns, seconds, wr), daemon=True)
-        p.start()
-        wr.close()
-        if not rd.poll(seconds + 120):
-            p.kill()
-            raise RuntimeError("the load generator did not finish")
-        n, bad, elapsed = rd.recv()
-        p.join(10)
-        return n / elapsed, bad
+        pids = srv.pids()
+        cpu0 = _cpu_seconds(pids)
+        rate, bad, n = _drive(srv, conns, seconds, client)
+        return rate, bad, (_cpu_seconds(pids) - cpu0) / max(n, 1) * 1e6
     finally:
         srv.stop()
+
+
+def _drive(srv: _Servers, conns: int, seconds: float, client: str | None) -> tuple[float, int, int]:
+    """Run the load generator against srv: (round trips/s, wrong answers, round trips)."""
+    if client is not None:
+        r = subprocess.run(
+            [client, "-port", str(srv.port), "-conns", str(conns), "-seconds", str(seconds), "-procs", "1"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"the Go load generator failed: {r.stderr.strip()}")
+        res = json.loads(r.stdout)
+        return res["n"] / res["elapsed"], res["bad"], res["n"]
+    rd, wr = FORK.Pipe(duplex=False)
+    p = FORK.Process(target=_load, args=(srv.port, conns, seconds, wr), daemon=True)
+    p.start()
+    wr.close()
+    if not rd.poll(seconds + 120):
+        p.kill()
+        raise RuntimeError("the load generator did not finish")
+    n, bad, elapsed = rd.recv()
+    p.join(10)
+    return n / elapsed, bad, n
 
 
 def _client(b: h.Bench) -> str | None:
@@ -370,9 +415,9 @@ def bench_echo(b: h.Bench) -> None:
         impls.append((f"uvloop asyncio {b.procs} processes (SO_REUSEPORT)", "uvloop_n", b.procs))
     impls.append(("gevent StreamServer 1 process", "gevent", 1))
     impls.append((f"go net GOMAXPROCS={b.procs}", "go", b.procs))
-    rows = {}
+    rows, cpu_rows = {}, {}
     for label, kind, p in impls:
-        samples = []
+        samples, cpu = [], []
         for _ in range(b.repeat):
             if kind == "go":
                 exe = b.guard("echo", label, _go_exe, b, "echo_server")
@@ -383,16 +428,25 @@ def bench_echo(b: h.Bench) -> None:
                 r = b.guard("echo", label, _measure, kind, p, conns, seconds, client)
             if r is None:
                 break
-            rate, bad = r
+            rate, bad, us = r
             b.check(bad == 0, "echo", label, f"{bad} answers differed from their requests")
             samples.append(rate)
+            cpu.append(us)
         if samples:
             rows[label] = b.add_samples("echo", label, "round trips", samples, "rt/s")
-            print(f"  echo [{label}]: {h.fmt_num(rows[label]['value'])} rt/s", flush=True)
+            # what one round trip costs the server in CPU, every process and
+            # thread of it: the machine-independent side of the rate above
+            cpu_rows[label] = b.add_samples("echo", label, "server CPU per round trip", cpu, "µs/rt")
+            print(
+                f"  echo [{label}]: {h.fmt_num(rows[label]['value'])} rt/s, "
+                f"server CPU {cpu_rows[label]['value']:.1f} µs per round trip",
+                flush=True,
+            )
     one = rows.get("uvloop asyncio 1 process")
     for label, row in rows.items():
         if label.startswith("parago"):
             b.compare("echo", row, one)
+            b.compare("echo cpu", cpu_rows[label], cpu_rows.get("gevent StreamServer 1 process"))
     multi = rows.get(f"uvloop asyncio {b.procs} processes (SO_REUSEPORT)")
     for label in (f"parago accept loop procs={b.procs}", f"parago serve procs={b.procs}"):
         if label in rows:
