@@ -29,7 +29,7 @@ from typing import Any, Callable
 import greenlet
 
 from .._errors import OutOfSharedMemory, ParagoError, Shutdown
-from .._shim import NOMEM, GKind, lib
+from .._shim import NOMEM, GKind, fast, lib
 from . import park
 from .g import WR, GState, TaskG, ThreadG
 from .types import RuntimeLike
@@ -49,7 +49,7 @@ class LocalWaits:
         self.n_external = 0
 
     def park_local(self: RuntimeLike, gs: GState, reason: str) -> None:
-        lib.pg_park_plain(self.base, gs.off, WR[reason], 0)
+        fast.pg_park_plain(self.cbase, gs.c, WR[reason], 0)  # no argtypes: every local wait takes it
         park.park(gs)
 
     def park_on_future(self: RuntimeLike, gs: GState, fut: Any, reason: str, threadsafe: bool) -> None:
@@ -81,7 +81,7 @@ class LocalWaits:
         if gs.local_wait is None:
             return
         gs.local_wait = None
-        lib.pg_unpark_local(self.base, gs.off, 0)
+        fast.pg_unpark_local(self.cbase, gs.c, 0)
         self.push_local(gs)
 
     def interrupt(self: RuntimeLike, gs: GState, exc: BaseException) -> bool:
