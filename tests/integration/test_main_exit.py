@@ -111,30 +111,31 @@ def _run(kind: str, procs: int, how: str, env: dict | None = None) -> tuple[str,
     return what, value, float(dt)
 
 
+def _ends_soon(expect: tuple[str, str], kind: str, procs: int, how: str, env: dict | None = None) -> None:
+    """The run ends as expected (main's result or exception), within WITHIN of main's end."""
+    what, value, dt = _run(kind, procs, how, env)
+    assert (what, value) == expect
+    assert dt < WITHIN, f"pg.run ended {dt * 1000:.0f} ms after main did"
+
+
 @pytest.mark.timeout(LIMIT + 30)
 @pytest.mark.parametrize("procs", [1, 2])
 @pytest.mark.parametrize("kind", ["select", "busy"])
 @pytest.mark.parametrize("how", ["return", "blocked"])
 def test_run_returns_when_main_returns_while_p0_runs_a_goroutine_that_never_parks(kind, procs, how):
-    what, value, dt = _run(kind, procs, how)
-    assert (what, value) == ("RESULT", "42")
-    assert dt < WITHIN, f"pg.run returned {dt * 1000:.0f} ms after main did"
+    _ends_soon(("RESULT", "42"), kind, procs, how)
 
 
 @pytest.mark.timeout(LIMIT + 30)
 def test_a_goroutine_that_cannot_be_preempted_is_unwound_once_main_returned():
     # async preemption off: a busy loop never yields, so the sysmon unwinds it
-    what, value, dt = _run("busy", 1, "blocked", {"PARAGO_DEBUG": "asyncpreemptoff=1"})
-    assert (what, value) == ("RESULT", "42")
-    assert dt < WITHIN, f"pg.run returned {dt * 1000:.0f} ms after main did"
+    _ends_soon(("RESULT", "42"), "busy", 1, "blocked", {"PARAGO_DEBUG": "asyncpreemptoff=1"})
 
 
 @pytest.mark.timeout(LIMIT + 30)
 @pytest.mark.parametrize("kind", ["select", "busy"])
 def test_main_raising_while_p0_runs_a_goroutine_that_never_parks_raises_from_run(kind):
-    what, value, dt = _run(kind, 2, "raise")
-    assert (what, value) == ("RAISED", "ValueError")
-    assert dt < WITHIN, f"pg.run raised {dt * 1000:.0f} ms after main did"
+    _ends_soon(("RAISED", "ValueError"), kind, 2, "raise")
 
 
 @pytest.mark.timeout(LIMIT + 30)
