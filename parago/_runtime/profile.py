@@ -331,14 +331,15 @@ def _write_table(path: str, rows: dict, what: str, title: str) -> None:
 def merge(path: str, nprocs: int) -> None:
     """The CPU profile: pstats, flame graph, pprof, and the .block text."""
     counts: collections.Counter = collections.Counter()  # stack of pstats keys (root first)
-    b = pprof.Builder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), int(INTERVAL * 1e9))
+    period = round(INTERVAL * 1e9)  # ns, an integer: n * period is exact where n * INTERVAL * 1e9 is not
+    b = pprof.Builder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), period)
     for p, part in _load_parts(path, nprocs):
         for stack, n in part.items():
             counts[tuple(fr[:3] for fr in stack)] += n
             frames = [(_fname(fr[0], fr[4]), fr[0], fr[3], fr[1]) for fr in reversed(stack)]
-            b.add(frames, [n, int(n * INTERVAL * 1e9)], {"p": f"P{p}"})
+            b.add(frames, [n, n * period], {"p": f"P{p}"})
     b.comments.append("parago --cpuprofile: Python stacks sampled every 5 ms on every P")
-    b.write(path + ".pb.gz", duration_nanos=int(sum(counts.values()) * INTERVAL * 1e9))
+    b.write(path + ".pb.gz", duration_nanos=sum(counts.values()) * period)
     stats: dict[Func, list] = {}
     for stack, n in counts.items():
         t = n * INTERVAL

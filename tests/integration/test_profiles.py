@@ -220,3 +220,17 @@ def test_pprof_writer_and_reader_round_trip(tmp_path: Path) -> None:
     assert pprof.read(gzip.decompress(out.read_bytes())) == d  # plain protobuf too
     with pytest.raises(ValueError, match=r"^pprof\.Builder\.add: 2 values expected, got 1$"):
         b.add([a], [1])
+
+
+@pytest.mark.timeout(30)
+def test_cpu_time_is_samples_times_the_period_exactly(tmp_path: Path) -> None:
+    """811 samples are 4,055,000,000 ns, not the 4,054,999,999 that 811 * 0.005 * 1e9 gives."""
+    path = str(tmp_path / "cpu.prof")
+    frame = ("/src/prog.py", 5, "spin", 7, "spin")  # what the sampler keeps: file, first line, name, line, qualname
+    for p, n in ((0, 811), (1, 3)):
+        profile._dump(f"{path}.p{p}", {(frame,): n})
+        profile._dump(f"{path}.block.p{p}", {})
+    profile.merge(path, 2)
+    cpu = pprof.read((tmp_path / "cpu.prof.pb.gz").read_bytes())
+    assert sorted(v for _, v, _ in cpu["samples"]) == [[3, 15_000_000], [811, 4_055_000_000]]
+    assert cpu["duration_nanos"] == 814 * 5_000_000
