@@ -165,11 +165,17 @@ class Mutex(_Locker, _SyncObject):
 
     def lock(self) -> None:
         """Block until the lock is ours."""
-        rt = self._live_rt()
-        gs = park.current(rt, "mu.lock()")
-        r = fast.pg_mutex_lock(rt.cbase, self._c, gs.c, 0, _ZERO)
-        if r != OK:
-            park.run(gs, self._contended(rt, gs, r))
+        rt = self._rt
+        if rt.attn:  # _live_rt(), inlined on this hot path
+            rt = self._live_rt()
+        # uncontended: one CAS, no G needed.  rt.current is None on the hub
+        # itself (an async goroutine, a loop callback): park.current's
+        # ParagoError is for every call from there, taken or not
+        if rt.current is None or fast.pg_mutex_trylock(rt.cbase, self._c) != OK:
+            gs = park.current(rt, "mu.lock()")
+            r = lib.pg_mutex_lock(rt.base, self._off, gs.off, 0, 0)
+            if r != OK:
+                park.run(gs, self._contended(rt, gs, r))
 
     async def lock_async(self) -> None:
         """``await mu.lock_async()`` / ``async with mu``: lock() for async goroutines."""
@@ -196,7 +202,9 @@ class Mutex(_Locker, _SyncObject):
 
     def unlock(self) -> None:
         """Raises SyncError("sync: unlock of unlocked mutex") if not locked."""
-        rt = self._live_rt()
+        rt = self._rt
+        if rt.attn:
+            rt = self._live_rt()
         r = fast.pg_mutex_unlock(rt.cbase, self._c)
         if r != OK:
             check(r, "mutex.unlock")

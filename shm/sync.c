@@ -194,6 +194,15 @@ PG_API int64_t pg_wg_wait(void *base, uint64_t o, uint64_t g) {
 
 /* ---------------- Mutex (Go's normal and starvation modes) ---------------- */
 
+/* The uncontended lock's whole work, and nothing a parked locker needs (no
+ * G): the first call of Mutex.lock; PG_WOULDBLOCK sends it to
+ * pg_mutex_lock, which queues the G.  Two arguments: each one a ctypes
+ * call converts costs about as much as the CAS. */
+PG_API int64_t pg_mutex_trylock(void *base, uint64_t o) {
+    uint64_t z = 0;
+    return pg_cas_acqrel((uint64_t *)&S(base, o)->u.mu.locked, &z, 1) ? PG_OK : PG_WOULDBLOCK;
+}
+
 /* flags: MX_TRY = try only; MX_RETRY = a woken waiter retrying (queue at the front).
  * since: CLOCK_MONOTONIC ns when this locker first waited (0 = now). */
 PG_API int64_t pg_mutex_lock(void *base, uint64_t o, uint64_t g, int flags, uint64_t since) {

@@ -174,6 +174,7 @@ DECLS: tuple[Decl, ...] = (
     _d(c_int64, "pg_wg_add", c_void_p, c_uint64, c_int64),
     _d(c_int64, "pg_wg_wait", c_void_p, c_uint64, c_uint64),
     _d(c_int64, "pg_mutex_lock", c_void_p, c_uint64, c_uint64, c_int, c_uint64),
+    _d(c_int64, "pg_mutex_trylock", c_void_p, c_uint64),
     _d(c_int64, "pg_mutex_unlock", c_void_p, c_uint64),
     _d(c_int64, "pg_rw_rlock", c_void_p, c_uint64, c_uint64, c_int),
     _d(c_int64, "pg_rw_runlock", c_void_p, c_uint64),

@@ -890,6 +890,9 @@ def test_blocking_sync_call_in_async_goroutine_names_the_async_form(run):
         with pytest.raises(pg.ParagoError, match=r"wait_async"):
             wg.wait()
         mu = pg.Mutex()
+        with pytest.raises(pg.ParagoError, match=r"lock_async"):
+            mu.lock()  # free: it would not wait, and is still the wrong call here
+        assert not mu.locked()
         await mu.lock_async()
         with pytest.raises(pg.ParagoError, match=r"lock_async"):
             mu.lock()
