@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import pickle
-import random
 import struct
 import threading
 from typing import Any, Iterable, Iterator
@@ -42,7 +41,6 @@ _recv_finish = fast.pg_chan_recv_finish
 _OCAP = ctypes.c_uint64(65536)
 _dumps = pickle.dumps
 _loads = pickle.loads
-_rand = random.getrandbits
 
 
 # Go's zero values, for a receive on a closed, drained typed channel
@@ -595,6 +593,8 @@ class Send:
         return f"pg.Send({self.ch!r}, {self.value!r})"
 
 
+_packers: dict[int, struct.Struct] = {}  # number of cases -> the pg_case_t[n] packer
+_C0 = ctypes.c_uint64(0)
 _NIL, _RECV, _SEND = ops.SELDIR_NIL, ops.SELDIR_RECV, ops.SELDIR_SEND
 _RES_VALUE, _RES_BLOCK, _RES_CLOSED, _RES_SENT = ops.SEL_VALUE, ops.SEL_BLOCK, ops.SEL_CLOSED, ops.SEL_SENT
 
@@ -636,21 +636,31 @@ class _Select:
                 pos += len(data)
                 if refs:
                     allrefs.append((i, refs))
-        self.packed = struct.pack(f"<{len(cases) * 'QIIQ'}", *flat)
-        self.blob = b"".join(blobs)
+        n = len(cases)
+        packer = _packers.get(n)
+        if packer is None:
+            packer = _packers[n] = struct.Struct("<" + n * "QIIQ")
+        self.packed = packer.pack(*flat)
+        self.blob = b"".join(blobs) if blobs else b""
         self.chans = chans
         self.live = live
         self.allrefs = allrefs
-        self.n = len(cases)
+        self.n = n
 
     def begin(self, rt: Any, gs: Any, default: bool) -> int:
         """park protocol: begin -- poll every case in a random order, or
         queue a sudog on each (all sharing the G's one ticket)."""
         if self.allrefs:
             ops.incref_many(rt, [r for _, rs in self.allrefs for r in rs])
-        r = lib.pg_select(
-            rt.base, gs.off, self.packed, self.n, self.blob, 0 if default else 1, _rand(63) | 1, gs.obuf, 65536, gs.out
+        # the fast call: seed 0 (C draws it) and the capacity are prebuilt
+        # 64-bit words -- they pass on the stack, where a plain int fills 4 bytes
+        r = fast.pg_select(
+            rt.cbase, gs.c, self.packed, self.n, self.blob, 0 if default else 1, _C0, gs.obuf, rt.c_ocap, gs.out
         )
+        if r == OK:  # the common case: a case was ready
+            if self.allrefs:
+                self._drop_refs(rt, gs, r)
+            return r
         if r != PARKED:
             self._drop_refs(rt, gs, r)
         return check(r, "select")

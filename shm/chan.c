@@ -552,7 +552,8 @@ static int sel_lock(void *base, const pg_case_t *cs, const uint16_t *lo, int m) 
  * Returns PG_OK with out[0] = case index, out[1] = RES_*, out[2] = length,
  * out[3] = block (SEL_BLOCK); or PG_WOULDBLOCK (block == 0), PG_NOMEM,
  * PG_INVAL (too many cases), PG_LOST (nothing locked, nothing sent), or
- * PG_PARKED (then pg_select_finish).
+ * PG_PARKED (then pg_select_finish).  seed: the poll order's random seed;
+ * 0 = drawn from the calling thread's generator (pg_rand64).
  */
 PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n,
                          const uint8_t *blob, int block, uint64_t seed, void *obuf, uint64_t ocap,
@@ -560,6 +561,8 @@ PG_API int64_t pg_select(void *base, uint64_t g, const pg_case_t *cs, uint32_t n
     uint16_t poll[SEL_MAX], lo[SEL_MAX];
     if (n > SEL_MAX)
         return PG_INVAL;
+    if (!seed) /* the caller's thread draws it (one argument less to convert) */
+        seed = pg_rand64();
     int m = sel_orders(cs, n, seed, poll, lo);
     /* large send values are copied into blocks before taking any lock */
     uint64_t pre[SEL_MAX];

@@ -28,6 +28,7 @@ void pg_lock_abort_on(const uint32_t *flag); /* this thread's lock waits: PG_LOS
 
 /* sched.c */
 void pg_ready(void *base, uint64_t g);
+uint64_t pg_rand64(void); /* sched.c: this thread's xorshift (pg_seed seeds a P's hub thread) */
 int pg_claim(void *base, uint64_t g);
 void pg_park_prepare(void *base, uint64_t g, uint32_t reason);
 PG_API void pg_wakep_of(void *base, int p);

@@ -71,6 +71,11 @@ static inline uint32_t pg_fastrand(void) {
 
 PG_API void pg_seed(uint64_t seed) { pg_rng = seed | 1; }
 
+uint64_t pg_rand64(void) {
+    pg_fastrand();
+    return pg_rng;
+}
+
 /* a thief leaves a victim's unstarted Gs alone until the victim has not
  * scheduled for this long (process-wide; the shim tests set 0) */
 static uint64_t pg_steal_age = 1000000ull;
