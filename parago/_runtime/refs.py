@@ -38,8 +38,11 @@ class Refs:
         """The reference of a table entry its dying handle took out: batched
         while the P runs; at once once release() began (it can no longer
         see that entry, and a later decref_later drops nothing)."""
-        if not self.released:
-            self.decref_later(off)
+        if not self.released:  # decref_later, inlined: every handle's death comes here
+            pend = self.pending
+            pend.append(off)
+            if len(pend) >= BATCH:
+                self.flush()
         elif not self.rt._closed:
             lib.pg_obj_decref(self.rt.base, off)
 

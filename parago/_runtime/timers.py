@@ -63,6 +63,7 @@ def delay_ns(seconds: Any, what: str) -> int:
 
 
 _u64 = ctypes.c_uint64  # the fast calls (no argtypes) need a delay as a 64-bit word
+_SMALL = 1 << 31  # below it, a plain int passes as the word (a register argument)
 
 
 def _checked(r: int, what: str) -> int:
@@ -76,7 +77,16 @@ def new_chan_timer(rt: Any, kind: int, ns: int, period_ns: int, flags: int) -> t
     ``ns`` from now on this P: (offset, gen) for the caller's handle, which
     adopts the one reference.  ``flags``: TF_ASYNC for Go 1.22's channel
     (async_timer_chan)."""
-    off = fast.pg_timer_chan_new(rt.cbase, rt.p, kind, flags, _u64(ns), _u64(period_ns))
+    # every argument passes in a register, where a plain int < 2**31 is
+    # sign-extended to the 64-bit word: a c_uint64 only for longer delays
+    off = fast.pg_timer_chan_new(
+        rt.cbase,
+        rt.p,
+        kind,
+        flags,
+        ns if ns < _SMALL else _u64(ns),
+        period_ns if period_ns < _SMALL else _u64(period_ns),
+    )
     if off < 0:
         raise error(off, "pg.Timer", 256)
     return off, views.obj_gen(rt.arena, off)
@@ -113,8 +123,10 @@ def hold(rt: Any, off: int) -> None:
 def stop(t: Handle) -> bool:
     """Stop it; True if it was pending (a channel timer: or fired with its
     value unreceived, now dropped)."""
-    rt = t._live_rt()
-    return bool(fast.pg_timer_stop(rt.cbase, t._c))
+    rt = t._rt
+    if rt.attn:  # _live_rt(), inlined: a stop is often in a hot loop
+        rt = t._live_rt()
+    return fast.pg_timer_stop(rt.cbase, t._c) != 0
 
 
 def reset(t: Handle, ns: int, period_ns: int) -> bool:
