@@ -54,9 +54,6 @@ class GState:
         "obuf",
         "obuf_mv",
         "out",
-        "name",
-        "i_wake_res",
-        "i_status",
     )
 
     def park(self) -> None:  # pragma: no cover - a thread's G defines it
@@ -67,8 +64,6 @@ class GState:
         self.off = off
         self.c = ctypes.c_uint64(off)  # prebuilt for the no-argtypes fast calls
         self.goid = rt.arena.q[off // 8 + _GOID_K]
-        self.i_wake_res = off // 4 + _WAKE_K
-        self.i_status = off // 4 + _STATUS_K
         self.pending: BaseException | None = None
         self.stale = 0
         self.local_wait: Any = None
@@ -78,7 +73,13 @@ class GState:
 
     def wake_res(self) -> int:
         """What the waker wrote in the G record (WAKE_*): the finish step's read."""
-        return self.rt.arena.u32[self.i_wake_res]
+        return self.rt.arena.u32[self.off // 4 + _WAKE_K]
+
+    @property
+    def i_status(self) -> int:
+        """Index of the G record's status in the arena's u32 view (computed,
+        not stored: every slot and int of a G is paid per parked goroutine)."""
+        return self.off // 4 + _STATUS_K
 
     def raise_pending(self) -> None:
         exc = self.pending

@@ -120,7 +120,7 @@ def park(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
             if rt.shutting_down and gs.pending is None and lib.pg_park_cancel(rt.base, gs.off):
                 raise Shutdown  # teardown: cancelled before anyone claimed it
             if rt.sampler is None:
-                rt.hub.switch(None)
+                rt.hub.switch()  # no argument: a (None,) tuple would stay on its saved stack
             else:
                 rt.sampler.blocked(gs, rt.hub.switch)  # the block profile times the wait
             if gs.pending is not None:

@@ -71,9 +71,12 @@ from .waits import LocalWaits
 
 _DONE = object()
 _FIRST = object()  # switch() into a new worker greenlet: no arguments
+# the keywords of every goroutine started without any, shared (never
+# mutated: _call and race only read them) -- an empty dict of its own would
+# live as long as its goroutine
+_NO_KW: dict = {}
 SPIN_NS = 50_000
 SLICE_HOLD = 0.01  # how long a P's preempted goroutines go before its unstarted ones (one slice)
-
 
 
 @preempt.goroutine_entry
@@ -97,23 +100,28 @@ def _call(fn: Callable, args: tuple, kw: dict) -> Any:
 
 
 class _Worker(greenlet.greenlet):
-    """A reusable goroutine greenlet (parent: the hub)."""
+    """A reusable goroutine greenlet (parent: the hub).  ``gs`` is a slot,
+    not an instance dict (a dict is ~100 bytes more per parked goroutine);
+    unset until its first goroutine, so read it with getattr(..., None)."""
 
-    gs: Any = None
+    __slots__ = ("gs",)
 
 
 def _worker_main() -> None:
     # The first goroutine comes through rt.handoff, not as an argument: the
     # arguments of a greenlet's first switch stay referenced until its run()
-    # returns -- and a pooled worker's never does.
+    # returns -- and a pooled worker's never does.  The task tuple itself is
+    # dropped once unpacked: this frame lives as long as the goroutine.
     rt = state.rt
     me = greenlet.getcurrent()
     task = rt.handoff
     rt.handoff = None
     while task is not None:
-        me.gs = task[0]
-        rt.run_goroutine(task[0], task[1], task[2], task[3])  # no *-call: see _call
-        me.gs = task = None  # hold nothing of a finished goroutine while pooled
+        gs, fn, args, kw = task
+        me.gs = gs
+        task = None
+        rt.run_goroutine(gs, fn, args, kw)  # no *-call: see _call
+        me.gs = gs = fn = args = kw = None  # hold nothing of a finished goroutine while pooled
         task = rt.hub.switch(_DONE)
 
 
@@ -398,7 +406,7 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
                 hit = self.start_cache.get(data)
                 if hit is not None:
                     fn, args, refs = hit
-                    kw = {}
+                    kw = _NO_KW
                     for r in refs:  # the payload's references: this P holds them already
                         self.decref_later(r)
                 else:
@@ -415,6 +423,7 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
                 self.goroutine_failed(gs, err)
                 self.gexit(gs)
                 return
+        kw = kw or _NO_KW  # decoded, or pg.go_local's own **kw: an empty dict per goroutine otherwise
         code = getattr(fn, "__code__", None)
         if (code.co_flags & 0x80) if code is not None else inspect.iscoroutinefunction(fn):  # CO_COROUTINE
             self.start_task(off, fn, args, kw)
