@@ -37,6 +37,7 @@ class Spawner:
         self.cache: dict[Any, ctypes.c_uint64] = {}  # call site / text -> interned created-by text
         self.payloads = codec.SpawnCache()
         self.refbuf = (ctypes.c_uint64 * 256)()
+        self.last_parent = ctypes.c_uint64(0)
 
     def release(self) -> None:
         """Free the interned created-by texts (this P is leaving the run)."""
@@ -48,6 +49,14 @@ class Spawner:
         """Drop what the caches hold (objects of this run)."""
         self.payloads.d.clear()
         self.cache.clear()
+
+    def parent_c(self, goid: int) -> ctypes.c_uint64:
+        """The parent's goid as a prebuilt 64-bit word (kept for the next
+        pg.go: a loop of them has one parent)."""
+        c = self.last_parent
+        if c.value != goid:
+            c = self.last_parent = ctypes.c_uint64(goid)
+        return c
 
     def site_of(self, depth: int) -> ctypes.c_uint64:
         """The pg.go call site ``depth`` frames up, as interned arena text."""
@@ -129,7 +138,7 @@ class Spawner:
                 0,
                 kind,
                 where,
-                ctypes.c_uint64(parent),  # a stack-passed plain int fills only 4 of its 8 bytes
+                self.parent_c(parent),  # a stack-passed plain int fills only 4 of its 8 bytes
                 rb,
                 nrefs,
                 rt.place_out if rt.tracer is not None else None,
