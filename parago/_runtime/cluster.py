@@ -123,7 +123,7 @@ class NodeWork:
             # the encoding goes; its references here stay with the objects
             # the other node reaches through it
             data = views.payload_refs(self.payload(how, fout[1], fout[2]))[0]
-            site = self.site_text(g)
+            site = views.g_site(self.arena, g)
             lib.pg_gexit(self.base, g)
             out.append((data, site))
         if tries:

@@ -100,7 +100,7 @@ def _where(rt: Any) -> str:
 def section(rt: Any, gs: Any, state: str, frames: list[tuple[FrameType, int]], system: bool) -> str:
     """One goroutine of this P in Go's shape (report.goroutine)."""
     parent = views.g_get(rt.arena, gs.off, "parent")
-    text = report.goroutine(gs.goid, state, frames, rt.site_text(gs.off), parent, _where(rt), system)
+    text = report.goroutine(gs.goid, state, frames, views.g_site(rt.arena, gs.off), parent, _where(rt), system)
     io = netpoll.describe(rt, gs.off)
     if io:  # a network wait: which fd and peer (under the header, as a frame line is indented)
         head, _, rest = text.partition("\n")

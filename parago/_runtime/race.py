@@ -93,7 +93,7 @@ def after(rt: Any, gs: Any, fn: Callable, args: tuple, kw: dict, snap: dict[str,
         static = list(captured_writes(code))
     if not changed and not static:
         return
-    site = rt.goroutine_site(gs)
+    site = views.g_site(rt.arena, gs.off)
     # one name per variable, as the snapshot spells it ("captured variable 'x'")
     names = list(dict.fromkeys(changed + [_quoted(n) for n in static]))
     what = ", ".join(names)
@@ -295,7 +295,7 @@ def _wrote(frame: Any, hit: tuple[str, str]) -> None:
     fn = func_name(frame)
     if not hasattr(code, "co_qualname"):  # 3.10: the qualified name is the function's
         fn = fn[: len(fn) - len(code.co_name)] + _qualname(code)
-    site = rt.goroutine_site(gs)
+    site = views.g_site(rt.arena, gs.off)
     what = f"{kind} {name!r}"
     key = (site, fn, what)
     if key in _seen:
