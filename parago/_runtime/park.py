@@ -78,7 +78,7 @@ from typing import Any, Callable, Generator
 import greenlet
 
 from .._errors import Shutdown, not_in_runtime
-from .._shim import lib
+from .._shim import fast, lib
 from . import state
 from .g import GreenletG
 
@@ -120,7 +120,8 @@ def park(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
             if rt.shutting_down and gs.pending is None and lib.pg_park_cancel(rt.base, gs.off):
                 raise Shutdown  # teardown: cancelled before anyone claimed it
             if rt.sampler is None:
-                rt.hub.switch()  # no argument: a (None,) tuple would stay on its saved stack
+                if not (rt.hops and _hop(rt)):
+                    rt.hub.switch()  # no argument: a (None,) tuple would stay on its saved stack
             else:
                 rt.sampler.blocked(gs, rt.hub.switch)  # the block profile times the wait
             if gs.pending is not None:
@@ -131,6 +132,33 @@ def park(gs: Any, on_abort: Callable[[], None] | None = None) -> None:
         if on_abort is not None:
             on_abort()
         raise
+
+
+def _hop(rt: Any) -> bool:
+    """Switch from the parking G straight to the next G readied on this P,
+    not through the hub (Go's park_m runs schedule() on the same M): a
+    same-P hand-off -- the unbuffered channel's, a pipeline's on one P --
+    is then one switch instead of two and a hub round.  Only a plain parked
+    greenlet, only while nothing local waits (the hub runs local and
+    yielded Gs first), and ``rt.hops`` times per hub round (the hub resets
+    it): the round's 2 ms deadline, flags and fairness stay the hub's.
+    False: nothing to hop to -- the caller switches to the hub."""
+    if rt.local_ready or rt.yielded or rt.tracer is not None or rt.shutting_down:
+        return False
+    g = fast.pg_findready(rt.cbase, rt.p, rt.exited)  # a readied started G; starts nothing
+    rt.exited = None
+    if not g:
+        return False
+    nxt = rt.gtable.get(g)
+    if nxt is not None and nxt.__class__ is GreenletG and not nxt.stale and nxt.gr is not None:
+        rt.hops -= 1
+        rt.current = nxt  # what the hub retires if nxt finishes (its _DONE comes to the hub)
+        rt.switches += 1
+        nxt.gr.switch()
+        return True
+    # anything else (a task's G, a stale ready, a G that moved here) is the hub's
+    rt.loop.call_soon(rt.run_g, g)
+    return False
 
 
 async def park_async(gs: Any, on_abort: Callable[[], None] | None = None) -> None:

@@ -76,6 +76,7 @@ _FIRST = object()  # switch() into a new worker greenlet: no arguments
 # live as long as its goroutine
 _NO_KW: dict = {}
 SPIN_NS = 50_000
+HOPS = 8  # G-to-G switches (park.py _hop) per hub round
 SLICE_HOLD = 0.01  # how long a P's preempted goroutines go before its unstarted ones (one slice)
 
 
@@ -181,6 +182,7 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
         self.current: GState | None = None
         self.handoff: tuple | None = None  # a new worker greenlet's first goroutine
         self.switches = 0  # bumped per goroutine switch: sysmon's progress signal
+        self.hops = 0  # G-to-G switches left in this hub round (park.py _hop)
         self.hub_tid = threading.get_ident()
         self.executor: Any = None  # the P's pg.blocking pool (made on first use)
         self.spin_ns = SPIN_NS if 1 < nprocs <= usable_cpus() else 0
@@ -289,8 +291,9 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
                                 self.current = gs
                                 self.switches += 1
                                 if self.tracer is None:
+                                    self.hops = HOPS  # park.py _hop: switches on to the next G itself
                                     if gs.gr.switch(None) is _DONE:
-                                        self.retire_worker(gs)
+                                        self.retire_worker(self.current)  # gs, or a G it hopped to
                                 else:
                                     self.switch(gs, None)
                                 self.current = None
@@ -305,6 +308,7 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
                 # once after a preemption: a slice alone was 10 ms), so the
                 # loop polls I/O and runs its callbacks (Go's sysmon netpoll)
                 self.sliced = False
+                self.hand_off_gil()
                 self.arm()
                 return
             if self._closed:
@@ -453,9 +457,9 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
             t0 = time.monotonic_ns()
             r = gs.gr.switch(*args)
             tr.slice(gs.goid, t0, time.monotonic_ns())
-        self.current = None
         if r is _DONE:
-            self.retire_worker(gs)
+            self.retire_worker(self.current)  # gs, or a G it hopped to (park.py _hop)
+        self.current = None
 
     def retire_worker(self, gs: GreenletG) -> None:
         if len(self.pool) < 128 and not self.shutting_down:
@@ -494,12 +498,6 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
         if snap is not None and not self._closed:
             race.after(self, gs, fn, args, kw, snap)
         self.gexit(gs)
-
-    def goroutine_site(self, gs: GState) -> str:
-        return self.site_text(gs.off)
-
-    def site_text(self, g: int) -> str:
-        return views.g_site(self.arena, g)
 
     def gexit(self, gs: GState) -> None:
         if self._closed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import msgspec
 import pytest
@@ -838,3 +839,44 @@ def test_recv_many_decodes_values_with_handles_from_another_p(run):
         return all(isinstance(v[0], pg.Chan) and isinstance(v[4], pg.Chan) for v in got)
 
     assert run(main) is True
+
+
+def _hand_off_player(inp: pg.Chan, out: pg.Chan, done: pg.Chan, count: pg.atomic.Int64) -> None:
+    while True:
+        i, v, _ = pg.select(pg.Recv(inp), pg.Recv(done))
+        if i == 1:
+            return
+        count.add(1)
+        if pg.select(pg.Send(out, v + 1), pg.Recv(done))[0] == 1:
+            return
+
+
+@pytest.mark.timeout(60)
+def test_a_hand_off_loop_leaves_room_for_timers_new_goroutines_and_main(run):
+    """Two goroutines passing a value back and forth without end (on one P
+    each hand-off wakes the other: a G-to-G switch that skips the hub) must
+    not keep their P from a timer, a new goroutine or main -- nor keep the
+    GIL from a pg.blocking thread (CPython's GIL starved it: seconds)."""
+
+    def main():
+        a, b, done, started = pg.Chan(), pg.Chan(), pg.Chan(), pg.Chan(1)
+        count = pg.atomic.Int64()
+        wg = pg.WaitGroup()
+        wg.go(_hand_off_player, a, b, done, count)
+        wg.go(_hand_off_player, b, a, done, count)
+        a.send(0)
+        t0 = time.monotonic()
+        pg.sleep(0.05)  # a timer's ready
+        for _ in range(5):  # a thread's, through the P's event loop: the thread needs the GIL
+            pg.blocking(time.sleep, 0.01)
+        slept = time.monotonic() - t0
+        pg.go(started.send, "started")
+        got = started.recv()
+        n = count.load()
+        done.close()
+        wg.wait()
+        return slept, got, n
+
+    slept, got, n = run(main)
+    assert got == "started" and n > 0
+    assert slept < 2.0, f"main's 100 ms of waits took {slept:.2f} s beside the hand-off loop"
