@@ -64,7 +64,7 @@ class LocalWaits:
         to drop it, and loses each race for it to the hub -- a 10 ms
         pg.blocking(time.sleep) beside a hand-off loop took 0.4 to 13 s."""
         ex = self.executor
-        if self.user_threads or self.sampler is not None or (ex is not None and ex.threads > ex.idle):
+        if self.sampler is not None or (ex is not None and ex.threads > ex.idle) or self.count_user_threads():
             time.sleep(GIL_HANDOFF)
 
     def park_on_future(self: RuntimeLike, gs: GState, fut: Any, reason: str, threadsafe: bool) -> None:
@@ -137,14 +137,18 @@ class LocalWaits:
     def publish_idle(self: RuntimeLike) -> None:
         self.flush_exited()
         self.flush_decrefs()
-        # external waiters: pg.blocking calls, await_, user threads (counted
-        # again only when the set of threads changed: this runs each time the
-        # P goes idle, and threading.enumerate() was a tenth of an echo's CPU)
+        # external waiters: pg.blocking calls, await_, user threads
+        self.arena.q[self.i_nexternal] = self.n_external + self.count_user_threads()
+
+    def count_user_threads(self: RuntimeLike) -> int:
+        """The user's threads alive, counted again only when the set of threads
+        changed (this runs each time the P goes idle and at each busy round's
+        end, and threading.enumerate() was a tenth of an echo's CPU)."""
         active = _ACTIVE.keys() if _ACTIVE is not None else None
         if active is None or active != self.thread_set:
             self.thread_set = set(active) if active is not None else None
             self.user_threads = max(0, threading.active_count() - 1 - self.runtime_threads())
-        self.arena.q[self.i_nexternal] = self.n_external + self.user_threads
+        return self.user_threads
 
     thread_set: set | None = None  # the thread idents user_threads was counted for
     user_threads = 0
