@@ -143,8 +143,8 @@ def _hop(rt: Any) -> bool:
     yielded Gs first), and ``rt.hops`` times per hub round (the hub resets
     it): the round's 2 ms deadline, flags and fairness stay the hub's.
     False: nothing to hop to -- the caller switches to the hub."""
-    if rt.local_ready or rt.yielded or rt.tracer is not None or rt.shutting_down:
-        return False
+    if not rt.arena.u32[rt.i_nready] or rt.local_ready or rt.yielded or rt.tracer is not None or rt.shutting_down:
+        return False  # (nready: a racy hint -- a G readied just after is the hub's next find)
     g = fast.pg_findready(rt.cbase, rt.p, rt.exited)  # a readied started G; starts nothing
     rt.exited = None
     if not g:

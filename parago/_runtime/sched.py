@@ -202,6 +202,7 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
         self.i_dumpreq = pi(p, "dumpreq")
         self.i_nlive = pi(p, "nlive")
         self.i_nlocal = pi(p, "nlocal")
+        self.i_nready = pi(p, "nready")  # park.py _hop: anything readied here?
         self.i_npreempt = pi(p, "npreempt")
         self.i_nexternal = pi(p, "nexternal")
         self.i_schedtick = pi(p, "schedtick")
