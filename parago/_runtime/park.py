@@ -153,7 +153,6 @@ def _hop(rt: Any) -> bool:
     if nxt is not None and nxt.__class__ is GreenletG and not nxt.stale and nxt.gr is not None:
         rt.hops -= 1
         rt.current = nxt  # what the hub retires if nxt finishes (its _DONE comes to the hub)
-        rt.switches += 1
         nxt.gr.switch()
         return True
     # anything else (a task's G, a stale ready, a G that moved here) is the hub's

@@ -181,7 +181,6 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
         self.scheduled = False
         self.current: GState | None = None
         self.handoff: tuple | None = None  # a new worker greenlet's first goroutine
-        self.switches = 0  # bumped per goroutine switch: sysmon's progress signal
         self.hops = 0  # G-to-G switches left in this hub round (park.py _hop)
         self.hub_tid = threading.get_ident()
         self.executor: Any = None  # the P's pg.blocking pool (made on first use)
@@ -290,7 +289,6 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
                             if gs is not None and gs.__class__ is GreenletG and not gs.stale and gs.gr is not None:
                                 # the common case, inlined: resume a parked greenlet
                                 self.current = gs
-                                self.switches += 1
                                 if self.tracer is None:
                                     self.hops = HOPS  # park.py _hop: switches on to the next G itself
                                     if gs.gr.switch(None) is _DONE:
@@ -449,7 +447,6 @@ class Runtime(Signals, LocalWaits, Lifecycle, NodeWork):
 
     def switch(self, gs: GreenletG, value: Any) -> None:
         self.current = gs
-        self.switches += 1
         tr = self.tracer
         args = () if value is _FIRST else (value,)
         if tr is None:
